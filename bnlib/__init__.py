@@ -1,0 +1,45 @@
+"""bnlib: the reference implementation for *Batch Normalization, from first principles*.
+
+Small numpy functions, each with its chapter:
+
+* forward and backward of batch norm: :mod:`bnlib.batchnorm`, :mod:`bnlib.staged`;
+* layers with running statistics (PyTorch semantics): :mod:`bnlib.layers`;
+* folding into a linear layer: :mod:`bnlib.folding`;
+* layer, group and RMS norm: :mod:`bnlib.norms`;
+* gradient checking: :mod:`bnlib.gradcheck`;
+* the symbolic derivation: :mod:`bnlib.symbolic` (imported on demand: needs SymPy).
+"""
+
+from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_inference
+from .folding import fold_batchnorm
+from .gradcheck import numerical_gradient, rel_error
+from .layers import BatchNorm1d, BatchNorm2d
+from .norms import (
+    groupnorm_backward,
+    groupnorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+    rmsnorm_backward,
+    rmsnorm_forward,
+)
+from .staged import batchnorm_backward_staged
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "batchnorm_backward",
+    "batchnorm_backward_staged",
+    "batchnorm_forward",
+    "batchnorm_inference",
+    "fold_batchnorm",
+    "groupnorm_backward",
+    "groupnorm_forward",
+    "layernorm_backward",
+    "layernorm_forward",
+    "numerical_gradient",
+    "rel_error",
+    "rmsnorm_backward",
+    "rmsnorm_forward",
+]
