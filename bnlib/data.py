@@ -1,0 +1,75 @@
+"""Small synthetic data sets, made on the spot (nothing is downloaded)."""
+
+import numpy as np
+
+
+def spirals(n_per_class=200, classes=3, noise=0.2, extra_dims=0, seed=0):
+    """Interleaved 2-D spirals, optionally embedded in more dimensions.
+
+    Parameters
+    ----------
+    n_per_class : int
+    classes : int
+    noise : float
+        Standard deviation of the angular jitter.
+    extra_dims : int
+        Pad with this many pure-noise features (harder, more like real data).
+    seed : int
+
+    Returns
+    -------
+    x : ndarray, shape (classes * n_per_class, 2 + extra_dims)
+    y : ndarray of int, shape (classes * n_per_class,)
+    """
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for k in range(classes):
+        r = np.linspace(0.05, 1.0, n_per_class)
+        t = np.linspace(k * 4.0, (k + 1) * 4.0, n_per_class) + rng.normal(0, noise, n_per_class)
+        xs.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
+        ys.append(np.full(n_per_class, k))
+    x = np.concatenate(xs)
+    if extra_dims:
+        x = np.hstack([x, rng.normal(0, 0.5, size=(len(x), extra_dims))])
+    y = np.concatenate(ys)
+    order = rng.permutation(len(y))
+    return x[order], y[order]
+
+
+def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, every=50,
+          diverge_at=1e4):
+    """Mini-batch SGD with softmax cross-entropy.
+
+    Returns a dict of lists: ``step``, ``loss`` (training batch loss, every
+    step), and with validation data ``val_step``, ``val_loss``, ``val_acc``
+    (every ``every`` steps, measured in eval mode). ``diverged`` is True when a
+    training loss became non-finite or exceeded ``diverge_at`` (training stops
+    there; a cross-entropy starts near log(K), so 1e4 means it blew up).
+    """
+    from .nn import softmax_cross_entropy
+
+    rng = np.random.default_rng(seed)
+    hist = {"step": [], "loss": [], "val_step": [], "val_loss": [], "val_acc": [],
+            "diverged": False}
+    for step in range(steps):
+        idx = rng.choice(len(y), size=batch_size, replace=False)
+        model.train()
+        with np.errstate(all="ignore"):
+            scores = model(x[idx])
+            loss, dscores = softmax_cross_entropy(scores, y[idx])
+        if not np.isfinite(loss) or loss > diverge_at:
+            hist["diverged"] = True
+            break
+        hist["step"].append(step)
+        hist["loss"].append(loss)
+        model.backward(dscores)
+        model.sgd_step(lr)
+        if x_val is not None and (step % every == 0 or step == steps - 1):
+            model.eval()
+            with np.errstate(all="ignore"):
+                s = model(x_val)
+                vloss, _ = softmax_cross_entropy(s, y_val)
+            hist["val_step"].append(step)
+            hist["val_loss"].append(vloss)
+            hist["val_acc"].append(float((s.argmax(axis=1) == y_val).mean()))
+    return hist

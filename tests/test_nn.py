@@ -1,0 +1,65 @@
+"""The tiny network used by the experiments: gradients and training."""
+
+import numpy as np
+import pytest
+
+import bnlib
+from bnlib.data import spirals, train
+from bnlib.nn import MLP, softmax_cross_entropy
+
+
+def test_softmax_cross_entropy_gradient():
+    rng = np.random.default_rng(0)
+    scores, labels = rng.normal(size=(5, 3)), np.array([0, 2, 1, 1, 0])
+    loss, d = softmax_cross_entropy(scores, labels)
+    num = bnlib.numerical_gradient(lambda s: softmax_cross_entropy(s, labels)[0], scores.copy())
+    assert bnlib.rel_error(d, num) < 1e-8
+    assert loss > 0
+
+
+@pytest.mark.parametrize("norm", [None, "batch", "layer", "group"])
+def test_mlp_gradients_match_numerical(norm):
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+    model = MLP([4, 8, 8, 3], norm=norm, seed=2, bias_before_norm=True, num_groups=2)
+    model.backward(softmax_cross_entropy(model(x), y)[1])
+    for i, w in enumerate(model.w):
+        def loss(v, i=i):
+            old = model.w[i]
+            model.w[i] = v
+            out = softmax_cross_entropy(model(x), y)[0]
+            model.w[i] = old
+            return out
+        assert bnlib.rel_error(model.grads[i][0], bnlib.numerical_gradient(loss, w.copy())) < 1e-7
+
+
+def test_bias_before_norm_gets_zero_gradient():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+    model = MLP([4, 8, 3], norm="batch", bias_before_norm=True)
+    model.backward(softmax_cross_entropy(model(x), y)[1])
+    np.testing.assert_allclose(model.grads[0][1], 0.0, atol=1e-15)
+
+
+def test_training_reduces_the_loss_and_eval_updates_nothing():
+    x, y = spirals(100, 3, seed=0)
+    model = MLP([2, 32, 32, 3], norm="batch", seed=0)
+    hist = train(model, x, y, lr=0.5, steps=300, batch_size=32, x_val=x, y_val=y, every=100)
+    assert not hist["diverged"]
+    assert np.mean(hist["loss"][-20:]) < 0.5 * np.mean(hist["loss"][:20])
+    assert hist["val_step"] == [0, 100, 200, 299]
+    tracked = model.norms[0].num_batches_tracked
+    model.eval()(x)
+    assert model.norms[0].num_batches_tracked == tracked == 300
+
+
+def test_divergence_is_reported_not_raised():
+    x, y = spirals(50, 3, seed=0)
+    hist = train(MLP([2, 16, 3], weight_scale=10.0), x, y, lr=1e6, steps=50, batch_size=16)
+    assert hist["diverged"] and len(hist["loss"]) < 50
+
+
+def test_spirals_shapes_and_labels():
+    x, y = spirals(10, 4, extra_dims=3, seed=1)
+    assert x.shape == (40, 5) and y.shape == (40,)
+    assert sorted(np.unique(y)) == [0, 1, 2, 3]
