@@ -1,0 +1,12 @@
+"""Checkers for the graded exercises: one shared checker per graded part.
+
+Test cells call ``check(grade_id, globals())``; the grading engine calls the
+same parts' ``cases``/``run``/``evaluate`` with the student's code in a
+sandbox (see :mod:`bnlib.checks.core`).
+"""
+
+from . import ps1  # noqa: F401 (registers the parts)
+from .core import REGISTRY, Mistake, MistakeFound, Outcome, Part, check, parts_for, register
+
+__all__ = ["REGISTRY", "Mistake", "MistakeFound", "Outcome", "Part", "check", "parts_for",
+           "register"]

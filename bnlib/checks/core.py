@@ -1,0 +1,150 @@
+"""The checker contract shared by the notebooks' test cells and the grading engine.
+
+A graded *part* is checked in three steps, so that the score can be computed
+outside the student's process:
+
+1. ``part.cases(hidden, seed)`` -- inputs, made by the grader;
+2. ``part.run(namespace, cases)`` -- calls the student's code (in the student's
+   kernel or a sandbox) and returns *records* of plain data
+   (:mod:`bnlib.checks.plain`);
+3. ``part.evaluate(cases, records)`` -- in the grader: compares each record with
+   bnlib's answer and, on a mismatch, names the most likely mistake.
+
+A test cell in a notebook runs all three in the kernel through :func:`check`.
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .compare import describe_mismatch, same
+from .plain import to_plain
+from .watch import ReferenceWatch
+
+
+class MistakeFound(AssertionError):
+    """Raised by a test cell: the message says what is wrong and how to fix it."""
+
+
+@dataclass
+class Outcome:
+    """The verdict on one part."""
+
+    passed: bool
+    message: str
+    mistake: str | None = None  # id of the diagnosed mistake, if any
+
+
+@dataclass
+class Mistake:
+    """A known wrong answer: ``make(case)`` gives what that mistake would output."""
+
+    id: str
+    message: str
+    make: object  # callable: case -> output (same structure as the reference)
+
+
+@dataclass
+class Part:
+    """One graded part: the student's ``target`` called on each case.
+
+    Subclasses (or instances) provide ``make_cases(rng, hidden)``,
+    ``reference(*case)`` and ``mistakes``. ``compare`` decides closeness.
+    """
+
+    grade_id: str
+    assignment: str
+    target: str
+    description: str
+    points: float
+    make_cases: object = None  # callable (rng, hidden) -> list of argument tuples
+    reference: object = None  # callable (*case) -> expected output
+    mistakes: list = field(default_factory=list)
+    allowed_reference: tuple = ()  # bnlib functions the student may call here
+    select: object = None  # callable: the student's plain output -> what is compared
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    check_mutation: bool = True  # fail if the student's function changes its inputs
+
+    # 1. inputs ------------------------------------------------------------
+    def cases(self, hidden=False, seed=None):
+        """Argument tuples; hidden cases use other shapes and a seed of the caller's."""
+        rng = np.random.default_rng(seed if seed is not None else (1 if hidden else 0))
+        return [tuple(c) for c in self.make_cases(rng, hidden)]
+
+    # 2. the student's code -------------------------------------------------
+    def run(self, namespace, cases):
+        """Call the student's ``target`` on copies of each case; return plain records."""
+        fn = namespace.get(self.target)
+        if not callable(fn):
+            return [{"error": f"NameError: define `{self.target}` (run its cell first)"}]
+        records = []
+        for case in cases:
+            args = copy.deepcopy(case)
+            used = ReferenceWatch(self.allowed_reference)
+            try:
+                with used:
+                    out = fn(*args)
+                rec = {"out": to_plain(out), "args_after": to_plain(args), "error": None}
+            except Exception as exc:  # the student's exception, reported in words
+                rec = {"error": f"{type(exc).__name__}: {exc}"}
+            rec["used_reference"] = used.names
+            records.append(rec)
+        return records
+
+    # 3. the verdict --------------------------------------------------------
+    def evaluate(self, cases, records):
+        """Compare records with the reference; name the mistake on a mismatch."""
+        if len(records) != len(cases):
+            return Outcome(False, records[0].get("error") if records else "no result")
+        for case, rec in zip(cases, records):
+            if rec.get("used_reference"):
+                names = ", ".join(rec["used_reference"])
+                return Outcome(False, f"`{self.target}` calls bnlib's reference ({names}); "
+                               "implement it yourself with numpy.", "calls_reference")
+            if rec.get("error"):
+                return Outcome(False, f"`{self.target}` raised {rec['error']}", "raised")
+            if self.check_mutation and not same(rec["args_after"], to_plain(case), 0, 0):
+                return Outcome(False, f"`{self.target}` modified its input arrays in place; "
+                               "work on copies (e.g. x - mu, not x -= mu).", "mutates_input")
+            got = self.select(rec["out"]) if self.select else rec["out"]
+            expected = to_plain(self.reference(*case))
+            if same(got, expected, self.rtol, self.atol):
+                continue
+            for mistake in self.mistakes:
+                try:
+                    wrong = to_plain(mistake.make(*case))
+                except Exception:
+                    continue
+                if same(got, wrong, self.rtol, self.atol):
+                    return Outcome(False, mistake.message, mistake.id)
+            return Outcome(False, describe_mismatch(self.target, got, expected), "wrong_value")
+        return Outcome(True, f"{self.description}: passed")
+
+
+REGISTRY = {}
+
+
+def register(part):
+    """Add ``part`` to the registry (by grade_id); return it."""
+    if part.grade_id in REGISTRY:
+        raise ValueError(f"duplicate grade_id {part.grade_id!r}")
+    REGISTRY[part.grade_id] = part
+    return part
+
+
+def parts_for(assignment):
+    """The registered parts of one assignment, in registration order."""
+    return [p for p in REGISTRY.values() if p.assignment == assignment]
+
+
+def check(grade_id, namespace, hidden=False, seed=None):
+    """Run one part in this kernel; raise :class:`MistakeFound` naming the mistake."""
+    part = REGISTRY[grade_id]
+    cases = part.cases(hidden=hidden, seed=seed)
+    outcome = part.evaluate(cases, part.run(namespace, cases))
+    if not outcome.passed:
+        raise MistakeFound(outcome.message)
+    print(f"OK - {outcome.message}")
+    return outcome
