@@ -12,8 +12,9 @@ A spec, ``solutions/spec/<id>.md``, is a list of cells, each opened by a line
     +++ solution               an answer cell: ### BEGIN/END SOLUTION inside
     +++ test GRADE_ID SEED     an autograder test cell, written here
 
-In markdown, ``{{points:GRADE_ID}}`` becomes that part's points and
-``{{points}}`` the assignment's total.
+In markdown, ``{{points:GRADE_ID}}`` becomes that part's points,
+``{{points}}`` the assignment's total and ``{{choices:GRADE_ID}}`` a
+multiple-choice question with its options, as its checker words them.
 
 An optional ``id=NAME`` after the kind names the cell (its nbgrader grade_id);
 otherwise ids are numbered. A test cell calls the shared checker
@@ -65,7 +66,17 @@ def fill_points(text, assignment):
 
     total = sum(p.points for p in REGISTRY.values() if p.assignment == assignment)
     text = re.sub(r"\{\{points:(\w+)\}\}", lambda m: fmt(REGISTRY[m.group(1)].points), text)
+    text = re.sub(r"\{\{choices:(\w+)\}\}", lambda m: render_choices(REGISTRY[m.group(1)]), text)
     return text.replace("{{points}}", fmt(total))
+
+
+def render_choices(part):
+    """A multiple-choice question as markdown: the question, then one line per option."""
+    lines = [f"**{part.question}**", ""]
+    lines += [f"- **({letter})** {text}" for letter, text in part.choices.items()]
+    lines += ["", f"Set `{part.names[0]}` to the letter of your answer, e.g. "
+              f'`{part.names[0]} = "a"`.']
+    return "\n".join(lines)
 
 
 def parse(text):

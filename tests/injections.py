@@ -102,4 +102,103 @@ PS2 = _many(BACKWARD, "ps2_param_grads", [
     ("zero_not_guarded", ("    if scale == 0:\n        return 0.0\n", "")),
 ])
 
-ALL = PS1 + PS2
+INFERENCE = "ps3-inference"
+KERAS = tuple((f"(1 - factor) * running_{s} + factor * x.{s}(axis=0)",
+               f"factor * running_{s} + (1 - factor) * x.{s}(axis=0)") for s in ("mean", "var"))
+BIASED = ("x.var(axis=0) * m / (m - 1)", "x.var(axis=0)")
+MOMENTUM_NONE = ("1.0 / num_batches_tracked if momentum", "0.1 if momentum")
+REFUSE_ONE = ("            if x.shape[0] < 2:\n"
+              '                raise ValueError("Expected more than 1 value per channel when '
+              'training")\n')
+EVAL_BRANCH = "        else:\n            mean, var = self.running_mean, self.running_var\n"
+PS3 = _many(INFERENCE, "ps3_running_update", [
+    ("keras_momentum", *KERAS),
+    ("biased_running_var", BIASED),
+    ("ignores_momentum_none", MOMENTUM_NONE),
+    ("mutates_input", ("new_mean = (1 - factor) * running_mean +",
+                       "running_mean *= 1 - factor\n    new_mean = running_mean +")),
+]) + _many(INFERENCE, "ps3_batchnorm1d", [
+    ("updates_in_eval", (EVAL_BRANCH, EVAL_BRANCH + "            self.num_batches_tracked += 1\n"
+                         "            self.running_mean, self.running_var = update_running_stats("
+                         "self.running_mean, self.running_var, x, self.momentum, "
+                         "self.num_batches_tracked)\n")),
+    ("batch_stats_in_eval", (EVAL_BRANCH, EVAL_BRANCH.replace(
+        "self.running_mean, self.running_var", "x.mean(axis=0), x.var(axis=0)"))),
+    ("keras_momentum", *KERAS),
+    ("biased_running_var", BIASED),
+    ("ignores_momentum_none", MOMENTUM_NONE),
+    ("var_starts_at_zero", ("self.running_var = np.ones(num_features)",
+                            "self.running_var = np.zeros(num_features)")),
+    ("mutates_input", ("return self.gamma * (x - mean) /",
+                       "x -= mean\n        return self.gamma * x /")),
+]) + _many(INFERENCE, "ps3_batch_of_one", [
+    ("missing_error", (REFUSE_ONE, "")),
+    ("wrong_exception", ('raise ValueError("Expected more', 'raise RuntimeError("Expected more')),
+    ("raised", ("        if self.training:\n" + REFUSE_ONE,
+                REFUSE_ONE.replace("    ", "", 1).replace("            raise", "        raise")
+                + "        if self.training:\n")),
+])
+
+CONV = "ps4-conv-and-folding"
+MEAN4, VAR4 = "x.mean(axis=(0, 2, 3), keepdims=True)", "x.var(axis=(0, 2, 3), keepdims=True)"
+SPATIAL = [(MEAN4, MEAN4.replace("(0, 2, 3)", "{0}")), (VAR4, VAR4.replace("(0, 2, 3)", "{0}"))]
+EVAL_Y = ("y = (x - self.running_mean.reshape(1, -1, 1, 1)) * scale + "
+          "self.beta.reshape(1, -1, 1, 1)")
+WITH, WITHOUT = ("y_with = batchnorm_forward(x @ weight.T + bias, gamma, beta, eps)[0]",
+                 "y_without = batchnorm_forward(x @ weight.T, gamma, beta, eps)[0]")
+PS4 = _many(CONV, "ps4_spatial_forward", [
+    ("per_location_stats", *[(old, new.format("0")) for old, new in SPATIAL]),
+    ("instance_norm", *[(old, new.format("(2, 3)")) for old, new in SPATIAL]),
+    ("layer_norm", *[(old, new.format("(1, 2, 3)")) for old, new in SPATIAL]),
+    ("unbiased_variance", (VAR4, VAR4.replace("keepdims=True", "keepdims=True, ddof=1"))),
+    ("gamma_last_axis", ("gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)",
+                         "gamma * x_hat + beta")),
+    ("mutates_input", ("x_hat = (x - mu) / np.sqrt(var + eps)",
+                       "x -= mu\n    x_hat = x / np.sqrt(var + eps)")),
+]) + _many(CONV, "ps4_batchnorm2d", [
+    ("batch_count_only", ("m = x.size // x.shape[1]", "m = x.shape[0]")),
+    ("biased_running_var", ('cache["var"] * m / (m - 1)', 'cache["var"]')),
+    ("keras_momentum", *[(f'(1 - f) * self.running_{s} + f * cache["{k}"]',
+                          f'f * self.running_{s} + (1 - f) * cache["{k}"]')
+                         for s, k in (("mean", "mu"), ("var", "var"))]),
+    ("updates_in_eval", ("            return y\n        y, cache",
+                         "            self.track(x, batchnorm2d_forward(x, self.gamma, self.beta, "
+                         "self.eps)[1])\n            return y\n        y, cache")),
+    ("batch_stats_in_eval", (EVAL_Y, "y = batchnorm2d_forward(x, self.gamma, self.beta, "
+                             "self.eps)[0]")),
+    ("mutates_input", ("        y, cache = batchnorm2d_forward(x,",
+                       "        x -= 0.5\n        y, cache = batchnorm2d_forward(x + 0.5,")),
+]) + _many(CONV, "ps4_fold", [
+    ("scale_columns", ("weight * s[:, None]", "weight * s[None, :]")),
+    ("mean_not_scaled", ("(b - running_mean) * s + beta", "b * s - running_mean + beta")),
+    ("sqrt_missing", ("s = gamma / np.sqrt(running_var + eps)", "s = gamma / (running_var + eps)")),
+    ("bias_dropped", ("b = np.zeros(len(gamma)) if bias is None else bias",
+                      "b = np.zeros(len(gamma))")),
+    ("mutates_input", ("return weight * s[:, None],", "weight *= s[:, None]\n    return weight,")),
+]) + _many(CONV, "ps4_bias_redundant", [
+    ("bias_after_bn", (WITH, WITHOUT.replace("y_without", "y_with") + " + bias")),
+    ("eval_mode", (WITH, "y_with = gamma * (x @ weight.T + bias) / np.sqrt(1 + eps) + beta"),
+     (WITHOUT, "y_without = gamma * (x @ weight.T) / np.sqrt(1 + eps) + beta")),
+]) + _many(CONV, "ps4_train_with_without_bn", [
+    ("validated_in_train_mode", ("    model.eval()\n", "")),
+])
+
+CONCEPTS = "ps5-concepts"
+ANSWERS = {"learned": "b", "running": "d", "regularises": "a", "coupling": "c", "bias": "b"}
+PS5 = [Injection(CONCEPTS, f"ps5_q_{q}", f"option_{wrong}",
+                 ((f'answer_{q} = "{right}"', f'answer_{q} = "{wrong}"'),))
+       for q, right in ANSWERS.items() for wrong in "abcd" if wrong != right] + [
+    Injection(CONCEPTS, "ps5_q_learned", "invalid_option",
+              (('answer_learned = "b"', 'answer_learned = "gamma and beta"'),)),
+] + _many(CONCEPTS, "ps5_example_c", [
+    ("dvar_sign", ("np.sum(dx_hat * (x - mu)) * -0.5", "np.sum(dx_hat * (x - mu)) * 0.5")),
+    ("direct_path_only", (" + dvar_C * 2.0 * (x - mu) / len(x) + dmu_C / len(x)", "")),
+]) + _many(CONCEPTS, "ps5_inference_ops", [
+    ("multiplies_only", ("2 * num_features * num_features", "num_features * num_features")),
+    ("folded_count", ("return 4 * num_features", "return 2 * num_features")),
+]) + _many(CONCEPTS, "ps5_momentum", [
+    ("same_number", ("return 1.0 - keras_momentum,", "return keras_momentum,")),
+    ("window_inverted", (", 1.0 / (1.0 - keras_momentum)", ", 1.0 / keras_momentum")),
+])
+
+ALL = PS1 + PS2 + PS3 + PS4 + PS5

@@ -8,7 +8,9 @@ import pytest
 from exercise_tools import ASSIGNMENTS, hidden_seed, inject, namespace_of, notebook, outcomes
 from injections import ALL
 
-from bnlib.checks import REGISTRY, parts_for
+from bnlib.checks import REGISTRY, MistakeFound, check, parts_for
+from bnlib.checks.kinds import ValuePart
+from bnlib.checks.plain import decode, encode
 
 BUILT = [a for a in ASSIGNMENTS if parts_for(a)]
 
@@ -49,3 +51,46 @@ def test_injections_touch_only_answer_code(solutions):
     for injection in ALL:
         for old, _ in injection.edits:
             assert "### BEGIN" not in old and "check(" not in old
+
+
+@pytest.mark.parametrize("grade_id", sorted(REGISTRY))
+def test_cases_and_records_survive_the_trip_to_the_grader(grade_id, solutions):
+    part = REGISTRY[grade_id]
+    ns = namespace_of(solutions[part.assignment])
+    for hidden in (False, True):
+        cases = part.cases(hidden=hidden, seed=7)
+        shipped = decode(encode(cases))  # a grading engine may send cases as plain data
+        records = decode(encode(part.run(ns, shipped)))
+        assert part.evaluate(cases, records).passed
+
+
+@pytest.mark.parametrize("grade_id", sorted(g for g, p in REGISTRY.items()
+                                            if type(p) is not ValuePart))
+def test_hidden_cases_differ_from_visible_ones(grade_id):
+    part = REGISTRY[grade_id]
+    assert encode(part.cases(hidden=True, seed=3)) != encode(part.cases())
+    assert encode(part.cases(hidden=True, seed=3)) == encode(part.cases(hidden=True, seed=3))
+
+
+@pytest.mark.parametrize("grade_id", sorted(REGISTRY))
+def test_a_missing_answer_is_named_not_a_crash(grade_id):
+    part = REGISTRY[grade_id]
+    cases = part.cases()
+    verdict = part.evaluate(cases, part.run({}, cases))
+    assert not verdict.passed and part.target in verdict.message
+
+
+def test_a_hand_typed_list_counts_as_an_array(solutions):
+    ns = namespace_of(solutions["ps1-forward"])
+    ns["x_hat_A"] = [-1.342, -0.447, 0.447, 1.342]
+    assert check("ps1_worked_examples", ns).passed
+    ns["y_B"] = [0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(MistakeFound, match=r"`y_B`: values differ"):
+        check("ps1_worked_examples", ns)
+
+
+def test_a_multiple_choice_test_cell_shows_only_the_format_check(capsys):
+    assert check("ps5_q_learned", {"answer_learned": "a"}).passed
+    assert "recorded" in capsys.readouterr().out
+    with pytest.raises(MistakeFound, match="not right: the running statistics"):
+        check("ps5_q_learned", {"answer_learned": "a"}, hidden=True, seed=1)

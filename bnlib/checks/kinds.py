@@ -88,7 +88,9 @@ class ChoicePart(ValuePart):
 
     options: str = "abcd"
     answer: str = ""
-    explain: dict = None
+    explain: dict = None  # letter -> why that option is wrong
+    question: str = ""
+    choices: dict = None  # letter -> the option's text, shown in the notebook
 
     def __post_init__(self):
         self.make_cases = _choice_cases
@@ -109,7 +111,10 @@ class ChoicePart(ValuePart):
             if case == ("answer",) and letter != self.answer:
                 return Outcome(False, f"`{name}` = {letter!r} is not right: "
                                f"{self.explain[letter]}", f"option_{letter}")
-        return Outcome(True, f"{self.description}: answer recorded")
+        if ("answer",) in cases:
+            return Outcome(True, f"`{name}`: right")
+        return Outcome(True, f"`{name}` = {letter!r} recorded; whether it is right is checked "
+                       "when your notebook is graded")
 
 
 def _choice_cases(rng, hidden):
