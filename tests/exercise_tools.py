@@ -3,6 +3,7 @@
 import copy
 import json
 import pathlib
+import warnings
 
 from bnlib.checks import REGISTRY
 
@@ -67,3 +68,50 @@ def hidden_seed(nb, grade_id):
         if meta(cell).get("grade_id") == grade_id and meta(cell).get("grade"):
             return int(source(cell).split("seed=")[1].split(")")[0])
     raise KeyError(grade_id)
+
+
+def first_failure(grade_id, ns, seed):
+    """The verdict a test cell shows: the first of visible, hidden that fails (or None)."""
+    return next((v for v in outcomes(grade_id, ns, seed) if not v.passed), None)
+
+
+def pack(nb, injections):
+    """Group injections into as few submissions as possible, one per part each.
+
+    A group is kept only if, with all its edits applied, every one of its
+    mistakes is still named by its checker (mistakes in one part can change
+    what another part sees). Returns ``[(notebook, {injection: message})]``.
+    """
+    groups = []
+    for injection in injections:
+        for group in groups:
+            if injection.grade_id in {i.grade_id for i in group}:
+                continue
+            verdicts = _verdicts(nb, group + [injection])
+            if verdicts is not None:
+                group.append(injection)
+                break
+        else:
+            groups.append([injection])
+    packed = []
+    for group in groups:
+        verdicts = _verdicts(nb, group)
+        assert verdicts is not None, [i.name for i in group]
+        packed.append((inject(nb, [e for i in group for e in i.edits]), verdicts))
+    return packed
+
+
+def _verdicts(nb, group):
+    try:
+        ns = namespace_of(inject(nb, [e for i in group for e in i.edits]))
+    except ValueError:  # two edits collide
+        return None
+    messages = {}
+    for injection in group:
+        with warnings.catch_warnings():  # injected mistakes may divide by zero
+            warnings.simplefilter("ignore", RuntimeWarning)
+            verdict = first_failure(injection.grade_id, ns, hidden_seed(nb, injection.grade_id))
+        if verdict is None or verdict.mistake != injection.mistake:
+            return None
+        messages[injection] = verdict.message
+    return messages

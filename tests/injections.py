@@ -202,3 +202,19 @@ PS5 = [Injection(CONCEPTS, f"ps5_q_{q}", f"option_{wrong}",
 ])
 
 ALL = PS1 + PS2 + PS3 + PS4 + PS5
+
+# Graded through nbgrader too (tests/test_nbgrader.py): each mistake the issue names,
+# once, spread over the parts, and one mistake of ps4 and ps5 so that every
+# assignment's feedback is seen failing.
+NAMED = [
+    ("ps1_train_forward", "unbiased_variance"), ("ps1_inference_forward", "eps_outside_sqrt"),
+    ("ps1_inference_forward", "eps_missing"), ("ps1_train_forward", "wrong_axis"),
+    ("ps1_train_forward", "transposed_layout"), ("ps1_train_forward", "mutates_input"),
+    ("ps1_inference_forward", "batch_stats_in_eval"),
+    ("ps4_batchnorm2d", "keras_momentum"), ("ps4_batchnorm2d", "biased_running_var"),
+    ("ps3_batchnorm1d", "updates_in_eval"), ("ps3_batchnorm1d", "batch_stats_in_eval"),
+    ("ps2_staged_backward", "missing_mean_path"), ("ps2_compact_backward", "missing_var_path"),
+    ("ps2_param_grads", "dgamma_from_x"),
+    ("ps4_fold", "mean_not_scaled"), ("ps5_q_bias", "option_c"),
+]
+GRADED = [next(i for i in ALL if (i.grade_id, i.mistake) == key) for key in NAMED]

@@ -51,3 +51,21 @@ def test_cells_are_well_formed_for_nbgrader(assignment):
             assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION") >= 1
         if m:
             assert m["schema_version"] == 3 and not m["task"]
+
+
+def test_nbgrader_configuration():
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades, OverwriteCells
+    from traitlets.config import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    assert config.CourseDirectory.source_directory == "solutions"
+    assert config.CourseDirectory.release_directory == "exercises"
+    assert config.CourseDirectory.root == str(ROOT)
+    assert Execute(config=config).timeout == 120
+    assert OverwriteCells(config=config).add_missing_cells
+    feedback = GenerateFeedback(config=config).preprocessors
+    assert feedback == [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    assert [p for p in feedback if p is not ClearHiddenTests] == GenerateFeedback().preprocessors
+    assert config.KernelManager.transport == "tcp"

@@ -9,6 +9,8 @@ student's up to the first step that differs from bnlib's.
 import copy
 from dataclasses import dataclass
 
+import numpy as np
+
 from .compare import describe_mismatch, same
 from .core import Outcome, Part
 from .replay import STATE, as_float, describe_step, first_difference, replay
@@ -82,7 +84,8 @@ class ScenarioPart(Part):
             return Outcome(False, "forward changed its input x in place; work on a copy "
                            f"(x - mu, not x -= mu). (Seen after `{script}`.)", "mutates_input")
         for mistake in self.mistakes:
-            wrong = replay(mistake.make, case, self.state)
+            with np.errstate(all="ignore"):  # a mistake may well divide by zero
+                wrong = replay(mistake.make, case, self.state)
             if first_difference(got[:i + 1], wrong[:i + 1], self.rtol, self.atol) is None:
                 return Outcome(False, f"{mistake.message} (Seen after `{script}`.)", mistake.id)
         if g.get("error") != e.get("error"):
