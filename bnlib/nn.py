@@ -71,8 +71,11 @@ class MLP:
     weight_scale : float or None
         Standard deviation of the initial weights; None means He (sqrt(2 / fan_in)).
     bias_before_norm : bool
-        Keep a bias in Linear layers followed by a norm (redundant: the norm's
-        mean subtraction removes it, and beta takes over the shift).
+        Keep the bias of Linear layers followed by batch norm (redundant: batch
+        norm subtracts each feature's batch mean, which removes it, and beta
+        takes over the shift). Layer and group norm average over features, not
+        over the batch, so a per-feature bias is not removed: those layers
+        always keep it.
     """
 
     def __init__(self, sizes, norm=None, weight_scale=None, seed=0, num_groups=4,
@@ -90,7 +93,7 @@ class MLP:
                 self.norms.append(_PerExampleNorm(d_out, norm, num_groups))
             else:
                 self.norms.append(None)
-        self.use_bias = [n is None or bias_before_norm for n in self.norms]
+        self.use_bias = [bias_before_norm or not isinstance(n, BatchNorm1d) for n in self.norms]
         self.activations = []  # pre-activations of each hidden layer, after the norm
 
     def train(self, mode=True):

@@ -63,3 +63,18 @@ def test_spirals_shapes_and_labels():
     x, y = spirals(10, 4, extra_dims=3, seed=1)
     assert x.shape == (40, 5) and y.shape == (40,)
     assert sorted(np.unique(y)) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("norm", ["layer", "group"])
+def test_bias_before_a_per_example_norm_is_kept_and_trained(norm):
+    # Layer/group norm average over features: a per-feature bias survives them.
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+    model = MLP([4, 8, 3], norm=norm, num_groups=2)
+    assert model.use_bias == [True, True]
+    model.b[0] = rng.normal(size=8)
+    scores = model(x)
+    model.b[0] = np.zeros(8)
+    assert not np.allclose(scores, model(x))
+    model.backward(softmax_cross_entropy(model(x), y)[1])
+    assert np.abs(model.grads[0][1]).max() > 1e-3
