@@ -94,7 +94,8 @@ class MLP:
             else:
                 self.norms.append(None)
         self.use_bias = [bias_before_norm or not isinstance(n, BatchNorm1d) for n in self.norms]
-        self.activations = []  # pre-activations of each hidden layer, after the norm
+        self.pre_norm = []     # output of each hidden Linear, before its norm
+        self.activations = []  # input of each ReLU (after the norm, if any)
 
     def train(self, mode=True):
         for n in self.norms:
@@ -107,12 +108,13 @@ class MLP:
 
     def forward(self, x):
         """Class scores (N, K) for inputs (N, D_in); keeps caches for :meth:`backward`."""
-        self._caches, self.activations = [], []
+        self._caches, self.pre_norm, self.activations = [], [], []
         for i, (w, b, norm) in enumerate(zip(self.w, self.b, self.norms)):
             x, lin = linear_forward(x, w, b if self.use_bias[i] else 0.0)
             if i == len(self.w) - 1:
                 self._caches.append((lin, None))
                 break
+            self.pre_norm.append(x)
             if norm is not None:
                 x = norm(x)
             self.activations.append(x)

@@ -78,3 +78,18 @@ def test_bias_before_a_per_example_norm_is_kept_and_trained(norm):
     assert not np.allclose(scores, model(x))
     model.backward(softmax_cross_entropy(model(x), y)[1])
     assert np.abs(model.grads[0][1]).max() > 1e-3
+
+
+def test_pre_norm_and_activations_are_recorded_per_hidden_layer():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(16, 4))
+    model = MLP([4, 8, 8, 3], norm="batch", weight_scale=3.0)
+    model(x)
+    assert len(model.pre_norm) == len(model.activations) == 2
+    for before, after in zip(model.pre_norm, model.activations):
+        assert before.std() > 2.0  # large weights: large pre-activations
+        np.testing.assert_allclose(after.mean(axis=0), 0.0, atol=1e-12)
+        np.testing.assert_allclose(after.var(axis=0), 1.0, rtol=1e-3)
+    plain = MLP([4, 8, 3], weight_scale=3.0)
+    plain(x)
+    assert plain.pre_norm[0] is plain.activations[0]
