@@ -1,4 +1,9 @@
-"""Small synthetic data sets, made on the spot (nothing is downloaded)."""
+"""Small synthetic data sets, made on the spot (nothing is downloaded), and a trainer.
+
+The experiments of ``chapters/01-motivation.md``, ``chapters/04-train-vs-inference.md``
+and ``chapters/05-placement-and-family.md`` train ``bnlib.nn.MLP`` networks on
+:func:`spirals` with :func:`train`.
+"""
 
 import numpy as np
 
