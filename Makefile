@@ -6,6 +6,12 @@ BIN    := $(CURDIR)/$(VENV)/bin
 STAMP  := $(VENV)/.installed
 # nbgrader shells out to a bare `alembic`, so the venv's bin must be on PATH.
 export PATH := $(BIN):$(PATH)
+# The chapters train hundreds of tiny networks: on matrices this small one BLAS
+# thread is many times faster than several (which also spin against each other
+# on a busy machine), and results do not depend on the thread count.
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
 
 .PHONY: book test lint bench lock clean sysdeps
 
