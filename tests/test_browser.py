@@ -6,7 +6,7 @@ would in an air-gapped lab. No browser is downloaded: Playwright drives
 ``/usr/bin/chromium`` (``make sysdeps`` installs it).
 """
 
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 import pytest
 from builtsite import (
@@ -155,3 +155,15 @@ def test_next_button_goes_to_the_next_chapter(here, there, visit, server):
         visit.page.click("a.right-next")
     assert urlparse(visit.page.url).path == f"/{there}.html"
     assert visit.external == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("doc", [d for d in CHAPTERS if d.startswith("chapters/0")])
+def test_chapter_offers_its_notebook_for_download(doc, visit, server):
+    visit.open(f"{server.url}{doc}.html")
+    href = visit.page.get_attribute('a[href$=".ipynb"]', "href")
+    response = visit.context.request.get(urljoin(visit.page.url, href))
+    assert response.status == 200
+    nb = response.json()
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert any(c["cell_type"] == "code" and c.get("outputs") for c in nb["cells"])

@@ -120,3 +120,13 @@ def test_stylesheets_import_nothing_from_other_hosts():
         if hits := [u for u in urls if external(u)]:
             bad[str(css.relative_to(built_site()))] = hits
     assert bad == {}
+
+
+@pytest.mark.parametrize("n", ["01", "02", "03", "04", "05"])
+def test_chapters_link_launchers_and_the_repository(n):
+    page = next(built_site().glob(f"chapters/{n}-*.html")).read_text()
+    repo = "github.com/bn-course/batchnorm-from-first-principles"
+    assert f"https://{repo}" in page
+    assert f"https://mybinder.org/v2/gh/{repo.split('/', 1)[1]}/main" in page
+    assert "/hub/user-redirect/git-pull?repo=" in page
+    assert "https://colab.research.google.com/github/" in page
