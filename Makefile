@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 # The chapters train hundreds of tiny networks: on matrices this small one BLAS
 # thread is many times faster than several (which also spin against each other
-# on a busy machine), and results do not depend on the thread count.
+# on a busy machine), and results no longer depend on how many threads BLAS picks.
 export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1

@@ -93,3 +93,17 @@ def test_pre_norm_and_activations_are_recorded_per_hidden_layer():
     plain = MLP([4, 8, 3], weight_scale=3.0)
     plain(x)
     assert plain.pre_norm[0] is plain.activations[0]
+
+
+def test_train_calls_back_at_the_validation_steps_after_the_update():
+    x, y = spirals(30, 3, seed=2)
+    model = MLP([2, 8, 3], norm="batch", seed=1)
+    seen = []
+
+    def record(step, m):
+        assert m is model
+        seen.append((step, m.norms[0].num_batches_tracked))
+
+    hist = train(model, x, y, lr=0.1, steps=25, batch_size=16, every=10, callback=record)
+    assert seen == [(0, 1), (10, 11), (20, 21), (24, 25)]
+    assert hist["val_step"] == []  # no validation data: only the callback runs
