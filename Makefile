@@ -6,8 +6,14 @@ BIN    := $(CURDIR)/$(VENV)/bin
 STAMP  := $(VENV)/.installed
 # nbgrader shells out to a bare `alembic`, so the venv's bin must be on PATH.
 export PATH := $(BIN):$(PATH)
+# The chapters train hundreds of tiny networks: on matrices this small one BLAS
+# thread is many times faster than several (which also spin against each other
+# on a busy machine), and results no longer depend on how many threads BLAS picks.
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
 
-.PHONY: book test lint bench lock clean
+.PHONY: book test lint bench lock clean sysdeps
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -21,8 +27,24 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
 
 ## Lint, build the book (as `make book`), then the whole test suite.
-test: lint book
+test: sysdeps lint book
 	$(BIN)/python -m pytest
+
+## Debian packages the tests need (the browser test drives the system Chromium).
+## As root: installs what is missing; otherwise prints the command to run. Does
+## nothing when everything is there.
+SYSPKGS := chromium
+sysdeps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian packages: $(SYSPKGS)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $(SYSPKGS) fonts-dejavu-core; \
+	else \
+	  echo "Missing /usr/bin/chromium (needed by the browser test). Install it with:"; \
+	  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $(SYSPKGS) fonts-dejavu-core"; \
+	  exit 1; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,4 +1,9 @@
-"""Small synthetic data sets, made on the spot (nothing is downloaded)."""
+"""Small synthetic data sets, made on the spot (nothing is downloaded), and a trainer.
+
+The experiments of ``chapters/01-motivation.md``, ``chapters/04-train-vs-inference.md``
+and ``chapters/05-placement-and-family.md`` train ``bnlib.nn.MLP`` networks on
+:func:`spirals` with :func:`train`.
+"""
 
 import numpy as np
 
@@ -37,7 +42,7 @@ def spirals(n_per_class=200, classes=3, noise=0.2, extra_dims=0, seed=0):
 
 
 def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, every=50,
-          diverge_at=1e4):
+          diverge_at=1e4, callback=None):
     """Mini-batch SGD with softmax cross-entropy.
 
     Returns a dict of lists: ``step``, ``loss`` (training batch loss, every
@@ -45,6 +50,9 @@ def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, ev
     (every ``every`` steps, measured in eval mode). ``diverged`` is True when a
     training loss became non-finite or exceeded ``diverge_at`` (training stops
     there; a cross-entropy starts near log(K), so 1e4 means it blew up).
+    ``callback(step, model)``, if given, runs at the same steps as the
+    validation, after the update (set the mode it needs: validation leaves the
+    model in eval mode).
     """
     from .nn import softmax_cross_entropy
 
@@ -64,7 +72,9 @@ def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, ev
         hist["loss"].append(loss)
         model.backward(dscores)
         model.sgd_step(lr)
-        if x_val is not None and (step % every == 0 or step == steps - 1):
+        if step % every and step != steps - 1:
+            continue
+        if x_val is not None:
             model.eval()
             with np.errstate(all="ignore"):
                 s = model(x_val)
@@ -72,4 +82,6 @@ def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, ev
             hist["val_step"].append(step)
             hist["val_loss"].append(vloss)
             hist["val_acc"].append(float((s.argmax(axis=1) == y_val).mean()))
+        if callback is not None:
+            callback(step, model)
     return hist

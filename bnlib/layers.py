@@ -37,12 +37,8 @@ class _BatchNorm:
         self.gamma = np.ones(num_features) if affine else None  # learned scale
         self.beta = np.zeros(num_features) if affine else None  # learned shift
         self.grad_gamma = self.grad_beta = None
-        if track_running_stats:  # start at the statistics of a standard normal
-            self.running_mean = np.zeros(num_features)
-            self.running_var = np.ones(num_features)
-            self.num_batches_tracked = 0
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+        self.running_mean = self.running_var = self.num_batches_tracked = None
+        self.reset_running_stats()
         self.training = True
         self._cache = None
 
@@ -50,6 +46,18 @@ class _BatchNorm:
         return (f"{type(self).__name__}({self.num_features}, eps={self.eps}, "
                 f"momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats})")
+
+    def reset_running_stats(self):
+        """Start the running statistics again at mean 0, variance 1, 0 batches.
+
+        The first step of re-estimating them after training ("precise BN",
+        ``chapters/04-train-vs-inference.md``). Does nothing without
+        ``track_running_stats``.
+        """
+        if self.track_running_stats:  # the statistics of a standard normal
+            self.running_mean = np.zeros(self.num_features)
+            self.running_var = np.ones(self.num_features)
+            self.num_batches_tracked = 0
 
     def train(self, mode=True):
         """Switch to training mode (or to eval mode with ``mode=False``); return self."""

@@ -71,8 +71,11 @@ class MLP:
     weight_scale : float or None
         Standard deviation of the initial weights; None means He (sqrt(2 / fan_in)).
     bias_before_norm : bool
-        Keep a bias in Linear layers followed by a norm (redundant: the norm's
-        mean subtraction removes it, and beta takes over the shift).
+        Keep the bias of Linear layers followed by batch norm (redundant: batch
+        norm subtracts each feature's batch mean, which removes it, and beta
+        takes over the shift). Layer and group norm average over features, not
+        over the batch, so a per-feature bias is not removed: those layers
+        always keep it.
     """
 
     def __init__(self, sizes, norm=None, weight_scale=None, seed=0, num_groups=4,
@@ -90,8 +93,9 @@ class MLP:
                 self.norms.append(_PerExampleNorm(d_out, norm, num_groups))
             else:
                 self.norms.append(None)
-        self.use_bias = [n is None or bias_before_norm for n in self.norms]
-        self.activations = []  # pre-activations of each hidden layer, after the norm
+        self.use_bias = [bias_before_norm or not isinstance(n, BatchNorm1d) for n in self.norms]
+        self.pre_norm = []     # output of each hidden Linear, before its norm
+        self.activations = []  # input of each ReLU (after the norm, if any)
 
     def train(self, mode=True):
         for n in self.norms:
@@ -104,12 +108,13 @@ class MLP:
 
     def forward(self, x):
         """Class scores (N, K) for inputs (N, D_in); keeps caches for :meth:`backward`."""
-        self._caches, self.activations = [], []
+        self._caches, self.pre_norm, self.activations = [], [], []
         for i, (w, b, norm) in enumerate(zip(self.w, self.b, self.norms)):
             x, lin = linear_forward(x, w, b if self.use_bias[i] else 0.0)
             if i == len(self.w) - 1:
                 self._caches.append((lin, None))
                 break
+            self.pre_norm.append(x)
             if norm is not None:
                 x = norm(x)
             self.activations.append(x)

@@ -140,3 +140,25 @@ def test_forward_does_not_mutate_input():
     before = x.copy()
     bnlib.BatchNorm1d(3)(x)
     np.testing.assert_array_equal(x, before)
+
+
+def test_reset_running_stats_restarts_the_estimate():
+    rng = np.random.default_rng(7)
+    bn = bnlib.BatchNorm1d(3, momentum=None)
+    for _ in range(3):
+        bn(rng.normal(4.0, 2.0, size=(8, 3)))
+    assert bn.num_batches_tracked == 3 and np.all(bn.running_mean > 1.0)
+    bn.reset_running_stats()
+    np.testing.assert_array_equal(bn.running_mean, np.zeros(3))
+    np.testing.assert_array_equal(bn.running_var, np.ones(3))
+    assert bn.num_batches_tracked == 0
+    x = rng.normal(-1.0, 0.5, size=(8, 3))
+    bn(x)  # cumulative average of one batch: exactly its statistics
+    np.testing.assert_allclose(bn.running_mean, x.mean(axis=0))
+    np.testing.assert_allclose(bn.running_var, x.var(axis=0, ddof=1))
+
+
+def test_reset_without_running_stats_keeps_none():
+    bn = bnlib.BatchNorm1d(2, track_running_stats=False)
+    bn.reset_running_stats()
+    assert bn.running_mean is None and bn.num_batches_tracked is None

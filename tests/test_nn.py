@@ -63,3 +63,47 @@ def test_spirals_shapes_and_labels():
     x, y = spirals(10, 4, extra_dims=3, seed=1)
     assert x.shape == (40, 5) and y.shape == (40,)
     assert sorted(np.unique(y)) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("norm", ["layer", "group"])
+def test_bias_before_a_per_example_norm_is_kept_and_trained(norm):
+    # Layer/group norm average over features: a per-feature bias survives them.
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+    model = MLP([4, 8, 3], norm=norm, num_groups=2)
+    assert model.use_bias == [True, True]
+    model.b[0] = rng.normal(size=8)
+    scores = model(x)
+    model.b[0] = np.zeros(8)
+    assert not np.allclose(scores, model(x))
+    model.backward(softmax_cross_entropy(model(x), y)[1])
+    assert np.abs(model.grads[0][1]).max() > 1e-3
+
+
+def test_pre_norm_and_activations_are_recorded_per_hidden_layer():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(16, 4))
+    model = MLP([4, 8, 8, 3], norm="batch", weight_scale=3.0)
+    model(x)
+    assert len(model.pre_norm) == len(model.activations) == 2
+    for before, after in zip(model.pre_norm, model.activations):
+        assert before.std() > 2.0  # large weights: large pre-activations
+        np.testing.assert_allclose(after.mean(axis=0), 0.0, atol=1e-12)
+        np.testing.assert_allclose(after.var(axis=0), 1.0, rtol=1e-3)
+    plain = MLP([4, 8, 3], weight_scale=3.0)
+    plain(x)
+    assert plain.pre_norm[0] is plain.activations[0]
+
+
+def test_train_calls_back_at_the_validation_steps_after_the_update():
+    x, y = spirals(30, 3, seed=2)
+    model = MLP([2, 8, 3], norm="batch", seed=1)
+    seen = []
+
+    def record(step, m):
+        assert m is model
+        seen.append((step, m.norms[0].num_batches_tracked))
+
+    hist = train(model, x, y, lr=0.1, steps=25, batch_size=16, every=10, callback=record)
+    assert seen == [(0, 1), (10, 11), (20, 21), (24, 25)]
+    assert hist["val_step"] == []  # no validation data: only the callback runs

@@ -1,0 +1,169 @@
+"""The built site in a real browser: Debian's Chromium, driven by Playwright.
+
+Every page is opened from a server on 127.0.0.1 with all other hosts blocked,
+so a page that needs the internet (a CDN script, a web font) fails here, as it
+would in an air-gapped lab. No browser is downloaded: Playwright drives
+``/usr/bin/chromium`` (``make sysdeps`` installs it).
+"""
+
+from urllib.parse import urljoin, urlparse
+
+import pytest
+from builtsite import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LocalServer,
+    all_pages,
+    built_site,
+    toc_pages,
+)
+from playwright.sync_api import sync_playwright
+
+CHAPTERS = toc_pages()
+# index.html only redirects to the first page (tested on its own below).
+PAGES = [p for p in all_pages() if p != "index.html"]
+
+# Wait for MathJax to finish typesetting (the page loads it deferred).
+MATHJAX_DONE = """async () => {
+  if (!document.querySelector('script[src*="mathjax"]')) return false;
+  for (let i = 0; i < 200 && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++)
+    await new Promise(r => setTimeout(r, 25));
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  return Boolean(window.MathJax && MathJax.startup);
+}"""
+
+PAGE_FACTS = """() => {
+  const maths = [...document.querySelectorAll('.math')];
+  const imgs = [...document.images];
+  return {
+    math: maths.length,
+    untypeset: maths.filter(m => !m.querySelector('mjx-container'))
+                    .map(m => m.textContent.slice(0, 80)),
+    mjx: document.querySelectorAll('mjx-container').length,
+    mjxErrors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80)),
+    images: imgs.length,
+    figures: document.querySelectorAll('article .cell_output img').length,
+    broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
+    text: document.body.innerText,
+  };
+}"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    with LocalServer(built_site()) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Visit:
+    """A page with every request off 127.0.0.1 aborted and every problem recorded."""
+
+    def __init__(self, browser, server):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.external, self.console_errors, self.bad_responses = [], [], []
+        self.page.route("**/*", self._route)
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.console_errors.append(f"pageerror: {exc}"))
+        self.page.on("response", self._response)
+
+    def _route(self, route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.external.append(route.request.url)
+            route.abort()
+
+    def _console(self, msg):
+        if msg.type == "error":
+            self.console_errors.append(f"{msg.text} ({msg.location.get('url', '')})")
+
+    def _response(self, response):
+        if response.status >= 400:
+            self.bad_responses.append(f"{response.status} {response.url}")
+
+    def open(self, url):
+        self.page.goto(url, wait_until="load")
+        self.page.evaluate(MATHJAX_DONE)
+        self.page.wait_for_load_state("networkidle")
+        return self.page.evaluate(PAGE_FACTS)
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, server):
+    v = Visit(browser, server)
+    yield v
+    v.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_offline(page, visit, server):
+    facts = visit.open(server.url + page)
+    assert visit.external == [], f"requests to other hosts: {visit.external}"
+    assert visit.bad_responses == [], f"failed requests: {visit.bad_responses}"
+    assert visit.console_errors == [], f"console errors: {visit.console_errors}"
+    assert facts["broken"] == [], f"images that did not load: {facts['broken']}"
+    if facts["math"]:
+        assert facts["mjx"] > 0, "the page has math but MathJax typeset none of it"
+    assert facts["untypeset"] == [], f"math left as raw TeX: {facts['untypeset']}"
+    assert facts["mjxErrors"] == [], f"MathJax errors: {facts['mjxErrors']}"
+    assert "$$" not in facts["text"], "raw $$ in the visible text"
+    stem = page.removesuffix(".html").replace("/", "_")
+    if page.removesuffix(".html") in CHAPTERS:
+        ARTIFACTS.mkdir(exist_ok=True)
+        visit.page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
+
+
+def test_index_redirects_to_the_first_page(visit, server):
+    visit.page.goto(server.url + "index.html")
+    visit.page.wait_for_url(f"{server.url}{CHAPTERS[0]}.html")
+    visit.page.wait_for_load_state("load")
+    assert visit.external == [] and visit.console_errors == []
+
+
+def test_every_chapter_has_math_and_figures_where_expected(visit, server):
+    counts = {}
+    for doc in CHAPTERS:
+        facts = visit.open(f"{server.url}{doc}.html")
+        counts[doc] = (facts["mjx"], facts["figures"])
+    # Chapters 1 to 5 all typeset equations; 1, 3, 4 and 5 have plots.
+    for doc in CHAPTERS[1:6]:
+        assert counts[doc][0] > 0, (doc, counts)
+    for n in ("01", "03", "04", "05"):
+        doc = next(d for d in CHAPTERS if d.startswith(f"chapters/{n}-"))
+        assert counts[doc][1] > 0, (doc, counts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("here,there", list(zip(CHAPTERS[:-1], CHAPTERS[1:])))
+def test_next_button_goes_to_the_next_chapter(here, there, visit, server):
+    visit.open(f"{server.url}{here}.html")
+    with visit.page.expect_navigation():
+        visit.page.click("a.right-next")
+    assert urlparse(visit.page.url).path == f"/{there}.html"
+    assert visit.external == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("doc", [d for d in CHAPTERS if d.startswith("chapters/0")])
+def test_chapter_offers_its_notebook_for_download(doc, visit, server):
+    visit.open(f"{server.url}{doc}.html")
+    href = visit.page.get_attribute('a[href$=".ipynb"]', "href")
+    response = visit.context.request.get(urljoin(visit.page.url, href))
+    assert response.status == 200
+    nb = response.json()
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert any(c["cell_type"] == "code" and c.get("outputs") for c in nb["cells"])

@@ -1,0 +1,132 @@
+"""What the built site may not contain: solutions, hidden tests, third-party resources.
+
+Reads ``_build/html`` as ``make book`` left it (``make test`` builds first).
+"""
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from builtsite import ROOT, built_site
+
+# nbgrader's markers in solution and test cells, and its cell metadata (as JSON,
+# raw or HTML-escaped, in a page or in a downloadable .ipynb).
+MARKERS = [
+    re.compile(r"#{3}\s*(BEGIN|END)\s+SOLUTION"),
+    re.compile(r"#{3}\s*(BEGIN|END)\s+HIDDEN\s+TESTS"),
+    re.compile(r"(\"|&quot;|&#34;)nbgrader(\"|&quot;|&#34;)\s*:\s*\{"),
+    re.compile(r"(\"|&quot;|&#34;)grade_id(\"|&quot;|&#34;)\s*:\s*(\"|&quot;|&#34;)"),
+]
+TEXT_SUFFIXES = {".html", ".ipynb", ".md", ".txt", ".js", ".json"}
+
+
+def solution_lines(notebooks):
+    """Code lines written between nbgrader's solution markers in ``notebooks``.
+
+    Only lines long enough to be distinctive (25 characters or more once
+    stripped) count: a bare ``return y`` may well appear in the book.
+    """
+    lines = set()
+    for path in notebooks:
+        for cell in json.loads(Path(path).read_text())["cells"]:
+            inside = False
+            source = cell["source"]
+            for line in (source if isinstance(source, list) else source.splitlines()):
+                text = line.strip()
+                if MARKERS[0].search(text):
+                    inside = "BEGIN" in text
+                    continue
+                if inside and len(text) >= 25:
+                    lines.add(text)
+    return lines
+
+
+def leaks(text, secret_lines=()):
+    """The nbgrader markers and solution lines found in ``text``."""
+    found = [m.group(0) for pattern in MARKERS for m in pattern.finditer(text)]
+    return found + [line for line in secret_lines if line in text]
+
+
+def site_files():
+    return [p for p in built_site().rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES
+            and "mathjax" not in p.parts]
+
+
+def test_the_leak_detector_finds_planted_markers_and_solution_code(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "metadata": {"nbgrader": {"solution": True}},
+                     "source": ["def f(x):\n", "    ### BEGIN SOLUTION\n",
+                                "    return (x - x.mean(axis=0)) / x.std(axis=0)\n",
+                                "    ### END SOLUTION\n"]}]}
+    (tmp_path / "sol.ipynb").write_text(json.dumps(nb))
+    secret = solution_lines([tmp_path / "sol.ipynb"])
+    assert secret == {"return (x - x.mean(axis=0)) / x.std(axis=0)"}
+    assert leaks(json.dumps(nb), secret)
+    assert leaks("<p>### BEGIN HIDDEN TESTS</p>") == ["### BEGIN HIDDEN TESTS"]
+    assert leaks('{&quot;nbgrader&quot;: {&quot;grade&quot;: true}}')
+    assert leaks('"grade_id": "ps1_train_forward"')
+    assert leaks('{"nbgrader":[3,7],"normal":[1]}') == []  # a search-index entry
+    assert leaks("<p>the exercises are graded with nbgrader</p>") == []
+
+
+def test_no_solution_or_hidden_test_reaches_the_site():
+    notebooks = sorted((ROOT / "solutions").glob("*/*.ipynb"))
+    secret = solution_lines(notebooks)
+    files = site_files()
+    assert len(files) > 10, "the built site looks empty"
+    found = {str(p.relative_to(built_site())): hits for p in files
+             if (hits := leaks(p.read_text(errors="replace"), secret))}
+    assert found == {}
+
+
+class Resources(HTMLParser):
+    """Collect the URLs a page loads by itself (not the links a reader may click)."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ("script", "img", "iframe", "audio", "video", "source") and a.get("src"):
+            self.urls.append(a["src"])
+        if tag == "link" and a.get("href") and "canonical" not in (a.get("rel") or ""):
+            self.urls.append(a["href"])
+        if tag == "meta" and (a.get("http-equiv") or "").lower() == "refresh":
+            self.urls.append((a.get("content") or "").partition("url=")[2])
+
+
+def external(url):
+    return bool(re.match(r"^(https?:)?//", url.strip()))
+
+
+@pytest.mark.parametrize("page", sorted(p.relative_to(built_site()).as_posix()
+                                        for p in built_site().rglob("*.html")
+                                        if "_static" not in p.parts))
+def test_pages_load_nothing_from_other_hosts(page):
+    parser = Resources()
+    parser.feed((built_site() / page).read_text())
+    assert parser.urls, "no resources found: the parser is not reading the page"
+    assert [u for u in parser.urls if external(u)] == []
+
+
+def test_stylesheets_import_nothing_from_other_hosts():
+    sheets = list((built_site() / "_static").rglob("*.css"))
+    assert sheets
+    bad = {}
+    for css in sheets:
+        urls = re.findall(r"(?:url\(\s*['\"]?|@import\s+['\"])([^'\")\s]+)", css.read_text())
+        if hits := [u for u in urls if external(u)]:
+            bad[str(css.relative_to(built_site()))] = hits
+    assert bad == {}
+
+
+@pytest.mark.parametrize("n", ["01", "02", "03", "04", "05"])
+def test_chapters_link_launchers_and_the_repository(n):
+    page = next(built_site().glob(f"chapters/{n}-*.html")).read_text()
+    repo = "github.com/bn-course/batchnorm-from-first-principles"
+    assert f"https://{repo}" in page
+    assert f"https://mybinder.org/v2/gh/{repo.split('/', 1)[1]}/main" in page
+    assert "/hub/user-redirect/git-pull?repo=" in page
+    assert "https://colab.research.google.com/github/" in page
