@@ -5,12 +5,19 @@ Small numpy functions, each with its chapter:
 * forward and backward of batch norm: :mod:`bnlib.batchnorm`, :mod:`bnlib.staged`;
 * layers with running statistics (PyTorch semantics): :mod:`bnlib.layers`;
 * folding into a linear layer: :mod:`bnlib.folding`;
+* momentum conventions and inference cost: :mod:`bnlib.conventions`;
 * layer, group and RMS norm: :mod:`bnlib.norms`;
 * gradient checking: :mod:`bnlib.gradcheck`;
 * the symbolic derivation: :mod:`bnlib.symbolic` (imported on demand: needs SymPy).
 """
 
 from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_inference
+from .conventions import (
+    averaging_window,
+    inference_ops,
+    keras_to_pytorch_momentum,
+    pytorch_to_keras_momentum,
+)
 from .folding import fold_batchnorm
 from .gradcheck import numerical_gradient, rel_error
 from .layers import BatchNorm1d, BatchNorm2d
@@ -27,6 +34,10 @@ from .staged import batchnorm_backward_staged
 __version__ = "0.1.0"
 
 __all__ = [
+    "averaging_window",
+    "inference_ops",
+    "keras_to_pytorch_momentum",
+    "pytorch_to_keras_momentum",
     "BatchNorm1d",
     "BatchNorm2d",
     "batchnorm_backward",

@@ -161,7 +161,9 @@ def test_next_button_goes_to_the_next_chapter(here, there, visit, server):
 @pytest.mark.parametrize("doc", [d for d in CHAPTERS if d.startswith("chapters/0")])
 def test_chapter_offers_its_notebook_for_download(doc, visit, server):
     visit.open(f"{server.url}{doc}.html")
-    href = visit.page.get_attribute('a[href$=".ipynb"]', "href")
+    # The chapter's own notebook (the exercise link further down is another .ipynb).
+    name = doc.rsplit("/", 1)[-1]
+    href = visit.page.get_attribute(f'a[href$="/{name}.ipynb"]', "href")
     response = visit.context.request.get(urljoin(visit.page.url, href))
     assert response.status == 200
     nb = response.json()

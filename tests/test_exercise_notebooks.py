@@ -69,3 +69,20 @@ def test_nbgrader_configuration():
     assert feedback == [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
     assert [p for p in feedback if p is not ClearHiddenTests] == GenerateFeedback().preprocessors
     assert config.KernelManager.transport == "tcp"
+
+
+def test_chapter_links_in_the_notebooks_point_at_the_published_site():
+    import re
+
+    import yaml
+
+    base = yaml.safe_load((ROOT / "_config.yml").read_text())["html"]["baseurl"]
+    links = set()
+    for nb in sorted((ROOT / "exercises").glob("*/*.ipynb")):
+        links |= set(re.findall(r"\]\((https?://[^)\s]+)\)", nb.read_text()))
+    chapters = [u for u in links if "/chapters/" in u]
+    assert len(chapters) >= 4  # chapters 2 to 5 have exercises
+    for url in chapters:
+        assert url.startswith(base), url
+        page = url[len(base):].removesuffix(".html")
+        assert (ROOT / f"{page}.md").is_file(), f"{url} names no chapter"

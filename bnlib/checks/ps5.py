@@ -5,7 +5,13 @@ The questions' wording lives with their answers in :mod:`bnlib.checks.ps5_questi
 
 import numpy as np
 
-from .. import batchnorm_backward_staged, batchnorm_forward
+from .. import (
+    averaging_window,
+    batchnorm_backward_staged,
+    batchnorm_forward,
+    inference_ops,
+    keras_to_pytorch_momentum,
+)
 from .core import Mistake, Part, register
 from .kinds import ChoicePart, ValuePart
 from .ps1 import TINY_EPS
@@ -70,7 +76,7 @@ register(Part(
     description="operations at inference: batch norm versus a linear layer",
     points=1,
     make_cases=_ops_cases,
-    reference=lambda d: (4 * d, 2 * d * d),
+    reference=inference_ops,
     rtol=0.01,  # counting the bias's d additions too is fine
     mistakes=[
         Mistake("multiplies_only",
@@ -95,7 +101,7 @@ register(Part(
     description="momentum conventions and the averaging window",
     points=2,
     make_cases=_momentum_cases,
-    reference=lambda k: (1.0 - k, 1.0 / (1.0 - k)),
+    reference=lambda k: (keras_to_pytorch_momentum(k), averaging_window(k)),
     mistakes=[
         Mistake("same_number",
                 "The conventions weigh opposite terms: Keras keeps `momentum` of the old value, "
