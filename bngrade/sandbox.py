@@ -1,0 +1,172 @@
+"""The grader's side of the sandbox: a zygote per worker thread, deadlines, restarts.
+
+:func:`run_steps` runs a submission's steps (set-up cells, answer cells, parts)
+in a child of the zygote, with a wall-clock limit per step. A step that times
+out, crashes the child (``os._exit``, a segfault, the memory cap) or floods the
+channel is recorded in words; the child is killed, and a new one runs the
+remaining steps without it, so one bad question costs only that question.
+"""
+
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+HEADER = struct.Struct("!Q")
+MAX_CHANNEL_BYTES = 64 << 20
+_local = threading.local()
+
+
+class ZygoteGone(RuntimeError):
+    """The zygote died (an answer may have killed it); a new one is started."""
+
+
+class Zygote:
+    """One ``python -m bngrade.zygote`` process and its socket."""
+
+    def __init__(self):
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+                   MKL_NUM_THREADS="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bngrade.zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.sock, self.buffer = ours, b""
+        self._line(120)
+
+    def _line(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                raise ZygoteGone("no answer from the zygote")
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ZygoteGone("the zygote exited")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def start(self, job):
+        """Fork a child for ``job``; return its pid and the read end of its channel."""
+        read_fd, write_fd = os.pipe()
+        body = json.dumps(job).encode()
+        try:
+            socket.send_fds(self.sock, [HEADER.pack(len(body))], [write_fd])
+            self.sock.sendall(body)
+            pid = self._line(60)["pid"]
+        except (OSError, ValueError) as exc:
+            os.close(read_fd)
+            raise ZygoteGone(str(exc)) from exc
+        finally:
+            os.close(write_fd)
+        return pid, read_fd
+
+    def reap(self, pid):
+        """The child's exit code (negative: killed by that signal)."""
+        reply = self._line(60)
+        return reply["exit"] if reply.get("pid") == pid else None
+
+    def close(self):
+        self.sock.close()
+        self.proc.wait(10)
+
+
+def zygote():
+    """This thread's zygote, started on first use and restarted if it died."""
+    z = getattr(_local, "zygote", None)
+    if z is None or z.proc.poll() is not None:
+        _local.zygote = z = Zygote()
+    return z
+
+
+def _kill(pid):
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+            return
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
+def describe_exit(code):
+    """An exit code in words."""
+    if code is None:
+        return "the grading process disappeared"
+    if code >= 0:
+        return f"the process exited (status {code}: os._exit, sys.exit or exit())"
+    name = signal.Signals(-code).name
+    why = {"SIGSEGV": "a segmentation fault", "SIGXCPU": "the CPU time limit",
+           "SIGKILL": "it was killed", "SIGABRT": "an abort (often out of memory)",
+           "SIGXFSZ": "the file-size limit"}.get(name, "a signal")
+    return f"the process was stopped by {name} ({why})"
+
+
+def _attempt(job, todo, results, step_seconds):
+    """Run the steps ``todo`` once; fill ``results``; return the index that failed or None."""
+    z = zygote()
+    try:
+        pid, fd = z.start({**job, "steps": todo})
+    except ZygoteGone as exc:
+        _local.zygote = None
+        results[todo[0]["i"]] = {"status": "crashed", "error": f"the sandbox failed: {exc}"}
+        return todo[0]["i"]
+    pending, buffer, received = [s["i"] for s in todo], b"", 0
+    deadline, failure = time.monotonic() + step_seconds, None
+    try:
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                failure = {"status": "timeout", "error": f"no result within {step_seconds:g} s"}
+                break
+            chunk = os.read(fd, 1 << 20)
+            received += len(chunk)
+            if not chunk or received > MAX_CHANNEL_BYTES:
+                failure = ({"status": "crashed", "error": "sent more than 64 MB of results"}
+                           if chunk else None)
+                break
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                try:
+                    message = json.loads(line)
+                    i = int(message["i"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if i in pending:
+                    results.setdefault(i, message)
+                    pending = pending[pending.index(i) + 1:]
+                    deadline = time.monotonic() + step_seconds
+    finally:
+        os.close(fd)
+        _kill(pid)
+        try:
+            code = z.reap(pid)
+        except ZygoteGone:
+            _local.zygote, code = None, None
+    if not pending:
+        return None
+    results[pending[0]] = failure or {"status": "crashed", "error": describe_exit(code)}
+    return pending[0]
+
+
+def run_steps(steps, job, step_seconds):
+    """Run every step despite failures; return ``{step index: result message}``."""
+    steps = [dict(s, i=i) for i, s in enumerate(steps)]
+    results, failed = {}, set()
+    while True:
+        todo = [s for s in steps if s["i"] not in failed
+                and not (s["kind"] == "part" and s["i"] in results)]
+        if not any(s["kind"] == "part" for s in todo):
+            return results
+        bad = _attempt(job, todo, results, step_seconds)
+        if bad is None:
+            return results
+        failed.add(bad)
