@@ -36,8 +36,11 @@ if __name__ == "__main__":
     cap, uid_base = int(sys.argv.pop(1)), int(sys.argv.pop(1))
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    from ipykernel import kernelapp
+
+    import bnlib.checks  # noqa: F401 (what every test cell imports; loaded while on standby)
+
     if uid_base and os.geteuid() == 0:
         become_own_user(uid_base, sys.argv)
-    from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()

@@ -18,6 +18,7 @@ from nbconvert.exporters import NotebookExporter
 from nbgrader.api import Gradebook
 from nbgrader.converters import GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
+from sqlalchemy import create_engine
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -27,6 +28,20 @@ _BIN = os.path.dirname(sys.executable)
 if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 nbgrader.api.get_alembic_version = functools.cache(nbgrader.api.get_alembic_version)
+
+
+@functools.cache
+def _engine(url, **kwargs):
+    return create_engine(url, **kwargs)
+
+
+def _shared_engine(url, **kwargs):
+    """One engine per URL per process. nbgrader makes one per Gradebook, and each new
+    engine starts with an empty compiled-SQL cache (a third of a worker's time)."""
+    return _engine(str(url), **kwargs)
+
+
+nbgrader.api.create_engine = _shared_engine
 
 # What the engine needs from nbgrader regardless of the course's settings.
 ENGINE_CONFIG = {

@@ -8,6 +8,7 @@ no student can influence: the zygote, a standby kernel and the private gradebook
 template of each source notebook.
 """
 
+import atexit
 import copy
 import functools
 import hashlib
@@ -23,6 +24,7 @@ import nbformat
 
 from . import child, feedback, inkernel, nbg, sandbox, scoring, spec
 
+_local = threading.local()
 KERNEL_BASE_MB = 1024  # what an idle kernel with numpy maps before the answer allocates
 
 
@@ -87,9 +89,8 @@ def grade_notebook(p, nbp, cfg):
     runner = threading.Thread(target=lambda: box.update(
         results=sandbox.run_steps(steps, job, limits["time"])))
     runner.start()
-    workdir = tempfile.mkdtemp(prefix="bngrade-task-")
+    db = private_gradebook()
     try:
-        db = os.path.join(workdir, "gradebook.db")
         shutil.copy(template, db)
         autograded, nbscores, kernel_note = _in_kernel(
             nb, release, sp, answers, assignment, name, student, db, cfg, limits, flags)
@@ -101,7 +102,6 @@ def grade_notebook(p, nbp, cfg):
                                verdicts)
     finally:
         runner.join()
-        shutil.rmtree(workdir, ignore_errors=True)
     for status, text in scoring.step_problems(steps, box.get("results", {}), limits["time"],
                                               limits["memory_mb"]):
         _flag(flags, "memory" if "memory" in text else status, name, text)
@@ -114,6 +114,14 @@ def grade_notebook(p, nbp, cfg):
     questions = _questions(sp, verdicts, nbscores, flags, name)
     return {"name": name, "questions": questions, "flags": flags,
             "autograded": nbformat.writes(autograded), "feedback": html}
+
+
+def private_gradebook():
+    """This thread's private gradebook file (one path, so nbgrader's engine is reused)."""
+    if not hasattr(_local, "db"):
+        _local.db = os.path.join(tempfile.mkdtemp(prefix="bngrade-gb-"), "gradebook.db")
+        atexit.register(shutil.rmtree, os.path.dirname(_local.db), True)
+    return _local.db
 
 
 def _in_kernel(nb, release, sp, answers, assignment, name, student, db, cfg, limits, flags):
