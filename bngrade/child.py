@@ -16,7 +16,7 @@ import resource
 from bnlib.checks import REGISTRY
 from bnlib.checks.plain import decode, encode
 
-from .poison import Poison
+from . import poison
 
 
 class _NoShell:
@@ -96,11 +96,7 @@ def run(job, out_fd):
     parts = {gid: REGISTRY[gid] for gid in job["parts"]}
     for other in set(REGISTRY) - set(parts):
         del REGISTRY[other]  # nothing but this job's parts is reachable from here
-    poison = Poison(allowed=set(job["allowed"]))
-    poison.close()
-    last_setup = max((s["i"] for s in job["steps"] if s["kind"] == "setup"), default=-1)
-    if last_setup < 0:
-        poison.seal()
+    gate = poison.install(allowed=set(job["allowed"]))
     namespace = {"__name__": "__main__", "__builtins__": builtins,
                  "get_ipython": _NoShell, "display": lambda *a, **k: None}
     for step in job["steps"]:
@@ -112,14 +108,11 @@ def run(job, out_fd):
                 send({"i": step["i"], "status": "ok", "records": encode(records)})
                 continue
             code = compile(step["source"], label, "exec")
-            if kind == "setup":
-                poison.open()
+            gate.depth = 1 if kind == "setup" else 0  # set-up cells may use the reference
             try:
                 exec(code, namespace)
             finally:
-                poison.close()
-                if step["i"] == last_setup:
-                    poison.seal()
+                gate.depth = 0
             send({"i": step["i"], "status": "ok"})
         except BaseException as exc:  # the answer's error, reported in words
             send({"i": step["i"], "status": "error", "error": _describe(exc, label)})

@@ -104,7 +104,8 @@ def grade_notebook(p, nbp, cfg):
         runner.join()
     for status, text in scoring.step_problems(steps, box.get("results", {}), limits["time"],
                                               limits["memory_mb"]):
-        _flag(flags, "memory" if "memory" in text else status, name, text)
+        if "memory" in text or status in ("timeout", "crashed"):  # plain errors are no flag
+            _flag(flags, "memory" if "memory" in text else status, name, text)
     if kernel_note:
         _flag(flags, "kernel_died", name, kernel_note)
     for cell in autograded.cells:
