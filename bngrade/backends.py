@@ -14,19 +14,14 @@ from .task import grade_submission
 
 def _warm(kernel_limits):
     """Pool initializer: import everything and start a zygote and a standby kernel."""
-    import warnings
-
-    from sqlalchemy.exc import SAWarning
-
     from . import inkernel, sandbox
 
-    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's ORM, every submission
     sandbox.zygote()
     inkernel.take_standby(kernel_limits)
 
 
 class LocalBackend:
-    """``workers`` processes on this machine (spawned: nothing inherited from the driver)."""
+    """``workers`` processes on this machine, forked from a clean pre-imported server."""
 
     name = "local"
 
@@ -36,8 +31,11 @@ class LocalBackend:
         self._start()
 
     def _start(self):
-        self.pool = cf.ProcessPoolExecutor(self.workers,
-                                           mp_context=multiprocessing.get_context("spawn"),
+        # A fork server imports the grading code once; each worker is a fork of it, so
+        # starting N workers does not cost N imports (nothing of the driver is inherited).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["bngrade.task"])
+        self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=context,
                                            initializer=_warm, initargs=(self.kernel_limits,))
 
     def submit(self, payload):
@@ -79,7 +77,8 @@ class DaskBackend:
     def wait(self, futures):
         from distributed import wait
 
-        done, pending = wait(list(futures), return_when="FIRST_COMPLETED")
+        with self.client.as_current():
+            done, pending = wait(list(futures), return_when="FIRST_COMPLETED")
         return set(done), set(pending)
 
     def recover(self, exc):

@@ -7,9 +7,6 @@
 
 import argparse
 import sys
-import warnings
-
-from sqlalchemy.exc import SAWarning
 
 from . import __version__
 
@@ -53,7 +50,6 @@ def _log(message):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's ORM, every submission
     from . import engine, report
     from .course import Course
     from .store import Store

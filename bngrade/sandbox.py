@@ -20,7 +20,7 @@ import time
 
 HEADER = struct.Struct("!Q")
 MAX_CHANNEL_BYTES = 64 << 20
-_local = threading.local()
+_zygotes, _lock = {}, threading.Lock()  # owner thread id -> Zygote
 
 
 class ZygoteGone(RuntimeError):
@@ -79,12 +79,21 @@ class Zygote:
         self.proc.wait(10)
 
 
-def zygote():
-    """This thread's zygote, started on first use and restarted if it died."""
-    z = getattr(_local, "zygote", None)
-    if z is None or z.proc.poll() is not None:
-        _local.zygote = z = Zygote()
+def zygote(owner=None):
+    """The zygote of ``owner`` (a worker thread's id; default: this thread's), started on
+    first use and restarted if it died. A task's sandbox runs in a helper thread, so it
+    names the task's thread as owner: one zygote serves all the tasks of a worker thread."""
+    owner = threading.get_ident() if owner is None else owner
+    with _lock:
+        z = _zygotes.get(owner)
+        if z is None or z.proc.poll() is not None:
+            _zygotes[owner] = z = Zygote()
     return z
+
+
+def _forget(owner):
+    with _lock:
+        _zygotes.pop(owner, None)
 
 
 def _kill(pid):
@@ -109,13 +118,13 @@ def describe_exit(code):
     return f"the process was stopped by {name} ({why})"
 
 
-def _attempt(job, todo, results, step_seconds):
+def _attempt(job, todo, results, step_seconds, owner):
     """Run the steps ``todo`` once; fill ``results``; return the index that failed or None."""
-    z = zygote()
+    z = zygote(owner)
     try:
         pid, fd = z.start({**job, "steps": todo})
     except ZygoteGone as exc:
-        _local.zygote = None
+        _forget(owner)
         results[todo[0]["i"]] = {"status": "crashed", "error": f"the sandbox failed: {exc}"}
         return todo[0]["i"]
     pending, buffer, received = [s["i"] for s in todo], b"", 0
@@ -150,14 +159,15 @@ def _attempt(job, todo, results, step_seconds):
         try:
             code = z.reap(pid)
         except ZygoteGone:
-            _local.zygote, code = None, None
+            _forget(owner)
+            code = None
     if not pending:
         return None
     results[pending[0]] = failure or {"status": "crashed", "error": describe_exit(code)}
     return pending[0]
 
 
-def run_steps(steps, job, step_seconds):
+def run_steps(steps, job, step_seconds, owner=None):
     """Run every step despite failures; return ``{step index: result message}``."""
     steps = [dict(s, i=i) for i, s in enumerate(steps)]
     results, failed = {}, set()
@@ -166,7 +176,7 @@ def run_steps(steps, job, step_seconds):
                 and not (s["kind"] == "part" and s["i"] in results)]
         if not any(s["kind"] == "part" for s in todo):
             return results
-        bad = _attempt(job, todo, results, step_seconds)
+        bad = _attempt(job, todo, results, step_seconds, owner)
         if bad is None:
             return results
         failed.add(bad)

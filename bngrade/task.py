@@ -71,7 +71,9 @@ def grade_notebook(p, nbp, cfg):
     limits = p["limits"]
     source_nb = nbformat.reads(nbp["source"], as_version=4)
     key = hashlib.sha256((assignment + name + nbp["source"]).encode()).hexdigest()
+    clock = {"start": time.monotonic()}
     template, release = inkernel.template(assignment, name, source_nb, cfg, key)
+    clock["template"] = time.monotonic()
     sp = spec.build(name, source_nb, release)
     flags = []
     if nbp.get("found_as") and nbp["found_as"] != f"{name}.ipynb":
@@ -85,21 +87,23 @@ def grade_notebook(p, nbp, cfg):
            "uid_base": uid_base(limits),
            "limits": {"memory_bytes": limits["memory_mb"] << 20, "file_bytes": 16 << 20,
                       "cpu_seconds": limits["time"] * (len(steps) + 1) + 5}}
-    box = {}
+    box, owner = {}, threading.get_ident()
     runner = threading.Thread(target=lambda: box.update(
-        results=sandbox.run_steps(steps, job, limits["time"])))
+        results=sandbox.run_steps(steps, job, limits["time"], owner), done=time.monotonic()))
     runner.start()
     db = private_gradebook()
     try:
         shutil.copy(template, db)
         autograded, nbscores, kernel_note = _in_kernel(
             nb, release, sp, answers, assignment, name, student, db, cfg, limits, flags)
+        clock["kernel"] = time.monotonic()
         runner.join()
         results = box.get("results", {})
         verdicts = scoring.verdicts(sp, steps, results, cases, limits["time"],
                                     limits["memory_mb"])
         html = feedback.render(copy.deepcopy(autograded), assignment, name, student, db, cfg,
                                verdicts)
+        clock["feedback"] = time.monotonic()
     finally:
         runner.join()
     for status, text in scoring.step_problems(steps, box.get("results", {}), limits["time"],
@@ -113,7 +117,11 @@ def grade_notebook(p, nbp, cfg):
             _flag(flags, "timeout", name, f"cell {spec.meta(cell).get('grade_id', '(unnamed)')!r} "
                   f"did not finish within {limits['time']:g} s in the notebook's kernel")
     questions = _questions(sp, verdicts, nbscores, flags, name)
-    return {"name": name, "questions": questions, "flags": flags,
+    timings = {"template": clock["template"] - clock["start"],
+               "sandbox": box.get("done", clock["template"]) - clock["template"],
+               "kernel": clock["kernel"] - clock["template"],
+               "feedback": clock["feedback"] - clock["kernel"]}
+    return {"name": name, "questions": questions, "flags": flags, "timings": timings,
             "autograded": nbformat.writes(autograded), "feedback": html}
 
 
