@@ -77,11 +77,17 @@ def test_unknown_wrong_answer_gets_a_located_message():
 
 
 def test_wrong_shape_is_named():
-    def transposed(x, gamma, beta, eps):
-        return correct(x, gamma, beta, eps)[0].T
+    def one_feature_short(x, gamma, beta, eps):
+        return correct(x, gamma, beta, eps)[0][:, 1:]
 
-    with pytest.raises(MistakeFound, match=r"expected shape \(4, 3\), got \(3, 4\)"):
-        check("ps1_train_forward", {"batchnorm_forward": transposed})
+    with pytest.raises(MistakeFound, match=r"expected shape \(4, 3\), got \(4, 2\)"):
+        check("ps1_train_forward", {"batchnorm_forward": one_feature_short})
+
+
+def test_mistake_message_replaces_the_traceback_in_ipython():
+    err = MistakeFound("eps belongs inside the square root")
+    assert err._render_traceback_() == [
+        "\x1b[0;31mMistakeFound\x1b[0m: eps belongs inside the square root"]
 
 
 def test_records_survive_the_trip_to_the_grader():

@@ -26,6 +26,12 @@ from .watch import ReferenceWatch
 class MistakeFound(AssertionError):
     """Raised by a test cell: the message says what is wrong and how to fix it."""
 
+    def _render_traceback_(self):
+        # IPython shows this instead of a traceback: the message is the whole
+        # story, and a traceback would print the test cell's source (which,
+        # in nbgrader feedback, would reveal the hidden tests).
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 @dataclass
 class Outcome:

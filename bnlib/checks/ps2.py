@@ -1,0 +1,144 @@
+"""Checks for ps2-backward (``chapters/03-backward.md``): the three gradient parts.
+
+The student's functions receive ``(dy, cache)`` with the cache of
+:func:`bnlib.batchnorm_forward` (keys ``x``, ``x_hat``, ``mu``, ``var``,
+``inv_std``, ``gamma``, ``eps``, ``axes``). The wrong answers are bnlib's own
+gradient with one path of the graph removed, read from the staged backward.
+"""
+
+
+from .. import batchnorm_backward, batchnorm_backward_staged, batchnorm_forward
+from .core import Mistake, Part, register
+from .ps1 import features
+
+ASSIGNMENT = "ps2-backward"
+
+
+def _cases(rng, hidden):
+    shapes = [(2, 3), (32, 1), (7, 6)] if hidden else [(4, 3), (10, 5)]
+    cases = []
+    for s in shapes:
+        _, cache = batchnorm_forward(features(rng, s), rng.normal(1.0, 0.5, s[1]),
+                                     rng.normal(size=s[1]))
+        cases.append((rng.normal(size=s), cache))
+    return cases
+
+
+def _paths(dy, cache):
+    """bnlib's gradients and the two terms of dx that flow through mu and through var."""
+    steps = {}
+    dx, dgamma, dbeta = batchnorm_backward_staged(dy, cache, steps)
+    m = dy.shape[0]
+    through_mean = steps["dmu"] / m
+    through_var = steps["dvar"] * 2.0 * (cache["x"] - cache["mu"]) / m
+    return dx, dgamma, dbeta, through_mean, through_var
+
+
+def _dx_mistake(id_, message, wrong_dx, wrong_dgamma=None):
+    def make(dy, cache):
+        dx, dgamma, dbeta, mean, var = _paths(dy, cache)
+        return (wrong_dx(dx, mean, var, dy, cache),
+                dgamma if wrong_dgamma is None else wrong_dgamma(dy, cache), dbeta)
+    return Mistake(id_, message, make)
+
+
+def _param_mistake(id_, message, wrong_params, with_dx=True):
+    def make(dy, cache):
+        dx, dgamma, dbeta = batchnorm_backward(dy, cache)
+        wrong = wrong_params(dy, cache, dgamma, dbeta)
+        return (dx,) + wrong if with_dx else wrong
+    return Mistake(id_, message, make)
+
+
+def _dgamma_x(dy, cache):
+    return (dy * cache["x"]).sum(axis=0)
+
+
+DGAMMA_FROM_X = (
+    "dgamma_from_x",
+    "dgamma must be computed from the normalised input: dgamma = sum over the batch of "
+    "dy * x_hat, not dy * x (gamma multiplies x_hat, not x).",
+    lambda dy, cache, dgamma, dbeta: (_dgamma_x(dy, cache), dbeta))
+MEAN_NOT_SUM = (
+    "mean_not_sum",
+    "dgamma and dbeta must sum over the batch, not average: gamma and beta are shared by "
+    "all N examples, so their gradients add up.",
+    lambda dy, cache, dgamma, dbeta: (dgamma / len(dy), dbeta / len(dy)))
+
+PARAM_MISTAKES = [_param_mistake(*DGAMMA_FROM_X), _param_mistake(*MEAN_NOT_SUM)]
+
+DX_MISTAKES = [
+    _dx_mistake(
+        "missing_mean_path",
+        "dx misses the path through the mean: each x_i also moves mu, which adds "
+        "dL/dmu / m to every dx_i, with dL/dmu = -sum_j dL/dx_hat_j / sqrt(var + eps). "
+        "In the compact form this is the -sum(dy) term.",
+        lambda dx, mean, var, dy, cache: dx - mean),
+    _dx_mistake(
+        "missing_var_path",
+        "dx misses the path through the variance: each x_i also moves var, which adds "
+        "dL/dvar * 2 * (x_i - mu) / m to dx_i. In the compact form this is the "
+        "-x_hat * sum(dy * x_hat) term.",
+        lambda dx, mean, var, dy, cache: dx - var),
+    _dx_mistake(
+        "stats_as_constants",
+        "dx treats mu and var as constants: gamma * dy / sqrt(var + eps) is the eval-mode "
+        "gradient. In training mode every x_i also reaches the loss through mu and var; "
+        "add both paths.",
+        lambda dx, mean, var, dy, cache: dx - mean - var),
+    _dx_mistake(
+        "missing_gamma",
+        "dx is missing the factor gamma: y = gamma * x_hat + beta, so "
+        "dL/dx_hat = gamma * dL/dy.",
+        lambda dx, mean, var, dy, cache: dx / cache["gamma"]),
+    _dx_mistake(
+        "missing_one_over_m",
+        "dx is m times too large: the compact form is "
+        "gamma / (m * sqrt(var + eps)) * (m * dy - sum(dy) - x_hat * sum(dy * x_hat)).",
+        lambda dx, mean, var, dy, cache: dx * len(dx)),
+]
+
+
+def _dx_with_dgamma_x(dx, mean, var, dy, cache):
+    """The compact dx with sum(dy * x) where sum(dy * x_hat) belongs."""
+    shift = (dy * cache["x_hat"]).sum(axis=0) - _dgamma_x(dy, cache)
+    return dx + cache["gamma"] * cache["inv_std"] / len(dy) * cache["x_hat"] * shift
+
+
+STAGED_MISTAKES = PARAM_MISTAKES + DX_MISTAKES
+COMPACT_MISTAKES = [PARAM_MISTAKES[0], _dx_mistake(DGAMMA_FROM_X[0], DGAMMA_FROM_X[1],
+                                                   _dx_with_dgamma_x, _dgamma_x)] + DX_MISTAKES
+
+register(Part(
+    grade_id="ps2_param_grads",
+    assignment=ASSIGNMENT,
+    target="param_grads",
+    description="dgamma and dbeta",
+    points=2,
+    make_cases=_cases,
+    reference=lambda dy, cache: batchnorm_backward(dy, cache)[1:],
+    mistakes=[_param_mistake(*DGAMMA_FROM_X, with_dx=False),
+              _param_mistake(*MEAN_NOT_SUM, with_dx=False),
+              _param_mistake("swapped", "return (dgamma, dbeta) in this order: "
+                             "dgamma = sum(dy * x_hat), dbeta = sum(dy).",
+                             lambda dy, cache, dgamma, dbeta: (dbeta, dgamma), with_dx=False),
+    ],
+))
+
+for grade_id, target, what, points, mistakes in [
+        ("ps2_staged_backward", "batchnorm_backward_staged", "staged backward pass", 4,
+         STAGED_MISTAKES),
+        ("ps2_compact_backward", "batchnorm_backward", "compact backward pass", 4,
+         COMPACT_MISTAKES)]:
+    register(Part(
+        grade_id=grade_id,
+        assignment=ASSIGNMENT,
+        target=target,
+        description=what,
+        points=points,
+        make_cases=_cases,
+        reference=batchnorm_backward,
+        mistakes=mistakes,
+        rtol=1e-6, atol=1e-9,
+    ))
+

@@ -1,0 +1,135 @@
+"""Checks for ps2-backward: the numerical gradient and the relative error.
+
+A function cannot travel as plain data, so a case names it (``"bn_loss"`` or
+``"cubic"``) with its parameters, and :func:`build` makes it in the student's
+process.
+"""
+
+import numpy as np
+
+from .. import batchnorm_forward, numerical_gradient, rel_error
+from .compare import same
+from .core import Mistake, Outcome, Part, register
+from .kinds import BuiltArgsPart
+from .ps2 import ASSIGNMENT
+
+H = 1e-5  # the step both the student's default and the reference use
+
+
+def loss_function(name, w, gamma, beta):
+    """The scalar function a case names: a batch-norm loss or a weighted cubic."""
+    if name == "bn_loss":
+        return lambda x: float(np.sum(batchnorm_forward(x, gamma, beta)[0] * w))
+    return lambda x: float(np.sum(w * x**3))
+
+
+def build(name, x, w, gamma, beta):
+    """The student's arguments: ``(f, x)`` with ``x`` the case's own array."""
+    return loss_function(name, w, gamma, beta), x
+
+
+def _cases(rng, hidden):
+    specs = [("bn_loss", (3, 2)), ("cubic", (4,)), ("bn_loss", (2, 4))] if hidden else \
+        [("cubic", (3, 2)), ("bn_loss", (4, 3))]
+    cases = []
+    for name, shape in specs:
+        d = shape[-1]
+        x = rng.normal(2.0, 1.5, size=shape)
+        cases.append((name, x, rng.normal(size=shape), rng.normal(1.0, 0.5, d),
+                      rng.normal(size=d)))
+    return cases
+
+
+def _reference(name, x, w, gamma, beta):
+    return numerical_gradient(loss_function(name, w, gamma, beta), x.copy(), h=H)
+
+
+def _forward_difference(name, x, w, gamma, beta):
+    f = loss_function(name, w, gamma, beta)
+    steps = np.eye(x.size).reshape((x.size,) + x.shape) * H
+    return np.array([(f(x + e) - f(x)) / H for e in steps]).reshape(x.shape)
+
+
+class _Gradcheck(BuiltArgsPart):
+    def evaluate(self, cases, records):
+        """First: x must come back as it went in (up to rounding of x + h - h)."""
+        for case, rec in zip(cases, records):
+            after = rec.get("args_after")
+            if not rec.get("error") and after and not same(after[1], case[1], 1e-12, 1e-12):
+                return Outcome(False, "numerical_gradient must leave x as it found it: restore "
+                               "each entry after perturbing it (old = x[i]; ...; x[i] = old).",
+                               "x_not_restored")
+        return super().evaluate(cases, records)
+
+
+register(_Gradcheck(
+    grade_id="ps2_numerical_gradient",
+    assignment=ASSIGNMENT,
+    target="numerical_gradient",
+    description="centred numerical gradient",
+    points=2,
+    make_cases=_cases,
+    reference=_reference,
+    build=build,
+    allowed_reference=("batchnorm_forward",),  # called by the batch-norm loss itself
+    check_mutation=False,
+    rtol=1e-6, atol=1e-7,
+    mistakes=[
+        Mistake("forward_difference",
+                "Use the centred difference (f(x + h) - f(x - h)) / (2h): the one-sided "
+                "(f(x + h) - f(x)) / h has an error of order h, too large for a gradient check.",
+                _forward_difference),
+        Mistake("not_halved",
+                "The centred difference divides by 2h: (f(x + h) - f(x - h)) / (2 * h).",
+                lambda *case: 2 * _reference(*case)),
+        Mistake("sign_flipped",
+                "The sign is flipped: it is f(x + h) - f(x - h), in that order.",
+                lambda *case: -_reference(*case)),
+    ],
+))
+
+
+def _nan_as_word(out):
+    return "nan" if isinstance(out, float) and np.isnan(out) else out
+
+
+def _ratio(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return a / b
+
+
+def _relerr_cases(rng, hidden):
+    sizes = [(5,), (3, 4), (6,)] if hidden else [(4,), (2, 3)]
+    cases = [(a, a + rng.normal(scale=1e-3, size=a.shape))
+             for a in (rng.normal(size=s) for s in sizes)]
+    cases.append((np.zeros(3), rng.normal(size=3)))
+    if hidden:
+        cases.append((np.zeros((2, 2)), np.zeros((2, 2))))
+    return cases
+
+
+register(Part(
+    grade_id="ps2_rel_error",
+    assignment=ASSIGNMENT,
+    target="rel_error",
+    description="relative error of two arrays",
+    points=1,
+    make_cases=_relerr_cases,
+    reference=rel_error,
+    select=_nan_as_word,
+    mistakes=[  # the zero case first: there the entry-wise ratio is nan too
+        Mistake("zero_not_guarded",
+                "Two zero arrays (a gradient that is exactly zero) have relative error 0: "
+                "return 0.0 when norm(a) + norm(b) == 0 instead of dividing 0 by 0.",
+                lambda a, b: "nan" if not (a.any() or b.any()) else rel_error(a, b)),
+        Mistake("elementwise",
+                "Use the norms: norm(a - b) / (norm(a) + norm(b)). An entry-wise ratio is "
+                "dominated by the tiny entries of a gradient that sums to zero.",
+                lambda a, b: _nan_as_word(float(np.max(_ratio(np.abs(a - b),
+                                                              np.abs(a) + np.abs(b)))))),
+        *[Mistake("one_sided",
+                  "Divide by norm(a) + norm(b), so that the error is symmetric in a and b.",
+                  lambda a, b, i=i: _ratio(np.linalg.norm(a - b), np.linalg.norm((a, b)[i])))
+          for i in (0, 1)],
+    ],
+))

@@ -1,0 +1,118 @@
+"""Checks for ps3-inference (``chapters/04-train-vs-inference.md``): running statistics
+with PyTorch's conventions, a BatchNorm1d class, and the batch-of-one error."""
+
+from .. import BatchNorm1d
+from . import wrong_layers as wrong
+from .core import Mistake, Part, register
+from .ps1 import features
+from .scenario import ScenarioPart
+
+ASSIGNMENT = "ps3-inference"
+
+KERAS = ("keras_momentum",
+         "The momentum convention is reversed (Keras/TF style). PyTorch's is "
+         "running = (1 - momentum) * running + momentum * batch_statistic, so momentum=0.1 "
+         "moves 10% of the way towards the batch (Keras's 0.99 is PyTorch's 0.01).")
+BIASED = ("biased_running_var",
+          "running_var must use the unbiased variance (times m/(m-1)), as PyTorch stores it; "
+          "the normalisation itself uses the biased one.")
+MOMENTUM_NONE = ("ignores_momentum_none",
+                 "momentum=None means a cumulative average: use the factor "
+                 "1 / num_batches_tracked (counting this batch) instead of momentum.")
+UPDATES_IN_EVAL = ("updates_in_eval",
+                   "In eval mode the running statistics must not change: only training-mode "
+                   "forward passes update running_mean, running_var and num_batches_tracked.")
+BATCH_STATS_IN_EVAL = ("batch_stats_in_eval",
+                       "In eval mode, normalise with running_mean and running_var, not with "
+                       "the statistics of the batch (the classic forgotten model.eval() bug).")
+VAR_STARTS_AT_ZERO = ("var_starts_at_zero",
+                      "The running statistics start at running_mean = 0 and running_var = 1 "
+                      "(the statistics of a standard normal), not 0.")
+
+
+def layer_mistakes(base, *table):
+    """Mistakes whose ``make`` is bnlib's layer class with that mistake."""
+    return [Mistake(id_, message, getattr(wrong, id_)(base)) for id_, message in table]
+
+
+def running_after(cls, running_mean, running_var, x, momentum, num_batches_tracked):
+    """The running statistics of ``cls`` after one training batch (counted as number n)."""
+    bn = cls(x.shape[1], momentum=momentum)
+    bn.running_mean, bn.running_var = running_mean.copy(), running_var.copy()
+    bn.num_batches_tracked = num_batches_tracked - 1
+    bn(x)
+    return bn.running_mean, bn.running_var
+
+
+def _update_cases(rng, hidden):
+    specs = [((2, 3), 0.01, 5), ((5, 2), None, 1), ((6, 4), 1.0, 2), ((3, 3), 0.0, 9)] \
+        if hidden else [((8, 3), 0.1, 1), ((6, 2), None, 3)]
+    return [(rng.normal(size=s[1]), rng.uniform(0.5, 2.0, s[1]), features(rng, s), mom, n)
+            for s, mom, n in specs]
+
+
+def _update_mistake(id_, message):
+    cls = getattr(wrong, id_)(BatchNorm1d)
+    return Mistake(id_, message, lambda *case: running_after(cls, *case))
+
+
+register(Part(
+    grade_id="ps3_running_update",
+    assignment=ASSIGNMENT,
+    target="update_running_stats",
+    description="running statistics, PyTorch convention",
+    points=3,
+    make_cases=_update_cases,
+    reference=lambda *case: running_after(BatchNorm1d, *case),
+    mistakes=[_update_mistake(*KERAS), _update_mistake(*BIASED),
+              _update_mistake(*MOMENTUM_NONE)],
+))
+
+
+def _layer_script(rng, d, kwargs, sizes, eval_sizes):
+    ops = [("set", "gamma", rng.normal(1.0, 0.5, d)), ("set", "beta", rng.normal(size=d))]
+    ops += [("forward", features(rng, (n, d))) for n in sizes]
+    ops += [("eval",)] + [("forward", features(rng, (n, d))) for n in eval_sizes]
+    ops += [("train",), ("forward", features(rng, (4, d)))]
+    return (d, kwargs, ops)
+
+
+def _layer_cases(rng, hidden):
+    if hidden:
+        return [_layer_script(rng, 2, {"momentum": None}, [6, 3, 9, 2], [4, 1]),
+                _layer_script(rng, 5, {"eps": 1e-3, "momentum": 0.3}, [2, 7], [3])]
+    return [_layer_script(rng, 3, {"momentum": 0.1}, [8, 8], [5, 1])]
+
+
+register(ScenarioPart(
+    grade_id="ps3_batchnorm1d",
+    assignment=ASSIGNMENT,
+    target="BatchNorm1d",
+    description="BatchNorm1d with train() and eval()",
+    points=5,
+    make_cases=_layer_cases,
+    reference=BatchNorm1d,
+    mistakes=layer_mistakes(BatchNorm1d, UPDATES_IN_EVAL, BATCH_STATS_IN_EVAL, KERAS, BIASED,
+                            MOMENTUM_NONE, VAR_STARTS_AT_ZERO),
+))
+
+
+def _one_cases(rng, hidden):
+    if hidden:
+        ops = [("forward", features(rng, (2, 2))), ("forward", features(rng, (1, 2))),
+               ("eval",), ("forward", features(rng, (1, 2)))]
+        return [(2, {"momentum": None}, ops)]
+    ops = [("forward", features(rng, (1, 4))), ("forward", features(rng, (3, 4))),
+           ("eval",), ("forward", features(rng, (1, 4)))]
+    return [(4, {}, ops)]
+
+
+register(ScenarioPart(
+    grade_id="ps3_batch_of_one",
+    assignment=ASSIGNMENT,
+    target="BatchNorm1d",
+    description="a batch of one: an error in training, fine in eval",
+    points=2,
+    make_cases=_one_cases,
+    reference=BatchNorm1d,  # a missing or wrong exception is named by the scenario itself
+))

@@ -1,0 +1,89 @@
+"""Checks for ps4-conv-and-folding: spatial batch norm and a BatchNorm2d layer
+(``chapters/02-forward.md``, ``chapters/04-train-vs-inference.md``)."""
+
+from .. import BatchNorm2d, batchnorm_forward
+from .core import Mistake, Part, register
+from .ps1 import first
+from .ps3 import (
+    BATCH_STATS_IN_EVAL,
+    BIASED,
+    KERAS,
+    UPDATES_IN_EVAL,
+    layer_mistakes,
+)
+from .scenario import ScenarioPart
+from .spatial import images, normalised_over
+
+ASSIGNMENT = "ps4-conv-and-folding"
+
+
+def _spatial_cases(rng, hidden):
+    # The first visible shape has W == C, where gamma on the wrong axis still broadcasts.
+    shapes = [(1, 3, 2, 2), (3, 4, 5, 4), (5, 1, 3, 2), (2, 2, 1, 1)] if hidden else \
+        [(2, 3, 4, 3), (4, 2, 3, 5)]
+    return [(images(rng, s), rng.normal(1.0, 0.5, s[1]), rng.normal(size=s[1]), 1e-5)
+            for s in shapes]
+
+
+register(Part(
+    grade_id="ps4_spatial_forward",
+    assignment=ASSIGNMENT,
+    target="batchnorm2d_forward",
+    description="spatial batch norm, training mode",
+    points=3,
+    make_cases=_spatial_cases,
+    reference=lambda x, g, b, eps: batchnorm_forward(x, g, b, eps)[0],
+    select=first,
+    mistakes=[
+        Mistake("per_location_stats",
+                "The statistics are per location (averaged over N only). Spatial batch norm "
+                "shares one mean and one variance per channel over N, H and W: "
+                "axis=(0, 2, 3), keepdims=True.",
+                normalised_over((0,))),
+        Mistake("instance_norm",
+                "The statistics are per example and channel (over H and W): that is instance "
+                "norm. Batch norm also averages over the batch: axis=(0, 2, 3).",
+                normalised_over((2, 3))),
+        Mistake("layer_norm",
+                "The statistics are per example (over C, H and W): that is layer norm. Batch "
+                "norm averages each channel over N, H and W: axis=(0, 2, 3).",
+                normalised_over((1, 2, 3))),
+        Mistake("unbiased_variance",
+                "Normalise with the biased variance (divide by m = N*H*W), not the unbiased one.",
+                normalised_over((0, 2, 3), unbiased=True)),
+        Mistake("gamma_last_axis",
+                "gamma and beta are applied along the last axis (W), not the channels: reshape "
+                "them to (1, C, 1, 1) before multiplying and adding.",
+                normalised_over((0, 2, 3), params_on_last_axis=True)),
+    ],
+))
+
+
+def _layer_script(rng, c, kwargs, sizes, eval_sizes):
+    ops = [("set", "gamma", rng.normal(1.0, 0.5, c)), ("set", "beta", rng.normal(size=c))]
+    ops += [("forward", images(rng, (n, c, h, w))) for n, h, w in sizes]
+    ops += [("eval",)] + [("forward", images(rng, (n, c, h, w))) for n, h, w in eval_sizes]
+    return (c, kwargs, ops)
+
+
+def _layer_cases(rng, hidden):
+    if hidden:
+        return [_layer_script(rng, 2, {"momentum": None}, [(1, 3, 3), (3, 2, 1)], [(1, 1, 1)]),
+                _layer_script(rng, 4, {"momentum": 0.5, "eps": 1e-3}, [(2, 1, 1)], [(2, 2, 2)])]
+    return [_layer_script(rng, 3, {}, [(4, 2, 2), (2, 3, 1)], [(2, 2, 2)])]
+
+
+register(ScenarioPart(
+    grade_id="ps4_batchnorm2d",
+    assignment=ASSIGNMENT,
+    target="BatchNorm2d",
+    description="BatchNorm2d running statistics",
+    points=3,
+    make_cases=_layer_cases,
+    reference=BatchNorm2d,
+    mistakes=layer_mistakes(BatchNorm2d, (
+        "batch_count_only",
+        "running_var's unbiased correction uses m = N*H*W values per channel (as PyTorch "
+        "does), not the batch size N: times m / (m - 1)."), BIASED, KERAS, UPDATES_IN_EVAL,
+        BATCH_STATS_IN_EVAL),
+))

@@ -1,0 +1,114 @@
+"""Checks for ps4-conv-and-folding: folding batch norm into a linear layer, and the
+bias before batch norm (``chapters/04-train-vs-inference.md``,
+``chapters/05-placement-and-family.md``)."""
+
+import numpy as np
+
+from .. import BatchNorm1d, batchnorm_forward, batchnorm_inference, fold_batchnorm
+from .core import Mistake, Part, register
+from .ps4 import ASSIGNMENT
+
+
+def folded(weight, bias, gamma, beta, running_mean, running_var, eps):
+    """bnlib's fold of an eval-mode BatchNorm1d with these parameters."""
+    bn = BatchNorm1d(len(gamma), eps=eps)
+    bn.gamma, bn.beta = gamma, beta
+    bn.running_mean, bn.running_var = running_mean, running_var
+    return fold_batchnorm(weight, bias, bn.eval())
+
+
+def _scale(gamma, running_var, eps):
+    return gamma / np.sqrt(running_var + eps)
+
+
+def _fold_cases(rng, hidden):
+    """Square layers first: there a scale on the wrong axis still broadcasts."""
+    dims = [(3, 3), (2, 5), (4, 1), (1, 3)] if hidden else [(4, 4), (3, 2)]
+    cases = []
+    for d_out, d_in in dims:
+        bias = None if hidden and d_out == 4 else rng.normal(size=d_out)
+        cases.append((rng.normal(size=(d_out, d_in)), bias, rng.normal(1.0, 0.5, d_out),
+                      rng.normal(size=d_out), rng.normal(size=d_out),
+                      rng.uniform(0.01, 3.0, d_out), 1e-3 if d_out == 1 else 1e-5))
+    return cases
+
+
+def _columns(w, b, g, bt, rm, rv, eps):
+    return folded(w.T, None, g, bt, rm, rv, eps)[0].T, folded(w, b, g, bt, rm, rv, eps)[1]
+
+
+def _mean_unscaled(w, b, g, bt, rm, rv, eps):
+    return folded(w, b, g, bt, rm / _scale(g, rv, eps), rv, eps)
+
+
+def _no_sqrt(w, b, g, bt, rm, rv, eps):
+    return folded(w, b, g, bt, rm, (rv + eps) ** 2 - eps, eps)
+
+
+register(Part(
+    grade_id="ps4_fold",
+    assignment=ASSIGNMENT,
+    target="fold_batchnorm",
+    description="folding batch norm into the linear layer before it",
+    points=3,
+    make_cases=_fold_cases,
+    reference=folded,
+    mistakes=[
+        Mistake("scale_columns",
+                "Scale the rows of W, one per output feature: W' = W * s[:, None] with "
+                "s = gamma / sqrt(running_var + eps) (W has shape (D_out, D_in)).",
+                _columns),
+        Mistake("mean_not_scaled",
+                "The running mean is scaled too: b' = (b - running_mean) * s + beta.",
+                _mean_unscaled),
+        Mistake("sqrt_missing",
+                "running_var is a variance: s = gamma / sqrt(running_var + eps).",
+                _no_sqrt),
+        Mistake("bias_dropped",
+                "The layer's own bias b goes into the folded bias: b' = (b - running_mean) * s "
+                "+ beta (b = 0 only when bias is None).",
+                lambda w, b, *rest: folded(w, None, *rest)),
+    ],
+))
+
+
+def _bias_cases(rng, hidden):
+    dims = [(2, 3, 4), (9, 5, 1)] if hidden else [(6, 4, 3)]
+    return [(rng.normal(size=(n, d_in)), rng.normal(size=(d_out, d_in)),
+             rng.normal(0.0, 5.0, d_out), rng.normal(1.0, 0.5, d_out), rng.normal(size=d_out),
+             1e-5) for n, d_in, d_out in dims]
+
+
+def _bn_of_linear(x, weight, bias, gamma, beta, eps):
+    return batchnorm_forward(x @ weight.T + bias, gamma, beta, eps)[0]
+
+
+def _eval_mode(x, w, b, g, bt, eps):
+    d = len(g)
+    return tuple(batchnorm_inference(x @ w.T + bias, g, bt, np.zeros(d), np.ones(d), eps)[0]
+                 for bias in (b, 0.0))
+
+
+register(Part(
+    grade_id="ps4_bias_redundant",
+    assignment=ASSIGNMENT,
+    target="bias_effect",
+    description="the bias before batch norm, numerically",
+    points=2,
+    make_cases=_bias_cases,
+    reference=lambda x, w, b, g, bt, eps: (_bn_of_linear(x, w, b, g, bt, eps),
+                                           _bn_of_linear(x, w, 0.0, g, bt, eps)),
+    allowed_reference=("batchnorm_forward",),
+    mistakes=[
+        Mistake("bias_after_bn",
+                "The bias belongs to the linear layer, before batch norm: "
+                "batchnorm(x @ W.T + b), not batchnorm(x @ W.T) + b.",
+                lambda x, w, b, g, bt, eps: (_bn_of_linear(x, w, 0.0, g, bt, eps) + b,
+                                             _bn_of_linear(x, w, 0.0, g, bt, eps))),
+        Mistake("eval_mode",
+                "Use training-mode batch norm (this batch's statistics): subtracting the batch "
+                "mean is what removes the bias. In eval mode it is not removed but folded "
+                "into running_mean over training.",
+                _eval_mode),
+    ],
+))

@@ -1,0 +1,28 @@
+"""Inputs and wrong answers for spatial (N, C, H, W) batch norm, built on bnlib.core."""
+
+import numpy as np
+
+from ..core import channel_view, count, standardize
+from .ps1 import features
+
+
+def images(rng, shape):
+    """(N, C, H, W) input whose channels have very different scales (one tiny next to eps)."""
+    n, c, h, w = shape
+    per_channel = features(rng, (n * h * w, c))  # each column one channel
+    return per_channel.reshape(n, h, w, c).transpose(0, 3, 1, 2).copy()
+
+
+def normalised_over(axes, unbiased=False, params_on_last_axis=False):
+    """Batch norm with statistics over ``axes`` (and optionally two classic slips)."""
+    def make(x, gamma, beta, eps):
+        if unbiased:
+            m = count(x, axes)
+            x_hat = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(
+                x.var(axis=axes, keepdims=True) * m / (m - 1) + eps)
+        else:
+            x_hat = standardize(x, axes, eps)[0]
+        if params_on_last_axis:
+            return x_hat * gamma + beta  # broadcasts along W
+        return x_hat * channel_view(gamma, x.ndim) + channel_view(beta, x.ndim)
+    return make

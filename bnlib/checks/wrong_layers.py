@@ -1,0 +1,78 @@
+"""Batch-norm layers with one classic mistake each, built on bnlib's layers.
+
+Each function takes a bnlib layer class (``BatchNorm1d`` or ``BatchNorm2d``)
+and returns a subclass that makes the mistake, so the arithmetic stays bnlib's
+and only the mistake is written here. Scenario parts replay scripts on these
+to recognise a student's layer.
+"""
+
+import numpy as np
+
+from ..batchnorm import batchnorm_forward
+
+
+def keras_momentum(base):
+    """running = momentum * running + (1 - momentum) * batch: Keras's convention."""
+    class KerasMomentum(base):
+        def __init__(self, num_features, eps=1e-5, momentum=0.1):
+            super().__init__(num_features, eps, None if momentum is None else 1 - momentum)
+    return KerasMomentum
+
+
+def biased_running_var(base):
+    """running_var tracks the biased batch variance (PyTorch stores the unbiased one)."""
+    class BiasedRunningVar(base):
+        def _update_running_stats(self, cache):
+            m = cache["x"].size // self.num_features
+            super()._update_running_stats(dict(cache, var=cache["var"] * (m - 1) / m))
+    return BiasedRunningVar
+
+
+def batch_count_only(base):
+    """The m/(m-1) correction with m = N (the batch size) instead of the values per channel."""
+    class BatchCountOnly(base):
+        def _update_running_stats(self, cache):
+            m, n = cache["x"].size // self.num_features, cache["x"].shape[0]
+            super()._update_running_stats(
+                dict(cache, var=cache["var"] * (m - 1) / m * n / (n - 1)))
+    return BatchCountOnly
+
+
+def updates_in_eval(base):
+    """Eval mode normalises with the running statistics but still updates them."""
+    class UpdatesInEval(base):
+        def forward(self, x):
+            y = super().forward(x)
+            if not self.training:
+                self._update_running_stats(batchnorm_forward(x, *self._params(), self.eps)[1])
+            return y
+        __call__ = forward
+    return UpdatesInEval
+
+
+def batch_stats_in_eval(base):
+    """Eval mode normalises with the batch's own statistics."""
+    class BatchStatsInEval(base):
+        def forward(self, x):
+            if self.training:
+                return super().forward(x)
+            return batchnorm_forward(x, *self._params(), self.eps)[0]
+        __call__ = forward
+    return BatchStatsInEval
+
+
+def var_starts_at_zero(base):
+    """running_var initialised to 0 instead of 1."""
+    class VarStartsAtZero(base):
+        def __init__(self, num_features, eps=1e-5, momentum=0.1):
+            super().__init__(num_features, eps, momentum)
+            self.running_var = np.zeros(num_features)
+    return VarStartsAtZero
+
+
+def ignores_momentum_none(base):
+    """momentum=None treated as the default 0.1 instead of a cumulative average."""
+    class IgnoresMomentumNone(base):
+        def __init__(self, num_features, eps=1e-5, momentum=0.1):
+            super().__init__(num_features, eps, 0.1 if momentum is None else momentum)
+    return IgnoresMomentumNone

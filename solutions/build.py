@@ -1,0 +1,165 @@
+"""Build the nbgrader source notebooks from their readable specs.
+
+    python solutions/build.py          # write solutions/<id>/<id>.ipynb for every spec
+    python solutions/build.py --check  # exit 1 if a notebook differs from its spec
+
+A spec, ``solutions/spec/<id>.md``, is a list of cells, each opened by a line
+
+    +++ markdown locked        a read-only markdown cell (nbgrader "locked")
+    +++ markdown               an ordinary markdown cell (students may edit it)
+    +++ code locked            a read-only code cell
+    +++ code                   an ordinary code cell (ungraded)
+    +++ solution               an answer cell: ### BEGIN/END SOLUTION inside
+    +++ test GRADE_ID SEED     an autograder test cell, written here
+
+In markdown, ``{{points:GRADE_ID}}`` becomes that part's points,
+``{{points}}`` the assignment's total and ``{{choices:GRADE_ID}}`` a
+multiple-choice question with its options, as its checker words them.
+
+An optional ``id=NAME`` after the kind names the cell (its nbgrader grade_id);
+otherwise ids are numbered. A test cell calls the shared checker
+``bnlib.checks.check(GRADE_ID, globals())`` visibly and, hidden, on other cases
+with ``seed=SEED``; its points are the checker part's, so the notebook and
+``bnlib.checks`` cannot disagree. Then run ``nbgrader generate_assignment ID``
+from the repository root to refresh ``exercises/`` (a test checks both).
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+from bnlib.checks import REGISTRY
+
+HERE = Path(__file__).resolve().parent
+KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE = {"name": "python", "pygments_lexer": "ipython3"}
+
+
+def test_source(grade_id, seed):
+    """The source of the autograder test cell of one part."""
+    return "\n".join([
+        "# Run this cell to test your answer (more tests run when it is graded).",
+        "from bnlib.checks import check",
+        "",
+        f'check("{grade_id}", globals())',
+        "### BEGIN HIDDEN TESTS",
+        f'check("{grade_id}", globals(), hidden=True, seed={seed})',
+        "### END HIDDEN TESTS",
+    ])
+
+
+def nbgrader_meta(grade_id, *, solution=False, grade=False, locked=False, points=None):
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+            "solution": solution, "task": False}
+    if points is not None:
+        meta["points"] = points
+    return meta
+
+
+def fill_points(text, assignment):
+    """Replace ``{{points:GRADE_ID}}`` and ``{{points}}`` (the total) with the checkers' points."""
+    def fmt(p):
+        return f"{p:g}"
+
+    total = sum(p.points for p in REGISTRY.values() if p.assignment == assignment)
+    text = re.sub(r"\{\{points:(\w+)\}\}", lambda m: fmt(REGISTRY[m.group(1)].points), text)
+    text = re.sub(r"\{\{choices:(\w+)\}\}", lambda m: render_choices(REGISTRY[m.group(1)]), text)
+    return text.replace("{{points}}", fmt(total))
+
+
+def render_choices(part):
+    """A multiple-choice question as markdown: the question, then one line per option."""
+    lines = [f"**{part.question}**", ""]
+    lines += [f"- **({letter})** {text}" for letter, text in part.choices.items()]
+    lines += ["", f"Set `{part.names[0]}` to the letter of your answer, e.g. "
+              f'`{part.names[0]} = "a"`.']
+    return "\n".join(lines)
+
+
+def parse(text):
+    """Split a spec into (header words, body) pairs."""
+    cells, header, body = [], None, []
+    for line in text.splitlines():
+        if line.startswith("+++ "):
+            if header is not None:
+                cells.append((header, "\n".join(body).strip("\n")))
+            header, body = line[4:].split(), []
+        elif header is not None:
+            body.append(line)
+    if header is not None:
+        cells.append((header, "\n".join(body).strip("\n")))
+    return cells
+
+
+def make_cell(words, body, number, assignment):
+    """One notebook cell from its header words and body."""
+    kind, opts = words[0], [w for w in words[1:] if not w.startswith("id=")]
+    names = [w[3:] for w in words[1:] if w.startswith("id=")]
+    cell_id = names[0] if names else f"{assignment.split('-')[0]}-{kind}-{number}"
+    if kind == "test":
+        grade_id, seed = opts
+        part = REGISTRY[grade_id]
+        if part.assignment != assignment:
+            raise ValueError(f"{grade_id} belongs to {part.assignment}, not {assignment}")
+        cell = nbformat.v4.new_code_cell(test_source(grade_id, int(seed)))
+        cell.metadata["nbgrader"] = nbgrader_meta(grade_id, grade=True, locked=True,
+                                                  points=part.points)
+        cell_id = grade_id
+    elif kind in ("markdown", "code", "solution"):
+        new = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+        cell = new(fill_points(body, assignment) if kind == "markdown" else body)
+        if kind == "solution":
+            cell.metadata["nbgrader"] = nbgrader_meta(cell_id, solution=True)
+        elif "locked" in opts:
+            cell.metadata["nbgrader"] = nbgrader_meta(cell_id, locked=True)
+    else:
+        raise ValueError(f"unknown cell kind {kind!r}")
+    cell["id"] = cell_id
+    return cell
+
+
+def build(spec_path):
+    """The notebook a spec describes."""
+    assignment = spec_path.stem
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.update(kernelspec=KERNEL, language_info=LANGUAGE)
+    nb.cells = [make_cell(words, body, i, assignment)
+                for i, (words, body) in enumerate(parse(spec_path.read_text()), 1)]
+    ids = [c["id"] for c in nb.cells]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{spec_path.name}: duplicate cell ids")
+    nbformat.validate(nb)
+    return nb
+
+
+def render(nb):
+    """The notebook's JSON text, formatted as Jupyter writes it."""
+    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def specs():
+    return sorted((HERE / "spec").glob("*.md"))
+
+
+def main(argv):
+    stale = []
+    for spec in specs():
+        target = HERE / spec.stem / f"{spec.stem}.ipynb"
+        text = render(build(spec))
+        if "--check" in argv:
+            if not target.exists() or target.read_text() != text:
+                stale.append(str(target))
+        else:
+            target.parent.mkdir(exist_ok=True)
+            target.write_text(text)
+    if stale:
+        print("stale (run python solutions/build.py):", *stale, sep="\n  ")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,220 @@
+"""Mistakes injected into the solution notebooks, one per named mistake of each checker.
+
+Each entry edits the solution's answer cells (text replacements, each target
+occurring once) and names the mistake the checker must report. The unit tests
+run the edited code in-process; the nbgrader tests submit it and read the
+feedback.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Injection:
+    assignment: str
+    grade_id: str
+    mistake: str  # the Outcome.mistake the checker must give
+    edits: tuple  # ((old, new), ...)
+
+    @property
+    def name(self):
+        return f"{self.grade_id}-{self.mistake}"
+
+
+def _many(assignment, grade_id, table):
+    return [Injection(assignment, grade_id, mistake, tuple(edits)) for mistake, *edits in table]
+
+
+FORWARD = "ps1-forward"
+PS1 = _many(FORWARD, "ps1_train_forward", [
+    ("unbiased_variance", ("var = x.var(axis=0)  #", "var = x.var(axis=0, ddof=1)  #")),
+    ("eps_outside_sqrt", ("x_hat = (x - mu) / np.sqrt(var + eps)",
+                          "x_hat = (x - mu) / (np.sqrt(var) + eps)")),
+    ("eps_missing", ("x_hat = (x - mu) / np.sqrt(var + eps)", "x_hat = (x - mu) / np.sqrt(var)")),
+    ("wrong_axis", ("mu = x.mean(axis=0)\n    var = x.var(axis=0)",
+                    "mu = x.mean(axis=1, keepdims=True)\n    var = x.var(axis=1, keepdims=True)")),
+    ("transposed_layout", ("mu = x.mean(axis=0)\n    var = x.var(axis=0)  # biased: divide by N\n"
+                           "    x_hat = (x - mu) / np.sqrt(var + eps)\n"
+                           "    y = gamma * x_hat + beta\n",
+                           "x = x.T  # work in (features, batch)\n"
+                           "    mu = x.mean(axis=1, keepdims=True)\n"
+                           "    var = x.var(axis=1, keepdims=True)\n"
+                           "    x_hat = (x - mu) / np.sqrt(var + eps)\n"
+                           "    y = gamma[:, None] * x_hat + beta[:, None]\n")),
+    ("gamma_beta_swapped", ("y = gamma * x_hat + beta", "y = beta * x_hat + gamma")),
+    ("mutates_input", ("x_hat = (x - mu) / np.sqrt(var + eps)",
+                       "x -= mu\n    x_hat = x / np.sqrt(var + eps)")),
+]) + _many(FORWARD, "ps1_worked_examples", [
+    ("unbiased_variance", ("np.sqrt(x_A.var())", "np.sqrt(x_A.var(ddof=1))")),
+    ("output_variance_gamma", ("var_y_B = y_B.var()", "var_y_B = 2.0")),
+    ("output_mean_zero", ("mean_y_B = y_B.mean()", "mean_y_B = 0.0")),
+]) + _many(FORWARD, "ps1_inference_forward", [
+    ("batch_stats_in_eval", ("(x - running_mean) / np.sqrt(running_var + eps)",
+                             "(x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)")),
+    ("eps_outside_sqrt", ("np.sqrt(running_var + eps)", "(np.sqrt(running_var) + eps)")),
+    ("eps_missing", ("np.sqrt(running_var + eps)", "np.sqrt(running_var)")),
+    ("variance_as_std", ("np.sqrt(running_var + eps)", "(running_var + eps)")),
+])
+
+BACKWARD = "ps2-backward"
+PS2 = _many(BACKWARD, "ps2_param_grads", [
+    ("dgamma_from_x", ('dgamma = (dy * cache["x_hat"]).sum(axis=0)',
+                       'dgamma = (dy * cache["x"]).sum(axis=0)')),
+    ("mean_not_sum", ('dgamma = (dy * cache["x_hat"]).sum(axis=0)\n    dbeta = dy.sum(axis=0)',
+                      'dgamma = (dy * cache["x_hat"]).mean(axis=0)\n    dbeta = dy.mean(axis=0)')),
+    ("swapped", ("return dgamma, dbeta\n", "return dbeta, dgamma\n")),
+    ("mutates_input", ("dbeta = dy.sum(axis=0)\n    return dgamma, dbeta",
+                       "dbeta = dy.sum(axis=0)\n    dy *= 0\n    return dgamma, dbeta")),
+]) + _many(BACKWARD, "ps2_staged_backward", [
+    ("missing_mean_path", ("dx = dxc + dmu / m  #", "dx = dxc  #")),
+    ("missing_var_path", ("dxc = dxc + dvar * 2.0 * xc / m  #", "dxc = dxc  #")),
+    ("stats_as_constants", ("dxc = dxc + dvar * 2.0 * xc / m  #", "dxc = dxc  #"),
+     ("dx = dxc + dmu / m  #", "dx = dxc  #")),
+    ("missing_gamma", ("dx_hat = dy * gamma", "dx_hat = dy")),
+    ("dgamma_from_x", ("dgamma = (dy * x_hat).sum(axis=0)\n    dx_hat",
+                       "dgamma = (dy * x).sum(axis=0)\n    dx_hat")),
+    ("mean_not_sum", ("dbeta = dy.sum(axis=0)\n    dgamma = (dy * x_hat).sum(axis=0)\n    dx_hat",
+                      "dbeta = dy.mean(axis=0)\n    dgamma = (dy * x_hat).mean(axis=0)\n"
+                      "    dx_hat")),
+    ("missing_one_over_m", ("dx = dxc + dmu / m  #", "dx = m * (dxc + dmu / m)  #")),
+]) + _many(BACKWARD, "ps2_compact_backward", [
+    ("missing_mean_path", ("(m * dy - dbeta - x_hat * dgamma)", "(m * dy - x_hat * dgamma)")),
+    ("missing_var_path", ("(m * dy - dbeta - x_hat * dgamma)", "(m * dy - dbeta)")),
+    ("stats_as_constants", ("(m * dy - dbeta - x_hat * dgamma)", "(m * dy)")),
+    ("missing_gamma", ("dx = gamma / (m *", "dx = 1.0 / (m *")),
+    ("dgamma_from_x", ("dgamma = (dy * x_hat).sum(axis=0)\n    dx = gamma",
+                       "dgamma = (dy * cache['x']).sum(axis=0)\n    dx = gamma")),
+    ("missing_one_over_m", ("dx = gamma / (m * np.sqrt(var + eps))",
+                            "dx = gamma / np.sqrt(var + eps)")),
+    ("mutates_input", ("m = dy.shape[0]\n    dbeta",
+                       "m = dy.shape[0]\n    dy -= dy.mean(axis=0)\n    dbeta")),
+]) + _many(BACKWARD, "ps2_numerical_gradient", [
+    ("forward_difference", ("x[i] = old - h\n", "x[i] = old\n"),
+     ("(plus - minus) / (2 * h)", "(plus - minus) / h")),
+    ("not_halved", ("(plus - minus) / (2 * h)", "(plus - minus) / h")),
+    ("sign_flipped", ("(plus - minus) / (2 * h)", "(minus - plus) / (2 * h)")),
+    ("x_not_restored", ("        x[i] = old\n        grad[i]", "        grad[i]")),
+]) + _many(BACKWARD, "ps2_rel_error", [
+    ("elementwise", ("return float(np.linalg.norm(a - b) / scale)",
+                     "return float(np.max(np.abs(a - b) / (np.abs(a) + np.abs(b))))")),
+    ("one_sided", ("return float(np.linalg.norm(a - b) / scale)",
+                   "return float(np.linalg.norm(a - b) / np.linalg.norm(b))")),
+    ("zero_not_guarded", ("    if scale == 0:\n        return 0.0\n", "")),
+])
+
+INFERENCE = "ps3-inference"
+KERAS = tuple((f"(1 - factor) * running_{s} + factor * x.{s}(axis=0)",
+               f"factor * running_{s} + (1 - factor) * x.{s}(axis=0)") for s in ("mean", "var"))
+BIASED = ("x.var(axis=0) * m / (m - 1)", "x.var(axis=0)")
+MOMENTUM_NONE = ("1.0 / num_batches_tracked if momentum", "0.1 if momentum")
+REFUSE_ONE = ("            if x.shape[0] < 2:\n"
+              '                raise ValueError("Expected more than 1 value per channel when '
+              'training")\n')
+EVAL_BRANCH = "        else:\n            mean, var = self.running_mean, self.running_var\n"
+PS3 = _many(INFERENCE, "ps3_running_update", [
+    ("keras_momentum", *KERAS),
+    ("biased_running_var", BIASED),
+    ("ignores_momentum_none", MOMENTUM_NONE),
+    ("mutates_input", ("new_mean = (1 - factor) * running_mean +",
+                       "running_mean *= 1 - factor\n    new_mean = running_mean +")),
+]) + _many(INFERENCE, "ps3_batchnorm1d", [
+    ("updates_in_eval", (EVAL_BRANCH, EVAL_BRANCH + "            self.num_batches_tracked += 1\n"
+                         "            self.running_mean, self.running_var = update_running_stats("
+                         "self.running_mean, self.running_var, x, self.momentum, "
+                         "self.num_batches_tracked)\n")),
+    ("batch_stats_in_eval", (EVAL_BRANCH, EVAL_BRANCH.replace(
+        "self.running_mean, self.running_var", "x.mean(axis=0), x.var(axis=0)"))),
+    ("keras_momentum", *KERAS),
+    ("biased_running_var", BIASED),
+    ("ignores_momentum_none", MOMENTUM_NONE),
+    ("var_starts_at_zero", ("self.running_var = np.ones(num_features)",
+                            "self.running_var = np.zeros(num_features)")),
+    ("mutates_input", ("return self.gamma * (x - mean) /",
+                       "x -= mean\n        return self.gamma * x /")),
+]) + _many(INFERENCE, "ps3_batch_of_one", [
+    ("missing_error", (REFUSE_ONE, "")),
+    ("wrong_exception", ('raise ValueError("Expected more', 'raise RuntimeError("Expected more')),
+    ("raised", ("        if self.training:\n" + REFUSE_ONE,
+                REFUSE_ONE.replace("    ", "", 1).replace("            raise", "        raise")
+                + "        if self.training:\n")),
+])
+
+CONV = "ps4-conv-and-folding"
+MEAN4, VAR4 = "x.mean(axis=(0, 2, 3), keepdims=True)", "x.var(axis=(0, 2, 3), keepdims=True)"
+SPATIAL = [(MEAN4, MEAN4.replace("(0, 2, 3)", "{0}")), (VAR4, VAR4.replace("(0, 2, 3)", "{0}"))]
+EVAL_Y = ("y = (x - self.running_mean.reshape(1, -1, 1, 1)) * scale + "
+          "self.beta.reshape(1, -1, 1, 1)")
+WITH, WITHOUT = ("y_with = batchnorm_forward(x @ weight.T + bias, gamma, beta, eps)[0]",
+                 "y_without = batchnorm_forward(x @ weight.T, gamma, beta, eps)[0]")
+PS4 = _many(CONV, "ps4_spatial_forward", [
+    ("per_location_stats", *[(old, new.format("0")) for old, new in SPATIAL]),
+    ("instance_norm", *[(old, new.format("(2, 3)")) for old, new in SPATIAL]),
+    ("layer_norm", *[(old, new.format("(1, 2, 3)")) for old, new in SPATIAL]),
+    ("unbiased_variance", (VAR4, VAR4.replace("keepdims=True", "keepdims=True, ddof=1"))),
+    ("gamma_last_axis", ("gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)",
+                         "gamma * x_hat + beta")),
+    ("mutates_input", ("x_hat = (x - mu) / np.sqrt(var + eps)",
+                       "x -= mu\n    x_hat = x / np.sqrt(var + eps)")),
+]) + _many(CONV, "ps4_batchnorm2d", [
+    ("batch_count_only", ("m = x.size // x.shape[1]", "m = x.shape[0]")),
+    ("biased_running_var", ('cache["var"] * m / (m - 1)', 'cache["var"]')),
+    ("keras_momentum", *[(f'(1 - f) * self.running_{s} + f * cache["{k}"]',
+                          f'f * self.running_{s} + (1 - f) * cache["{k}"]')
+                         for s, k in (("mean", "mu"), ("var", "var"))]),
+    ("updates_in_eval", ("            return y\n        y, cache",
+                         "            self.track(x, batchnorm2d_forward(x, self.gamma, self.beta, "
+                         "self.eps)[1])\n            return y\n        y, cache")),
+    ("batch_stats_in_eval", (EVAL_Y, "y = batchnorm2d_forward(x, self.gamma, self.beta, "
+                             "self.eps)[0]")),
+    ("mutates_input", ("        y, cache = batchnorm2d_forward(x,",
+                       "        x -= 0.5\n        y, cache = batchnorm2d_forward(x + 0.5,")),
+]) + _many(CONV, "ps4_fold", [
+    ("scale_columns", ("weight * s[:, None]", "weight * s[None, :]")),
+    ("mean_not_scaled", ("(b - running_mean) * s + beta", "b * s - running_mean + beta")),
+    ("sqrt_missing", ("s = gamma / np.sqrt(running_var + eps)", "s = gamma / (running_var + eps)")),
+    ("bias_dropped", ("b = np.zeros(len(gamma)) if bias is None else bias",
+                      "b = np.zeros(len(gamma))")),
+    ("mutates_input", ("return weight * s[:, None],", "weight *= s[:, None]\n    return weight,")),
+]) + _many(CONV, "ps4_bias_redundant", [
+    ("bias_after_bn", (WITH, WITHOUT.replace("y_without", "y_with") + " + bias")),
+    ("eval_mode", (WITH, "y_with = gamma * (x @ weight.T + bias) / np.sqrt(1 + eps) + beta"),
+     (WITHOUT, "y_without = gamma * (x @ weight.T) / np.sqrt(1 + eps) + beta")),
+]) + _many(CONV, "ps4_train_with_without_bn", [
+    ("validated_in_train_mode", ("    model.eval()\n", "")),
+])
+
+CONCEPTS = "ps5-concepts"
+ANSWERS = {"learned": "b", "running": "d", "regularises": "a", "coupling": "c", "bias": "b"}
+PS5 = [Injection(CONCEPTS, f"ps5_q_{q}", f"option_{wrong}",
+                 ((f'answer_{q} = "{right}"', f'answer_{q} = "{wrong}"'),))
+       for q, right in ANSWERS.items() for wrong in "abcd" if wrong != right] + [
+    Injection(CONCEPTS, "ps5_q_learned", "invalid_option",
+              (('answer_learned = "b"', 'answer_learned = "gamma and beta"'),)),
+] + _many(CONCEPTS, "ps5_example_c", [
+    ("dvar_sign", ("np.sum(dx_hat * (x - mu)) * -0.5", "np.sum(dx_hat * (x - mu)) * 0.5")),
+    ("direct_path_only", (" + dvar_C * 2.0 * (x - mu) / len(x) + dmu_C / len(x)", "")),
+]) + _many(CONCEPTS, "ps5_inference_ops", [
+    ("multiplies_only", ("2 * num_features * num_features", "num_features * num_features")),
+    ("folded_count", ("return 4 * num_features", "return 2 * num_features")),
+]) + _many(CONCEPTS, "ps5_momentum", [
+    ("same_number", ("return 1.0 - keras_momentum,", "return keras_momentum,")),
+    ("window_inverted", (", 1.0 / (1.0 - keras_momentum)", ", 1.0 / keras_momentum")),
+])
+
+ALL = PS1 + PS2 + PS3 + PS4 + PS5
+
+# Graded through nbgrader too (tests/test_nbgrader.py): each mistake the issue names,
+# once, spread over the parts, and one mistake of ps4 and ps5 so that every
+# assignment's feedback is seen failing.
+NAMED = [
+    ("ps1_train_forward", "unbiased_variance"), ("ps1_inference_forward", "eps_outside_sqrt"),
+    ("ps1_inference_forward", "eps_missing"), ("ps1_train_forward", "wrong_axis"),
+    ("ps1_train_forward", "transposed_layout"), ("ps1_train_forward", "mutates_input"),
+    ("ps1_inference_forward", "batch_stats_in_eval"),
+    ("ps4_batchnorm2d", "keras_momentum"), ("ps4_batchnorm2d", "biased_running_var"),
+    ("ps3_batchnorm1d", "updates_in_eval"), ("ps3_batchnorm1d", "batch_stats_in_eval"),
+    ("ps2_staged_backward", "missing_mean_path"), ("ps2_compact_backward", "missing_var_path"),
+    ("ps2_param_grads", "dgamma_from_x"),
+    ("ps4_fold", "mean_not_scaled"), ("ps5_q_bias", "option_c"),
+]
+GRADED = [next(i for i in ALL if (i.grade_id, i.mistake) == key) for key in NAMED]

@@ -1,0 +1,96 @@
+"""Every checker against the solution and against each injected mistake (no nbgrader).
+
+The solution notebooks' answer cells run in this process; each injection edits
+them the way a student might go wrong, and the checker must name that mistake.
+"""
+
+import pytest
+from exercise_tools import ASSIGNMENTS, hidden_seed, inject, namespace_of, notebook, outcomes
+from injections import ALL
+
+from bnlib.checks import REGISTRY, MistakeFound, check, parts_for
+from bnlib.checks.kinds import ValuePart
+from bnlib.checks.plain import decode, encode
+
+BUILT = [a for a in ASSIGNMENTS if parts_for(a)]
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    return {a: notebook("solutions", a) for a in BUILT}
+
+
+@pytest.mark.parametrize("assignment", BUILT)
+def test_the_solution_passes_every_part_visible_and_hidden(assignment, solutions):
+    ns = namespace_of(solutions[assignment])
+    for part in parts_for(assignment):
+        seed = hidden_seed(solutions[assignment], part.grade_id)
+        for verdict in outcomes(part.grade_id, ns, seed):
+            assert verdict.passed, (part.grade_id, verdict.message)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0/0 in an injected mistake
+@pytest.mark.parametrize("injection", ALL, ids=lambda i: i.name)
+def test_each_injected_mistake_is_named(injection, solutions):
+    nb = solutions[injection.assignment]
+    ns = namespace_of(inject(nb, injection.edits))
+    verdicts = outcomes(injection.grade_id, ns, hidden_seed(nb, injection.grade_id))
+    failed = [v for v in verdicts if not v.passed]
+    assert failed, "the checker accepted the mistake"
+    assert failed[0].mistake == injection.mistake, failed[0].message
+
+
+def test_every_named_mistake_has_an_injection():
+    injected = {(i.grade_id, i.mistake) for i in ALL}
+    named = {(p.grade_id, m.id) for p in REGISTRY.values() if p.assignment in BUILT
+             for m in p.mistakes}
+    assert named - injected == set()
+
+
+def test_injections_touch_only_answer_code(solutions):
+    for injection in ALL:
+        for old, _ in injection.edits:
+            assert "### BEGIN" not in old and "check(" not in old
+
+
+@pytest.mark.parametrize("grade_id", sorted(REGISTRY))
+def test_cases_and_records_survive_the_trip_to_the_grader(grade_id, solutions):
+    part = REGISTRY[grade_id]
+    ns = namespace_of(solutions[part.assignment])
+    for hidden in (False, True):
+        cases = part.cases(hidden=hidden, seed=7)
+        shipped = decode(encode(cases))  # a grading engine may send cases as plain data
+        records = decode(encode(part.run(ns, shipped)))
+        assert part.evaluate(cases, records).passed
+
+
+@pytest.mark.parametrize("grade_id", sorted(g for g, p in REGISTRY.items()
+                                            if type(p) is not ValuePart))
+def test_hidden_cases_differ_from_visible_ones(grade_id):
+    part = REGISTRY[grade_id]
+    assert encode(part.cases(hidden=True, seed=3)) != encode(part.cases())
+    assert encode(part.cases(hidden=True, seed=3)) == encode(part.cases(hidden=True, seed=3))
+
+
+@pytest.mark.parametrize("grade_id", sorted(REGISTRY))
+def test_a_missing_answer_is_named_not_a_crash(grade_id):
+    part = REGISTRY[grade_id]
+    cases = part.cases()
+    verdict = part.evaluate(cases, part.run({}, cases))
+    assert not verdict.passed and part.target in verdict.message
+
+
+def test_a_hand_typed_list_counts_as_an_array(solutions):
+    ns = namespace_of(solutions["ps1-forward"])
+    ns["x_hat_A"] = [-1.342, -0.447, 0.447, 1.342]
+    assert check("ps1_worked_examples", ns).passed
+    ns["y_B"] = [0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(MistakeFound, match=r"`y_B`: values differ"):
+        check("ps1_worked_examples", ns)
+
+
+def test_a_multiple_choice_test_cell_shows_only_the_format_check(capsys):
+    assert check("ps5_q_learned", {"answer_learned": "a"}).passed
+    assert "recorded" in capsys.readouterr().out
+    with pytest.raises(MistakeFound, match="not right: the running statistics"):
+        check("ps5_q_learned", {"answer_learned": "a"}, hidden=True, seed=1)

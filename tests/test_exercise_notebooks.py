@@ -1,0 +1,71 @@
+"""The nbgrader source notebooks: fresh from their specs, valid metadata, points from bnlib."""
+
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from exercise_tools import ASSIGNMENTS, ROOT, meta, notebook, source
+
+from bnlib.checks import REGISTRY, parts_for
+
+BUILT = [a for a in ASSIGNMENTS if (ROOT / "solutions" / a / f"{a}.ipynb").exists()]
+
+
+def test_every_assignment_has_a_solution_notebook_and_parts():
+    assert BUILT == [a for a in ASSIGNMENTS if parts_for(a)]
+    assert {p.assignment for p in REGISTRY.values()} <= set(ASSIGNMENTS)
+
+
+def test_solution_notebooks_are_fresh_from_their_specs():
+    run = subprocess.run([sys.executable, str(ROOT / "solutions" / "build.py"), "--check"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("assignment", BUILT)
+def test_grade_ids_and_points_match_the_checkers(assignment):
+    nb = notebook("solutions", assignment)
+    graded = {meta(c)["grade_id"]: meta(c)["points"] for c in nb["cells"] if meta(c).get("grade")}
+    assert graded == {p.grade_id: p.points for p in parts_for(assignment)}
+    assert len(graded) >= 3, "several graded parts per assignment"
+
+
+@pytest.mark.parametrize("assignment", BUILT)
+def test_cells_are_well_formed_for_nbgrader(assignment):
+    nb = notebook("solutions", assignment)
+    nbformat.validate(nbformat.from_dict(nb))
+    first = nb["cells"][0]
+    assert first["cell_type"] == "markdown" and meta(first)["locked"], "opens with a statement"
+    ids = [meta(c)["grade_id"] for c in nb["cells"] if meta(c)]
+    assert len(ids) == len(set(ids))
+    for cell in nb["cells"]:
+        m, text = meta(cell), source(cell)
+        assert not cell.get("outputs") and cell.get("execution_count") is None
+        if m.get("grade"):
+            assert m["locked"] and not m["solution"] and cell["cell_type"] == "code"
+            gid = m["grade_id"]
+            assert f'check("{gid}", globals())' in text
+            assert "### BEGIN HIDDEN TESTS" in text and "hidden=True, seed=" in text
+        if m.get("solution"):
+            assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION") >= 1
+        if m:
+            assert m["schema_version"] == 3 and not m["task"]
+
+
+def test_nbgrader_configuration():
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades, OverwriteCells
+    from traitlets.config import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    assert config.CourseDirectory.source_directory == "solutions"
+    assert config.CourseDirectory.release_directory == "exercises"
+    assert config.CourseDirectory.root == str(ROOT)
+    assert Execute(config=config).timeout == 120
+    assert OverwriteCells(config=config).add_missing_cells
+    feedback = GenerateFeedback(config=config).preprocessors
+    assert feedback == [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    assert [p for p in feedback if p is not ClearHiddenTests] == GenerateFeedback().preprocessors
+    assert config.KernelManager.transport == "tcp"
