@@ -1,10 +1,12 @@
 """The grader's side of the sandbox: a zygote per worker thread, deadlines, restarts.
 
 :func:`run_steps` runs a submission's steps (set-up cells, answer cells, parts)
-in a child of the zygote, with a wall-clock limit per step. A step that times
-out, crashes the child (``os._exit``, a segfault, the memory cap) or floods the
-channel is recorded in words; the child is killed, and a new one runs the
-remaining steps without it, so one bad question costs only that question.
+in a child of the zygote, with a wall-clock limit per step. A step that runs
+out of time is interrupted (SIGINT, as Jupyter does: what it did so far stays)
+and, if it does not stop, killed. A step that crashes the child (``os._exit``,
+a segfault, the memory cap) or floods the channel is recorded in words and a
+new child runs the remaining steps without it, so one bad question costs only
+that question.
 """
 
 import json
@@ -20,6 +22,7 @@ import time
 
 HEADER = struct.Struct("!Q")
 MAX_CHANNEL_BYTES = 64 << 20
+INTERRUPT_GRACE = 2.0  # seconds an interrupted step has to stop before it is killed
 _zygotes, _lock = {}, threading.Lock()  # owner thread id -> Zygote
 
 
@@ -96,6 +99,13 @@ def _forget(owner):
         _zygotes.pop(owner, None)
 
 
+def _signal(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _kill(pid):
     for kill in (os.killpg, os.kill):
         try:
@@ -128,12 +138,18 @@ def _attempt(job, todo, results, step_seconds, owner):
         results[todo[0]["i"]] = {"status": "crashed", "error": f"the sandbox failed: {exc}"}
         return todo[0]["i"]
     pending, buffer, received = [s["i"] for s in todo], b"", 0
-    deadline, failure = time.monotonic() + step_seconds, None
+    deadline, failure, interrupted = time.monotonic() + step_seconds, None, None
+    too_slow = {"status": "timeout", "error": f"no result within {step_seconds:g} s"}
     try:
         while pending:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
-                failure = {"status": "timeout", "error": f"no result within {step_seconds:g} s"}
+                if interrupted is None:  # as Jupyter does: interrupt, keep what was done
+                    interrupted = pending[0]
+                    _signal(pid, signal.SIGINT)
+                    deadline = time.monotonic() + INTERRUPT_GRACE
+                    continue
+                failure = too_slow
                 break
             chunk = os.read(fd, 1 << 20)
             received += len(chunk)
@@ -150,7 +166,7 @@ def _attempt(job, todo, results, step_seconds, owner):
                 except (ValueError, KeyError, TypeError):
                     continue
                 if i in pending:
-                    results.setdefault(i, message)
+                    results.setdefault(i, too_slow if i == interrupted else message)
                     pending = pending[pending.index(i) + 1:]
                     deadline = time.monotonic() + step_seconds
     finally:

@@ -180,8 +180,8 @@ def _questions(sp, verdicts, nbscores, flags, name):
                         "message": "scored by nbgrader only (no shared checker for this cell)",
                         "mistake": None})
             continue
-        if v["mistake"] == "calls_reference":
-            _flag(flags, "calls_reference", name, f"{q.grade_id}: {v['message']}")
+        if v["mistake"] in ("calls_reference", "timeout", "crashed", "memory"):
+            _flag(flags, v["mistake"], name, f"{q.grade_id}: {v['message']}")
         if theirs is not None and theirs != v["score"]:
             kind = "tampered" if theirs > v["score"] else "inconsistent"
             _flag(flags, kind, name, f"{q.grade_id}: nbgrader in the notebook's kernel gave "
