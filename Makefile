@@ -7,7 +7,10 @@ STAMP  := $(VENV)/.installed
 # nbgrader shells out to a bare `alembic`, so the venv's bin must be on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: book test lint bench lock clean
+.PHONY: book test lint bench lock clean sysdeps
+
+# Debian packages the tests need: a real PostgreSQL server for the gradebook tests.
+SYSDEPS := postgresql
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -21,8 +24,22 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
 
 ## Lint, build the book (as `make book`), then the whole test suite.
-test: lint book
+test: sysdeps lint book
 	$(BIN)/python -m pytest
+
+## Install the Debian packages the tests need (as root), or say which are missing.
+sysdeps:
+	@missing=""; for p in $(SYSDEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" \
+	    || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	else \
+	  echo "missing Debian packages:$$missing -- install them with: sudo apt-get install$$missing"; \
+	  exit 1; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -30,6 +47,7 @@ lint: $(STAMP)
 ## Speed comparisons (printed ratios; not part of the tests).
 bench: $(STAMP)
 	$(BIN)/python bench/bench_backward.py
+	$(BIN)/python bench/bench_grading.py
 
 ## Re-pin requirements.lock from requirements.in in a throw-away venv.
 lock:

@@ -10,12 +10,24 @@ mistake of ``tests/injections.py`` (packed one per part per submission).
 """
 
 import copy
+import csv
 import html
 import json
+import subprocess
 
 import nbformat
 import pytest
-from engine_tools import ROOT, by_student, cell, edited, grade, make_course, release, submit
+from engine_tools import (
+    ROOT,
+    by_student,
+    cell,
+    edited,
+    environ_with_venv,
+    grade,
+    make_course,
+    release,
+    submit,
+)
 from exercise_tools import (
     ASSIGNMENTS,
     first_failure,
@@ -243,3 +255,22 @@ def test_outputs_are_bounded_and_every_row_is_there(graded):
     csv = (course / "reports" / PS1 / "grades.csv").read_text().splitlines()
     assert len(csv) == summary["students"] + 1
     assert not (course / "autograded" / "corrupt_notebook" / PS1 / f"{PS1}.ipynb").exists()
+
+
+def test_nbgraders_own_commands_and_the_bngrade_command_work_on_the_course(graded):
+    course, env = graded["course"], environ_with_venv()
+
+    def run(*cmd):
+        done = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return done.stdout
+
+    run("nbgrader", "export")
+    exported = {row["student_id"]: float(row["score"]) for row in
+                csv.DictReader(open(course / "grades.csv")) if row["assignment"] == PS1}
+    assert exported == {s: p["score"] for s, p in by_student(graded["summaries"][PS1]).items()}
+    run("nbgrader", "generate_feedback", PS1, "--student", "correct", "--force")
+    assert (course / "feedback" / "correct" / PS1 / f"{PS1}.html").exists()
+    out = run("bngrade", "summary", PS1, "--course-dir", str(course))
+    assert f"# {PS1}: {len(exported)} submissions" in out and "## Flagged submissions" in out
