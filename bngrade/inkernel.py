@@ -9,6 +9,7 @@ reused, so nothing carries over from one student to the next.
 """
 
 import atexit
+import functools
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 
+import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
@@ -27,6 +29,15 @@ from nbgrader.preprocessors import Execute
 from . import nbg
 
 _local = threading.local()
+
+
+@functools.cache
+def _context():
+    """One zmq context for every kernel this process talks to (each has its own threads
+    and file descriptors, which would otherwise pile up, one set per submission)."""
+    return zmq.asyncio.Context()
+
+
 _templates = {}
 _standbys = []  # every kernel started as a standby, for clean-up at exit
 
@@ -43,7 +54,7 @@ class LimitedKernelManager(AsyncKernelManager):
 
 
 def _start(limits):
-    km = LimitedKernelManager(kernel_name="python3")
+    km = LimitedKernelManager(kernel_name="python3", context=_context())
     km.limits = tuple(limits)
     km.workdir = tempfile.mkdtemp(prefix="bngrade-kernel-")
     env = dict(os.environ, NBGRADER_EXECUTION="autograde", OPENBLAS_NUM_THREADS="1")
@@ -171,6 +182,9 @@ def autograde(nb, assignment, notebook, student, db_path, cfg, km, total_seconds
                 _mark_unexecuted(nb, runner.executed, "the kernel had died before this cell")
     finally:
         timer.cancel()
+        if runner.kc is not None:  # the client's sockets are ours to close (we own the km)
+            runner.kc.stop_channels()
+            runner.kc = None
     with Gradebook(url) as gb:
         sub = gb.find_submission_notebook(notebook, assignment, student)
         scores = {g.name: g.auto_score for g in sub.grades}

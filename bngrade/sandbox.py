@@ -26,6 +26,13 @@ INTERRUPT_GRACE = 2.0  # seconds an interrupted step has to stop before it is ki
 _zygotes, _lock = {}, threading.Lock()  # owner thread id -> Zygote
 
 
+def readable(fd, seconds):
+    """True if ``fd`` has data (or EOF) within ``seconds`` (poll: any fd number works)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(0.0, seconds) * 1000))
+
+
 class ZygoteGone(RuntimeError):
     """The zygote died (an answer may have killed it); a new one is started."""
 
@@ -48,7 +55,7 @@ class Zygote:
         deadline = time.monotonic() + timeout
         while b"\n" not in self.buffer:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+            if left <= 0 or not readable(self.sock.fileno(), left):
                 raise ZygoteGone("no answer from the zygote")
             chunk = self.sock.recv(1 << 16)
             if not chunk:
@@ -143,7 +150,7 @@ def _attempt(job, todo, results, step_seconds, owner):
     try:
         while pending:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not readable(fd, left):
                 if interrupted is None:  # as Jupyter does: interrupt, keep what was done
                     interrupted = pending[0]
                     _signal(pid, signal.SIGINT)

@@ -25,9 +25,14 @@ from engine_tools import (
 )
 from servers import dask_cluster, postgres_server  # noqa: F401 (fixtures)
 
+from bngrade.course import Course
 from bngrade.store import Store
 
 WRONG = ("x.var(axis=0)", "x.var(axis=0, ddof=1)")
+
+
+def course_of(path):
+    return Course(str(path))
 
 
 def class_of(course, n):
@@ -186,3 +191,20 @@ def test_an_unknown_assignment_is_a_clear_error(tmp_path, bad):
     course = make_course(tmp_path)
     with pytest.raises(FileNotFoundError, match="no source notebooks for 'no_such_assignment'"):
         grade(course, assignment=bad)
+
+
+def test_a_worker_keeps_no_file_descriptors_from_one_submission_to_the_next(tmp_path):
+    from bngrade import engine, task
+
+    course = make_course(tmp_path)
+    class_of(course, 1)
+    store = Store(f"sqlite:///{course / 'gradebook.db'}")
+    limits = {"time": 3.0, "memory_mb": 512, "uid_base": 0}
+    payload, _hash = engine.plan(course_of(course), store, "bn-mini", ["s00"], True, limits)["s00"]
+    store.close()
+    counts = []
+    for _ in range(4):
+        assert json.loads(task.grade_submission(payload))["notebooks"][0]["questions"][0][
+            "score"] == 3.0
+        counts.append(len(os.listdir("/proc/self/fd")))
+    assert counts[-1] <= counts[1], counts  # the first one opens the caches (zygote, kernel)
