@@ -14,10 +14,10 @@ from .task import grade_submission
 
 def _warm(kernel_limits):
     """Pool initializer: import everything and start a zygote and a standby kernel."""
-    from . import inkernel, sandbox
+    from . import kernels, zygotes
 
-    sandbox.zygote()
-    inkernel.take_standby(kernel_limits)
+    zygotes.zygote()
+    kernels.take_standby(kernel_limits)
 
 
 class LocalBackend:

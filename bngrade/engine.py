@@ -10,14 +10,16 @@ own transaction, after writing the autograded notebook and the feedback.
 import hashlib
 import json
 import os
+import time
 
 import nbformat
 from tqdm import tqdm
 
 from . import __version__, backends, nbg, report, spec
-from .course import Course, collect_zip
+from .course import DEFAULT_ZIP_REGEXP, Course, collect_zip
+from .inkernel import kernel_limits
 from .store import Store
-from .task import kernel_limits
+from .task import failed
 
 # As root, each sandbox child and kernel runs as uid = gid = UID_BASE + its pid: a user of
 # its own, unknown to the system, that owns nothing but its working folder.
@@ -33,8 +35,8 @@ def _write(path, text):
 
 
 def _input_hash(payload):
-    fixed = dict(payload, student=payload["student"])
-    return hashlib.sha256(json.dumps([__version__, fixed], sort_keys=True).encode()).hexdigest()
+    """What decides a grade: the engine's version, the sources, the submission, the limits."""
+    return hashlib.sha256(json.dumps([__version__, payload], sort_keys=True).encode()).hexdigest()
 
 
 def _outputs_exist(course, student, assignment, names):
@@ -90,9 +92,8 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
     """Grade ``assignment`` for the class (or ``students``); return the summary dict."""
     course = Course(course_dir, db_url)
     if zip_path:
-        names = list(course.sources(assignment))
-        got = collect_zip(course, assignment, zip_path, names, zip_regexp or None) \
-            if zip_regexp else collect_zip(course, assignment, zip_path, names)
+        got = collect_zip(course, assignment, zip_path, list(course.sources(assignment)),
+                          zip_regexp or DEFAULT_ZIP_REGEXP)
         log(f"collected {sum(map(len, got.values()))} notebooks of {len(got)} students "
             f"from {zip_path}")
     time_limit = time_limit or course.cfg.get("Execute", {}).get("timeout", 30)
@@ -105,14 +106,18 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         todo = plan(course, store, assignment, chosen, force or bool(students), limits)
         log(f"{assignment}: {len(chosen)} submissions, {len(chosen) - len(todo)} up to date, "
             f"{len(todo)} to grade")
+        recording = 0.0
         if todo:
             backend = backends.make(workers, scheduler, kernel_limits(limits))
             try:
-                dispatch(backend, todo, lambda r, h: _record(course, store, assignment, r, h),
-                         progress)
+                recording = dispatch(
+                    backend, todo, lambda r, h: _record(course, store, assignment, r, h),
+                    progress)
             finally:
                 backend.close()
-        return report.write(course, store, assignment)
+        summary = report.write(course, store, assignment)
+        summary["driver_seconds"] = recording  # spent writing results (not in the files)
+        return summary
     finally:
         store.close()
 
@@ -123,8 +128,10 @@ def _record(course, store, assignment, result, input_hash):
 
 
 def dispatch(backend, todo, record, progress=True, attempts=2):
-    """Keep the backend busy (a bounded window of tasks); record each result as it comes."""
-    queue = list(todo)
+    """Keep the backend busy (a bounded window of tasks); record each result as it comes.
+
+    Returns the seconds spent recording (the driver's own share of the work)."""
+    queue, recording = list(todo), 0.0
     tries = dict.fromkeys(queue, 0)
     running = {}  # future -> student
     bar = tqdm(total=len(queue), unit="submission", disable=not progress, dynamic_ncols=True)
@@ -145,16 +152,17 @@ def dispatch(backend, todo, record, progress=True, attempts=2):
                         backend.recover(exc)
                         continue
                     result = lost(todo[student][0], exc)
+                started = time.perf_counter()
                 record(result, todo[student][1])
+                recording += time.perf_counter() - started
                 bar.update(1)
     finally:
         bar.close()
+    return recording
 
 
 def lost(payload_json, exc):
     """A result for a submission whose worker died twice: zero, flagged, not lost."""
-    from .task import failed
-
     p = json.loads(payload_json)
     detail = f"the grading worker died twice on this submission ({type(exc).__name__})"
     nbs = [failed(nbp, "worker_died", detail) for nbp in p["notebooks"]]

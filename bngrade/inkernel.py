@@ -2,118 +2,31 @@
 
 The worker never touches the course's gradebook: it records the source's cells
 in a throw-away SQLite file (:func:`template`), copies it per submission, and
-runs nbgrader's sanitize and autograde preprocessors against the copy. The
-kernel is limited (:mod:`bngrade.kernel`), its output capped, its total time
-bounded, and a fresh one is started ahead of need: a standby kernel is never
-reused, so nothing carries over from one student to the next.
+runs nbgrader's sanitize and autograde preprocessors against the copy, on a
+fresh limited kernel (:mod:`bngrade.kernels`) whose output is capped and whose
+total time is bounded.
 """
 
 import atexit
+import copy
 import functools
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 
-import zmq.asyncio
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.api import Gradebook
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute
 
-from . import nbg
+from . import child, kernels, nbg, scoring
+from .kernels import kill_kernel
 
+_templates = {}  # source hash -> (private gradebook template, release)
 _local = threading.local()
-
-
-@functools.cache
-def _context():
-    """One zmq context for every kernel this process talks to (each has its own threads
-    and file descriptors, which would otherwise pile up, one set per submission)."""
-    return zmq.asyncio.Context()
-
-
-_templates = {}
-_standbys = []  # every kernel started as a standby, for clean-up at exit
-
-
-class LimitedKernelManager(AsyncKernelManager):
-    """Launches :mod:`bngrade.kernel` (memory cap, no core dumps) instead of ipykernel."""
-
-    limits = (2 << 30, 0)  # (memory cap in bytes, uid base: 0 keeps the user)
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        cmd = super().format_kernel_cmd(extra_arguments)
-        tail = cmd[cmd.index("-f"):] if "-f" in cmd else cmd[-2:]
-        return [os.sys.executable, "-m", "bngrade.kernel", *map(str, self.limits)] + tail
-
-
-def _start(limits):
-    km = LimitedKernelManager(kernel_name="python3", context=_context())
-    km.limits = tuple(limits)
-    km.workdir = tempfile.mkdtemp(prefix="bngrade-kernel-")
-    env = dict(os.environ, NBGRADER_EXECUTION="autograde", OPENBLAS_NUM_THREADS="1")
-    run_sync(km.start_kernel)(extra_arguments=["--HistoryManager.hist_file=:memory:"],
-                              cwd=km.workdir, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    return km
-
-
-def take_standby(limits):
-    """This thread's standby kernel, started now if there is none (or other limits)."""
-    km = getattr(_local, "standby", None)
-    if km is not None and km.limits != tuple(limits):
-        discard_kernel(km)
-        km = None
-    if km is None:
-        _local.standby = km = _start(limits)
-        _standbys.append(km)
-    return km
-
-
-def take_kernel(limits):
-    """A fresh kernel (started earlier if possible); a new standby starts at once."""
-    km = take_standby(limits)
-    _local.standby = None
-    if not run_sync(km.is_alive)():
-        discard_kernel(km)
-        km = _start(limits)
-    take_standby(limits)
-    return km
-
-
-@atexit.register
-def _cleanup():
-    for km in _standbys:
-        kill_kernel(km)
-        shutil.rmtree(km.workdir, ignore_errors=True)
-    for path, _release in _templates.values():
-        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
-
-
-def kill_kernel(km):
-    """Kill the kernel's process group (the kernel runs in a session of its own)."""
-    try:
-        os.killpg(km.provisioner.process.pid, signal.SIGKILL)
-    except (AttributeError, ProcessLookupError, PermissionError):
-        pass
-
-
-def discard_kernel(km):
-    """Stop a used kernel for good and remove its working folder."""
-    if km in _standbys:
-        _standbys.remove(km)
-    kill_kernel(km)
-    try:
-        run_sync(km.shutdown_kernel)(now=True)
-    except Exception:  # already dead: nothing left to stop
-        pass
-    shutil.rmtree(km.workdir, ignore_errors=True)
+KERNEL_BASE_MB = 1024  # what an idle kernel with numpy maps before the answer allocates
 
 
 class EngineExecute(Execute):
@@ -150,6 +63,7 @@ def template(assignment, notebook, source_nb, cfg, key):
         path = os.path.join(tempfile.mkdtemp(prefix="bngrade-gb-"), "template.db")
         release = nbg.release(source_nb, assignment, notebook, f"sqlite:///{path}", cfg)
         _templates[key] = (path, release)
+        atexit.register(shutil.rmtree, os.path.dirname(path), True)
     return _templates[key]
 
 
@@ -189,3 +103,48 @@ def autograde(nb, assignment, notebook, student, db_path, cfg, km, total_seconds
         sub = gb.find_submission_notebook(notebook, assignment, student)
         scores = {g.name: g.auto_score for g in sub.grades}
     return nb, scores, note
+
+
+def private_gradebook():
+    """This thread's private gradebook file (one path, so nbgrader's engine is reused)."""
+    if not hasattr(_local, "db"):
+        _local.db = os.path.join(tempfile.mkdtemp(prefix="bngrade-gb-"), "gradebook.db")
+        atexit.register(shutil.rmtree, os.path.dirname(_local.db), True)
+    return _local.db
+
+
+def run(nb, release, sp, answers, assignment, name, student, db, cfg, limits, flags):
+    """nbgrader's own autograde; a rebuilt notebook if nbgrader refuses the submitted one."""
+    total = limits["time"] * (1 + sum(c.cell_type == "code" for c in sp.cells)) + 60
+    kernel = kernel_limits(limits)
+    km = kernels.take_kernel(kernel)
+    try:
+        return autograde(copy.deepcopy(nb), assignment, name, student, db, cfg, km, total)
+    except Exception as exc:  # nbgrader's sanitizers refuse broken metadata
+        flags.append({"kind": "metadata_edited", "notebook": name, "detail": (
+            "nbgrader could not grade the notebook as submitted "
+            f"({type(exc).__name__}: {str(exc)[:200]}); a copy of the release with the "
+            "submission's answer cells was graded instead")})
+    finally:
+        kernels.discard_kernel(km)
+    km = kernels.take_kernel(kernel)
+    try:
+        rebuilt = scoring.rebuild(release, sp, nb.cells, answers)
+        return autograde(rebuilt, assignment, name, student, db, cfg, km, total)
+    finally:
+        kernels.discard_kernel(km)
+
+
+@functools.cache
+def _isolation_possible():
+    return child.isolation_possible()
+
+
+def uid_base(limits):
+    """The uid base student code runs under here (0: as this user; see :mod:`bngrade.kernel`)."""
+    return limits["uid_base"] if limits["uid_base"] and _isolation_possible() else 0
+
+
+def kernel_limits(limits):
+    """(memory cap, uid base) of the in-kernel run: the answer's cap plus the kernel's own."""
+    return ((limits["memory_mb"] + KERNEL_BASE_MB) << 20, uid_base(limits))

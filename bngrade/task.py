@@ -8,24 +8,17 @@ no student can influence: the zygote, a standby kernel and the private gradebook
 template of each source notebook.
 """
 
-import atexit
 import copy
-import functools
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import threading
 import time
 import traceback
 
 import nbformat
 
-from . import child, feedback, inkernel, nbg, sandbox, scoring, spec
-
-_local = threading.local()
-KERNEL_BASE_MB = 1024  # what an idle kernel with numpy maps before the answer allocates
+from . import feedback, inkernel, nbg, sandbox, scoring, spec
 
 
 def grade_submission(payload_json):
@@ -42,7 +35,7 @@ def grade_submission(payload_json):
                                     f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     return json.dumps({"assignment": p["assignment"], "student": p["student"],
                        "notebooks": notebooks, "seconds": time.monotonic() - start,
-                       "own_user": bool(uid_base(p["limits"])),
+                       "own_user": bool(inkernel.uid_base(p["limits"])),
                        "flags": [f for nb in notebooks for f in nb["flags"]]})
 
 
@@ -84,17 +77,17 @@ def grade_notebook(p, nbp, cfg):
 
     steps, cases = scoring.program(sp, nb.cells, answers, p["salt"], student)
     job = {"parts": sorted(cases), "allowed": scoring.allowed(cases),
-           "uid_base": uid_base(limits),
+           "uid_base": inkernel.uid_base(limits),
            "limits": {"memory_bytes": limits["memory_mb"] << 20, "file_bytes": 16 << 20,
                       "cpu_seconds": limits["time"] * (len(steps) + 1) + 5}}
     box, owner = {}, threading.get_ident()
     runner = threading.Thread(target=lambda: box.update(
         results=sandbox.run_steps(steps, job, limits["time"], owner), done=time.monotonic()))
     runner.start()
-    db = private_gradebook()
+    db = inkernel.private_gradebook()
     try:
         shutil.copy(template, db)
-        autograded, nbscores, kernel_note = _in_kernel(
+        autograded, nbscores, kernel_note = inkernel.run(
             nb, release, sp, answers, assignment, name, student, db, cfg, limits, flags)
         clock["kernel"] = time.monotonic()
         runner.join()
@@ -123,51 +116,6 @@ def grade_notebook(p, nbp, cfg):
                "feedback": clock["feedback"] - clock["kernel"]}
     return {"name": name, "questions": questions, "flags": flags, "timings": timings,
             "autograded": nbformat.writes(autograded), "feedback": html}
-
-
-def private_gradebook():
-    """This thread's private gradebook file (one path, so nbgrader's engine is reused)."""
-    if not hasattr(_local, "db"):
-        _local.db = os.path.join(tempfile.mkdtemp(prefix="bngrade-gb-"), "gradebook.db")
-        atexit.register(shutil.rmtree, os.path.dirname(_local.db), True)
-    return _local.db
-
-
-def _in_kernel(nb, release, sp, answers, assignment, name, student, db, cfg, limits, flags):
-    """nbgrader's own autograde; a rebuilt notebook if nbgrader refuses the submitted one."""
-    total = limits["time"] * (1 + sum(c.cell_type == "code" for c in sp.cells)) + 60
-    kernel = kernel_limits(limits)
-    km = inkernel.take_kernel(kernel)
-    try:
-        return inkernel.autograde(copy.deepcopy(nb), assignment, name, student, db, cfg, km,
-                                  total)
-    except Exception as exc:  # nbgrader's sanitizers refuse broken metadata
-        _flag(flags, "metadata_edited", name, "nbgrader could not grade the notebook as "
-              f"submitted ({type(exc).__name__}: {str(exc)[:200]}); a copy of the release "
-              "with the submission's answer cells was graded instead")
-    finally:
-        inkernel.discard_kernel(km)
-    km = inkernel.take_kernel(kernel)
-    try:
-        rebuilt = scoring.rebuild(release, sp, nb.cells, answers)
-        return inkernel.autograde(rebuilt, assignment, name, student, db, cfg, km, total)
-    finally:
-        inkernel.discard_kernel(km)
-
-
-@functools.cache
-def _isolation_possible():
-    return child.isolation_possible()
-
-
-def uid_base(limits):
-    """The uid base student code runs under here (0: as this user; see :mod:`bngrade.kernel`)."""
-    return limits["uid_base"] if limits["uid_base"] and _isolation_possible() else 0
-
-
-def kernel_limits(limits):
-    """(memory cap, uid base) of the in-kernel run: the answer's cap plus the kernel's own."""
-    return ((limits["memory_mb"] + KERNEL_BASE_MB) << 20, uid_base(limits))
 
 
 def _questions(sp, verdicts, nbscores, flags, name):
