@@ -111,7 +111,7 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
             backend = backends.make(workers, scheduler, kernel_limits(limits))
             try:
                 recording = dispatch(
-                    backend, todo, lambda r, h: _record(course, store, assignment, r, h),
+                    backend, todo, lambda batch: _record(course, store, assignment, batch, log),
                     progress)
             finally:
                 backend.close()
@@ -122,13 +122,24 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         store.close()
 
 
-def _record(course, store, assignment, result, input_hash):
-    save_outputs(course, assignment, result)
-    store.record(assignment, result, input_hash, course.timestamp(result["student"], assignment))
+def _record(course, store, assignment, batch, log):
+    """Outputs, then one transaction for the batch (one per result if the batch fails)."""
+    items = []
+    for result, input_hash in batch:
+        save_outputs(course, assignment, result)
+        items.append((result, input_hash, course.timestamp(result["student"], assignment)))
+    try:
+        store.record(assignment, items)
+    except Exception:  # find the culprit; the others are recorded alone
+        for item in items:
+            try:
+                store.record(assignment, [item])
+            except Exception as exc:  # left unrecorded: the next run grades it again
+                log(f"could not record {item[0]['student']}: {type(exc).__name__}: {exc}")
 
 
 def dispatch(backend, todo, record, progress=True, attempts=2):
-    """Keep the backend busy (a bounded window of tasks); record each result as it comes.
+    """Keep the backend busy (a bounded window of tasks); record results as they come.
 
     Returns the seconds spent recording (the driver's own share of the work)."""
     queue, recording = list(todo), 0.0
@@ -142,6 +153,7 @@ def dispatch(backend, todo, record, progress=True, attempts=2):
                 tries[student] += 1
                 running[backend.submit(todo[student][0])] = student
             done, _ = backend.wait(set(running))
+            batch = []
             for fut in done:
                 student = running.pop(fut)
                 try:
@@ -152,10 +164,12 @@ def dispatch(backend, todo, record, progress=True, attempts=2):
                         backend.recover(exc)
                         continue
                     result = lost(todo[student][0], exc)
+                batch.append((result, todo[student][1]))
+            if batch:
                 started = time.perf_counter()
-                record(result, todo[student][1])
+                record(batch)
                 recording += time.perf_counter() - started
-                bar.update(1)
+                bar.update(len(batch))
     finally:
         bar.close()
     return recording

@@ -3,7 +3,8 @@
 Only the driver calls this. For each student the nbgrader rows (student,
 submission, grades) and the engine's row (``bngrade_result``: the input hash
 that makes re-runs idempotent and resumable, the flags, the per-question
-verdicts) are committed together or not at all. Any SQLAlchemy URL nbgrader
+verdicts) are committed together or not at all; the results that arrive
+together are committed in one transaction. Any SQLAlchemy URL nbgrader
 accepts works: SQLite by default, PostgreSQL through psycopg2.
 """
 
@@ -83,31 +84,33 @@ class Store:
                                   .where(RESULT.c.assignment == assignment))
         return dict(rows.all())
 
-    def record(self, assignment, result, input_hash, timestamp=None):
-        """Write one student's grades and the engine's row, atomically."""
-        student = result["student"]
-        gb = self.gb
-        with transaction(gb) as s:
-            gb.update_or_create_student(student)
-            extra = {"timestamp": timestamp} if timestamp else {}
-            gb.update_or_create_submission(assignment, student, **extra)
-            total = maximum = 0.0
-            for nb in result["notebooks"]:
-                for q in nb["questions"]:
-                    grade = gb.find_grade(q["grade_id"], nb["name"], assignment, student)
-                    grade.auto_score = q["score"]
-                    grade.needs_manual_grade = (grade.manual_score is not None
-                                                or q["score"] is None)
-                    total += q["score"] or 0.0
-                    maximum += q["points"]
-            s.execute(delete(RESULT).where(RESULT.c.assignment == assignment,
-                                           RESULT.c.student == student))
-            s.execute(insert(RESULT).values(
-                assignment=assignment, student=student, input_hash=input_hash, score=total,
-                max_score=maximum, flags=json.dumps(result["flags"]),
-                detail=json.dumps([{"name": nb["name"], "questions": nb["questions"]}
-                                   for nb in result["notebooks"]]),
-                graded_at=datetime.datetime.now(datetime.UTC).replace(tzinfo=None)))
+    def record(self, assignment, items):
+        """Write ``(result, input_hash, timestamp)`` items: grades and engine rows, atomically."""
+        with transaction(self.gb) as session:
+            for result, input_hash, timestamp in items:
+                self._write(session, assignment, result, input_hash, timestamp)
+
+    def _write(self, s, assignment, result, input_hash, timestamp):
+        student, gb = result["student"], self.gb
+        gb.update_or_create_student(student)
+        extra = {"timestamp": timestamp} if timestamp else {}
+        gb.update_or_create_submission(assignment, student, **extra)
+        total = maximum = 0.0
+        for nb in result["notebooks"]:
+            for q in nb["questions"]:
+                grade = gb.find_grade(q["grade_id"], nb["name"], assignment, student)
+                grade.auto_score = q["score"]
+                grade.needs_manual_grade = grade.manual_score is not None or q["score"] is None
+                total += q["score"] or 0.0
+                maximum += q["points"]
+        s.execute(delete(RESULT).where(RESULT.c.assignment == assignment,
+                                       RESULT.c.student == student))
+        s.execute(insert(RESULT).values(
+            assignment=assignment, student=student, input_hash=input_hash, score=total,
+            max_score=maximum, flags=json.dumps(result["flags"]),
+            detail=json.dumps([{"name": nb["name"], "questions": nb["questions"]}
+                               for nb in result["notebooks"]]),
+            graded_at=datetime.datetime.now(datetime.UTC).replace(tzinfo=None)))
 
     def rows(self, assignment):
         """Every recorded student of ``assignment``, sorted, with flags and verdicts decoded."""

@@ -167,7 +167,32 @@ def test_a_failed_record_leaves_nothing_behind(tmp_path):
             raise RuntimeError("the driver was interrupted")
     result = {"student": "bob", "flags": [], "notebooks": []}
     with pytest.raises(Exception, match="no-such-assignment"):
-        store.record("no-such-assignment", result, "hash")  # fails after adding the student
+        store.record("no-such-assignment", [(result, "hash", None)])  # fails after the student
     assert store.gb.students == []
     assert store.gb.db.execute(RESULT.select()).all() == []
+    store.close()
+
+
+def test_one_bad_result_does_not_cost_the_others_their_rows(tmp_path):
+    from engine_tools import make_course, source
+
+    from bngrade import engine, nbg
+    from bngrade.course import Course
+    from bngrade.store import Store
+
+    course = Course(str(make_course(tmp_path)))
+    nbg.register(course.db_url, course.course_id, "bn-mini",
+                 {"bn-mini": source(tmp_path, "bn-mini")}, course.cfg)
+    store = Store(course.db_url)
+
+    def result(student, grade_id="ps1_train_forward"):
+        q = {"grade_id": grade_id, "points": 3.0, "score": 3.0, "mistake": None}
+        return {"student": student, "flags": [], "notebooks": [
+            {"name": "bn-mini", "autograded": None, "feedback": None, "questions": [q]}]}
+
+    messages = []
+    batch = [(result("ann"), "h1"), (result("bob", "no_such_cell"), "h2"), (result("cy"), "h3")]
+    engine._record(course, store, "bn-mini", batch, messages.append)
+    assert store.done("bn-mini") == {"ann": "h1", "cy": "h3"}
+    assert messages and messages[0].startswith("could not record bob")
     store.close()
