@@ -167,7 +167,7 @@ def graded(tmp_path_factory):
             fails = {p.grade_id: first_failure(p.grade_id, ns, hidden_seed(solution, p.grade_id))
                      for p in parts_for(a)}
             packs[(a, f"mistakes_{k:02d}")] = (verdicts, fails)
-    summaries = {a: grade(course, a, time_limit=6 if a == PS1 else 30) for a in ASSIGNMENTS}
+    summaries = {a: grade(course, a, time_limit=10 if a == PS1 else 30) for a in ASSIGNMENTS}
     store = Store(f"sqlite:///{course / 'gradebook.db'}")
     rows = {a: {r["student"]: r for r in store.rows(a)} for a in ASSIGNMENTS}
     nbgrader_scores = {a: store.gradebook_scores(a) for a in ASSIGNMENTS}
