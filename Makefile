@@ -15,6 +15,10 @@ export MKL_NUM_THREADS ?= 1
 
 .PHONY: book test lint bench lock clean sysdeps
 
+# Debian packages the tests need: the system Chromium (and a font) for the
+# browser test, a real PostgreSQL server for the gradebook tests.
+SYSDEPS := chromium fonts-dejavu-core postgresql
+
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,19 +34,17 @@ book: $(STAMP)
 test: sysdeps lint book
 	$(BIN)/python -m pytest
 
-## Debian packages the tests need (the browser test drives the system Chromium).
-## As root: installs what is missing; otherwise prints the command to run. Does
-## nothing when everything is there.
-SYSPKGS := chromium
+## Install the Debian packages the tests need (as root), or say which are missing.
 sysdeps:
-	@if [ -x /usr/bin/chromium ]; then :; \
-	elif [ "$$(id -u)" = 0 ]; then \
-	  echo "Installing Debian packages: $(SYSPKGS)"; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -q --no-install-recommends $(SYSPKGS) fonts-dejavu-core; \
+	@missing=""; for p in $(SYSDEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" \
+	    || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	else \
-	  echo "Missing /usr/bin/chromium (needed by the browser test). Install it with:"; \
-	  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $(SYSPKGS) fonts-dejavu-core"; \
+	  echo "missing Debian packages:$$missing -- install them with: sudo apt-get install$$missing"; \
 	  exit 1; \
 	fi
 
@@ -52,6 +54,7 @@ lint: $(STAMP)
 ## Speed comparisons (printed ratios; not part of the tests).
 bench: $(STAMP)
 	$(BIN)/python bench/bench_backward.py
+	$(BIN)/python bench/bench_grading.py
 
 ## Re-pin requirements.lock from requirements.in in a throw-away venv.
 lock:

@@ -1,0 +1,184 @@
+"""The driver: plan, dispatch, record. The only process that writes the gradebook.
+
+:func:`autograde` registers the assignment in the gradebook (as ``nbgrader
+generate_assignment`` would), skips submissions already recorded with the same
+input hash (idempotent re-runs; an interrupted run resumes), sends the others
+to the backend a few at a time, and records each result as it arrives, in its
+own transaction, after writing the autograded notebook and the feedback.
+"""
+
+import hashlib
+import json
+import os
+import time
+
+import nbformat
+from tqdm import tqdm
+
+from . import __version__, backends, nbg, report, spec
+from .course import DEFAULT_ZIP_REGEXP, Course, collect_zip
+from .inkernel import kernel_limits
+from .store import Store
+from .task import failed
+
+# As root, each sandbox child and kernel runs as uid = gid = UID_BASE + its pid: a user of
+# its own, unknown to the system, that owns nothing but its working folder.
+UID_BASE = 1_000_000
+
+
+def _write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _input_hash(payload):
+    """What decides a grade: the engine's version, the sources, the submission, the limits."""
+    return hashlib.sha256(json.dumps([__version__, payload], sort_keys=True).encode()).hexdigest()
+
+
+def _outputs_exist(course, student, assignment, names):
+    return all(os.path.exists(course.path("feedback", student, assignment, f"{n}.html"))
+               for n in names)
+
+
+def plan(course, store, assignment, students, force, limits):
+    """Payloads to grade (student -> (payload JSON, input hash)); the rest are up to date."""
+    sources = course.sources(assignment)
+    releases = nbg.register(course.db_url, course.course_id, assignment,
+                            {n: nbformat.reads(t, as_version=4) for n, t in sources.items()},
+                            course.cfg)
+    questions = {}
+    for name, text in sources.items():
+        sp = spec.build(name, nbformat.reads(text, as_version=4), releases[name])
+        questions[name] = [{"grade_id": q.grade_id, "points": q.points} for q in sp.questions]
+    config, salt, done = nbg.plain_config(course.cfg, limits["time"]), store.salt(), \
+        store.done(assignment)
+    todo = {}
+    for student in students:
+        notebooks = [dict(entry, source=sources[entry["name"]], questions=questions[entry["name"]])
+                     for entry in course.submission(student, assignment, list(sources))]
+        payload = {"assignment": assignment, "student": student, "salt": salt, "limits": limits,
+                   "config": config, "notebooks": notebooks}
+        h = _input_hash(payload)
+        if force or done.get(student) != h or not _outputs_exist(course, student, assignment,
+                                                                 sources):
+            todo[student] = (json.dumps(payload), h)
+    return todo
+
+
+def save_outputs(course, assignment, result):
+    """Autograded notebooks and feedback HTML where nbgrader keeps them."""
+    student = result["student"]
+    stamp = course.path("submitted", student, assignment, "timestamp.txt")
+    for nb in result["notebooks"]:
+        for kind, text, ext in (("autograded", nb["autograded"], "ipynb"),
+                                ("feedback", nb["feedback"], "html")):
+            path = course.path(kind, student, assignment, f"{nb['name']}.{ext}")
+            if text is None:
+                if os.path.exists(path):
+                    os.remove(path)  # a stale result of an earlier submission
+                continue
+            _write(path, text)
+            if os.path.exists(stamp):
+                _write(course.path(kind, student, assignment, "timestamp.txt"), open(stamp).read())
+
+
+def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=None,
+              students=None, zip_path=None, zip_regexp=None, force=False, time_limit=None,
+              memory_mb=1024, isolate_users=True, progress=True, log=print):
+    """Grade ``assignment`` for the class (or ``students``); return the summary dict."""
+    course = Course(course_dir, db_url)
+    if zip_path:
+        got = collect_zip(course, assignment, zip_path, list(course.sources(assignment)),
+                          zip_regexp or DEFAULT_ZIP_REGEXP)
+        log(f"collected {sum(map(len, got.values()))} notebooks of {len(got)} students "
+            f"from {zip_path}")
+    time_limit = time_limit or course.cfg.get("Execute", {}).get("timeout", 30)
+    limits = {"time": float(time_limit), "memory_mb": int(memory_mb),
+              "uid_base": UID_BASE if isolate_users else 0}
+    everyone = course.students(assignment)
+    chosen = list(students) if students else everyone
+    store = Store(course.db_url, course.course_id)
+    try:
+        todo = plan(course, store, assignment, chosen, force or bool(students), limits)
+        log(f"{assignment}: {len(chosen)} submissions, {len(chosen) - len(todo)} up to date, "
+            f"{len(todo)} to grade")
+        recording = 0.0
+        if todo:
+            backend = backends.make(workers, scheduler, kernel_limits(limits))
+            try:
+                recording = dispatch(
+                    backend, todo, lambda batch: _record(course, store, assignment, batch, log),
+                    progress)
+            finally:
+                backend.close()
+        summary = report.write(course, store, assignment)
+        summary["driver_seconds"] = recording  # spent writing results (not in the files)
+        return summary
+    finally:
+        store.close()
+
+
+def _record(course, store, assignment, batch, log):
+    """Outputs, then one transaction for the batch (one per result if the batch fails)."""
+    items = []
+    for result, input_hash in batch:
+        save_outputs(course, assignment, result)
+        items.append((result, input_hash, course.timestamp(result["student"], assignment)))
+    try:
+        store.record(assignment, items)
+    except Exception:  # find the culprit; the others are recorded alone
+        for item in items:
+            try:
+                store.record(assignment, [item])
+            except Exception as exc:  # left unrecorded: the next run grades it again
+                log(f"could not record {item[0]['student']}: {type(exc).__name__}: {exc}")
+
+
+def dispatch(backend, todo, record, progress=True, attempts=2):
+    """Keep the backend busy (a bounded window of tasks); record results as they come.
+
+    Returns the seconds spent recording (the driver's own share of the work)."""
+    queue, recording = list(todo), 0.0
+    tries = dict.fromkeys(queue, 0)
+    running = {}  # future -> student
+    bar = tqdm(total=len(queue), unit="submission", disable=not progress, dynamic_ncols=True)
+    try:
+        while queue or running:
+            while queue and len(running) < 2 * backend.slots:
+                student = queue.pop(0)
+                tries[student] += 1
+                running[backend.submit(todo[student][0])] = student
+            done, _ = backend.wait(set(running))
+            batch = []
+            for fut in done:
+                student = running.pop(fut)
+                try:
+                    result = json.loads(fut.result())
+                except Exception as exc:  # the worker died or the task could not finish
+                    if tries[student] < attempts:
+                        queue.append(student)
+                        backend.recover(exc)
+                        continue
+                    result = lost(todo[student][0], exc)
+                batch.append((result, todo[student][1]))
+            if batch:
+                started = time.perf_counter()
+                record(batch)
+                recording += time.perf_counter() - started
+                bar.update(len(batch))
+    finally:
+        bar.close()
+    return recording
+
+
+def lost(payload_json, exc):
+    """A result for a submission whose worker died twice: zero, flagged, not lost."""
+    p = json.loads(payload_json)
+    detail = f"the grading worker died twice on this submission ({type(exc).__name__})"
+    nbs = [failed(nbp, "worker_died", detail) for nbp in p["notebooks"]]
+    return {"assignment": p["assignment"], "student": p["student"], "notebooks": nbs,
+            "flags": [f for nb in nbs for f in nb["flags"]], "seconds": 0.0}

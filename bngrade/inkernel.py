@@ -1,0 +1,150 @@
+"""nbgrader's normal in-kernel autograde, run inside a worker against a private gradebook.
+
+The worker never touches the course's gradebook: it records the source's cells
+in a throw-away SQLite file (:func:`template`), copies it per submission, and
+runs nbgrader's sanitize and autograde preprocessors against the copy, on a
+fresh limited kernel (:mod:`bngrade.kernels`) whose output is capped and whose
+total time is bounded.
+"""
+
+import atexit
+import copy
+import functools
+import os
+import shutil
+import tempfile
+import threading
+
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_output
+from nbgrader.api import Gradebook
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute
+
+from . import child, kernels, nbg, scoring
+from .kernels import kill_kernel
+
+_templates = {}  # source hash -> (private gradebook template, release)
+_local = threading.local()
+KERNEL_BASE_MB = 1024  # what an idle kernel with numpy maps before the answer allocates
+
+
+class EngineExecute(Execute):
+    """nbgrader's Execute on a given kernel, with output capped per cell."""
+
+    output_limit = 100_000
+
+    def __init__(self, km, **kw):
+        super().__init__(**kw)
+        self._given_km, self.executed, self._chars = km, set(), {}
+
+    def preprocess(self, nb, resources=None, km=None):
+        return super().preprocess(nb, resources, km=self._given_km)
+
+    def on_cell_executed(self, **kwargs):
+        self.executed.add(kwargs["cell_index"])
+        super().on_cell_executed(**kwargs)
+
+    def output(self, outs, msg, display_id, cell_index):
+        used = self._chars.get(cell_index, 0)
+        size = len(str(msg.get("content", "")))
+        self._chars[cell_index] = used + size
+        if used + size <= self.output_limit:
+            return super().output(outs, msg, display_id, cell_index)
+        if used <= self.output_limit:
+            outs.append(new_output("stream", name="stdout", text=(
+                f"\n... output cut by the grader after {self.output_limit} characters ...\n")))
+        return None
+
+
+def template(assignment, notebook, source_nb, cfg, key):
+    """A private gradebook file knowing the source's cells; cached per worker process."""
+    if key not in _templates:
+        path = os.path.join(tempfile.mkdtemp(prefix="bngrade-gb-"), "template.db")
+        release = nbg.release(source_nb, assignment, notebook, f"sqlite:///{path}", cfg)
+        _templates[key] = (path, release)
+        atexit.register(shutil.rmtree, os.path.dirname(path), True)
+    return _templates[key]
+
+
+def _mark_unexecuted(nb, executed, why):
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and i not in executed and cell.source.strip():
+            cell.outputs = [new_output("error", ename="NotExecuted", evalue=why,
+                                       traceback=[f"NotExecuted: {why}"])]
+
+
+def autograde(nb, assignment, notebook, student, db_path, cfg, km, total_seconds):
+    """Sanitize and autograde ``nb`` as nbgrader does; return (nb, {grade_id: score}, note)."""
+    url = f"sqlite:///{db_path}"
+    with Gradebook(url) as gb:
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(assignment, student)
+    res = nbg.resources_for(assignment, notebook, student, url, path=km.workdir)
+    traits = Autograde.class_traits()
+    for pp in traits["sanitize_preprocessors"].default():
+        nb, res = pp(config=cfg)(nb, res)
+    runner, note = EngineExecute(km, config=cfg), None
+    timer = threading.Timer(total_seconds, kill_kernel, [km])
+    timer.start()
+    try:
+        for pp in traits["autograde_preprocessors"].default():
+            try:
+                nb, res = (runner if pp is Execute else pp(config=cfg))(nb, res)
+            except DeadKernelError:
+                note = "the kernel died (os._exit, a crash, the memory cap or the time limit)"
+                _mark_unexecuted(nb, runner.executed, "the kernel had died before this cell")
+    finally:
+        timer.cancel()
+        if runner.kc is not None:  # the client's sockets are ours to close (we own the km)
+            runner.kc.stop_channels()
+            runner.kc = None
+    with Gradebook(url) as gb:
+        sub = gb.find_submission_notebook(notebook, assignment, student)
+        scores = {g.name: g.auto_score for g in sub.grades}
+    return nb, scores, note
+
+
+def private_gradebook():
+    """This thread's private gradebook file (one path, so nbgrader's engine is reused)."""
+    if not hasattr(_local, "db"):
+        _local.db = os.path.join(tempfile.mkdtemp(prefix="bngrade-gb-"), "gradebook.db")
+        atexit.register(shutil.rmtree, os.path.dirname(_local.db), True)
+    return _local.db
+
+
+def run(nb, release, sp, answers, assignment, name, student, db, cfg, limits, flags):
+    """nbgrader's own autograde; a rebuilt notebook if nbgrader refuses the submitted one."""
+    total = limits["time"] * (1 + sum(c.cell_type == "code" for c in sp.cells)) + 60
+    kernel = kernel_limits(limits)
+    km = kernels.take_kernel(kernel)
+    try:
+        return autograde(copy.deepcopy(nb), assignment, name, student, db, cfg, km, total)
+    except Exception as exc:  # nbgrader's sanitizers refuse broken metadata
+        flags.append({"kind": "metadata_edited", "notebook": name, "detail": (
+            "nbgrader could not grade the notebook as submitted "
+            f"({type(exc).__name__}: {str(exc)[:200]}); a copy of the release with the "
+            "submission's answer cells was graded instead")})
+    finally:
+        kernels.discard_kernel(km)
+    km = kernels.take_kernel(kernel)
+    try:
+        rebuilt = scoring.rebuild(release, sp, nb.cells, answers)
+        return autograde(rebuilt, assignment, name, student, db, cfg, km, total)
+    finally:
+        kernels.discard_kernel(km)
+
+
+@functools.cache
+def _isolation_possible():
+    return child.isolation_possible()
+
+
+def uid_base(limits):
+    """The uid base student code runs under here (0: as this user; see :mod:`bngrade.kernel`)."""
+    return limits["uid_base"] if limits["uid_base"] and _isolation_possible() else 0
+
+
+def kernel_limits(limits):
+    """(memory cap, uid base) of the in-kernel run: the answer's cap plus the kernel's own."""
+    return ((limits["memory_mb"] + KERNEL_BASE_MB) << 20, uid_base(limits))

@@ -1,0 +1,152 @@
+"""Glue to nbgrader's Python API: configuration, the release, the gradebook's cells.
+
+Everything here is nbgrader's own code driven in memory: the course's
+``nbgrader_config.py`` is read as nbgrader reads it, the release is what
+``nbgrader generate_assignment`` would produce, and the cells it records in a
+gradebook are the ones its ``SaveCells`` preprocessor records.
+"""
+
+import copy
+import functools
+import json
+import os
+import sys
+import warnings
+
+import nbformat
+import nbgrader.api
+from nbconvert.exporters import NotebookExporter
+from nbgrader.api import Gradebook
+from nbgrader.converters import GenerateAssignment
+from nbgrader.coursedir import CourseDirectory
+from sqlalchemy import create_engine
+from sqlalchemy.exc import SAWarning
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+# nbgrader runs the bare `alembic` command (from this environment) for migrations; find it
+# on PATH. To learn its schema version each time it creates a gradebook it runs
+# `alembic heads` too (seconds, per worker): read the same answer from its scripts instead.
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
+
+
+@functools.cache
+def alembic_head():
+    """nbgrader's current schema revision (what ``alembic heads`` prints first)."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location",
+                        os.path.join(os.path.dirname(nbgrader.__file__), "alembic"))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+nbgrader.api.get_alembic_version = alembic_head
+# nbgrader's ORM warns about its own session use on every new submission.
+warnings.filterwarnings("ignore", category=SAWarning, module="nbgrader")
+
+
+@functools.cache
+def _engine(url, **kwargs):
+    return create_engine(url, **kwargs)
+
+
+def _shared_engine(url, **kwargs):
+    """One engine per URL per process. nbgrader makes one per Gradebook, and each new
+    engine starts with an empty compiled-SQL cache (a third of a worker's time)."""
+    return _engine(str(url), **kwargs)
+
+
+nbgrader.api.create_engine = _shared_engine
+
+# What the engine needs from nbgrader regardless of the course's settings.
+ENGINE_CONFIG = {
+    "OverwriteCells": {"add_missing_cells": True},  # deleted test cells come back
+    "Execute": {"interrupt_on_timeout": True, "allow_errors": True},
+}
+
+
+def load_config(root):
+    """nbgrader's configuration for the course at ``root`` (its ``nbgrader_config.py``)."""
+    path = os.path.join(root, "nbgrader_config.py")
+    cfg = PyFileConfigLoader(path).load_config() if os.path.exists(path) else Config()
+    cfg.CourseDirectory.root = os.path.abspath(root)
+    return cfg
+
+
+def coursedir(cfg):
+    """nbgrader's CourseDirectory for ``cfg`` (paths, db_url, course_id)."""
+    return CourseDirectory(config=cfg)
+
+
+def plain_config(cfg, time_limit):
+    """``cfg`` reduced to JSON (what travels to workers), with the engine's settings."""
+    out = {}
+    for section, values in cfg.items():
+        if not isinstance(values, dict) or section == "CourseDirectory":
+            continue
+        try:
+            out[section] = json.loads(json.dumps(dict(values)))
+        except TypeError:
+            continue  # classes or callables: the engine's own defaults apply
+    for section, values in ENGINE_CONFIG.items():
+        out.setdefault(section, {}).update(values)
+    out["Execute"]["timeout"] = int(max(1, time_limit))
+    return out
+
+
+def to_config(plain):
+    return Config(copy.deepcopy(plain))
+
+
+def resources_for(assignment, notebook, student, db_url, path=None):
+    """The resources dict nbgrader's converters hand their preprocessors."""
+    res = {"unique_key": notebook, "output_files_dir": f"{notebook}_files",
+           "nbgrader": {"student": student, "assignment": assignment, "notebook": notebook,
+                        "db_url": db_url}}
+    if path:
+        res["metadata"] = {"path": path}
+    return res
+
+
+def export(nb, preprocessors, resources, cfg, exporter_class=NotebookExporter):
+    """Run nbgrader preprocessors on ``nb`` the way its converters do; return (output, res)."""
+    exporter = exporter_class(config=cfg)
+    exporter._preprocessors = []
+    for pp in preprocessors:
+        exporter.register_preprocessor(pp)
+    return exporter.from_notebook_node(nb, resources=resources)
+
+
+def release(source_nb, assignment, notebook, db_url, cfg, course_id="default_course"):
+    """Generate the release of ``source_nb``, recording its cells in ``db_url``."""
+    with Gradebook(db_url, course_id or "default_course") as gb:
+        gb.update_or_create_assignment(assignment)
+    pps = GenerateAssignment.class_traits()["preprocessors"].default()
+    res = resources_for(assignment, notebook, ".", db_url)
+    out, _ = export(copy.deepcopy(source_nb), pps, res, cfg)
+    return nbformat.reads(out, as_version=4)
+
+
+def register(db_url, course_id, assignment, sources, cfg):
+    """Make sure the gradebook knows ``assignment`` and its notebooks (as generate_assignment).
+
+    ``sources`` maps notebook name -> source NotebookNode. Returns the releases.
+    """
+    return {name: release(nb, assignment, name, db_url, cfg, course_id)
+            for name, nb in sources.items()}
+
+
+def read_notebook(text):
+    """Parse notebook JSON text; raise ValueError with a readable reason."""
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # nbformat raises many kinds of errors
+        raise ValueError(f"not a readable notebook ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+    if not isinstance(nb.get("cells"), list):
+        raise ValueError("not a readable notebook (no list of cells)")
+    return nb

@@ -1,0 +1,129 @@
+"""The driver's writes: nbgrader's gradebook plus the engine's own table, one transaction each.
+
+Only the driver calls this. For each student the nbgrader rows (student,
+submission, grades) and the engine's row (``bngrade_result``: the input hash
+that makes re-runs idempotent and resumable, the flags, the per-question
+verdicts) are committed together or not at all; the results that arrive
+together are committed in one transaction. Any SQLAlchemy URL nbgrader
+accepts works: SQLite by default, PostgreSQL through psycopg2.
+"""
+
+import datetime
+import json
+import secrets
+from contextlib import contextmanager
+
+from nbgrader.api import Gradebook
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+)
+
+META = MetaData()
+RESULT = Table(
+    "bngrade_result", META,
+    Column("assignment", String(128), primary_key=True),
+    Column("student", String(128), primary_key=True),
+    Column("input_hash", String(64), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("max_score", Float, nullable=False),
+    Column("flags", Text, nullable=False),  # JSON list of {kind, notebook, detail}
+    Column("detail", Text, nullable=False),  # JSON list of notebooks with their questions
+    Column("graded_at", DateTime, nullable=False),
+)
+SETTING = Table("bngrade_setting", META, Column("name", String(64), primary_key=True),
+                Column("value", Text, nullable=False))
+
+
+@contextmanager
+def transaction(gb):
+    """nbgrader's Gradebook commits after every call; make its commits flushes, commit once."""
+    session = gb.db()
+    session.commit = session.flush
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        del session.commit
+    session.commit()
+
+
+class Store:
+    """The course gradebook, opened by the driver."""
+
+    def __init__(self, db_url, course_id="default_course"):
+        self.gb = Gradebook(db_url, course_id)
+        META.create_all(self.gb.engine)
+
+    def close(self):
+        self.gb.close()
+
+    def salt(self):
+        """A secret made once per gradebook: the hidden cases' seeds derive from it."""
+        with transaction(self.gb) as s:
+            row = s.execute(select(SETTING.c.value).where(SETTING.c.name == "salt")).first()
+            if row:
+                return row[0]
+            value = secrets.token_hex(16)
+            s.execute(insert(SETTING).values(name="salt", value=value))
+        return value
+
+    def done(self, assignment):
+        """``{student: input_hash}`` of the submissions already recorded."""
+        rows = self.gb.db.execute(select(RESULT.c.student, RESULT.c.input_hash)
+                                  .where(RESULT.c.assignment == assignment))
+        return dict(rows.all())
+
+    def record(self, assignment, items):
+        """Write ``(result, input_hash, timestamp)`` items: grades and engine rows, atomically."""
+        with transaction(self.gb) as session:
+            for result, input_hash, timestamp in items:
+                self._write(session, assignment, result, input_hash, timestamp)
+
+    def _write(self, s, assignment, result, input_hash, timestamp):
+        student, gb = result["student"], self.gb
+        gb.update_or_create_student(student)
+        extra = {"timestamp": timestamp} if timestamp else {}
+        gb.update_or_create_submission(assignment, student, **extra)
+        total = maximum = 0.0
+        for nb in result["notebooks"]:
+            for q in nb["questions"]:
+                grade = gb.find_grade(q["grade_id"], nb["name"], assignment, student)
+                grade.auto_score = q["score"]
+                grade.needs_manual_grade = grade.manual_score is not None or q["score"] is None
+                total += q["score"] or 0.0
+                maximum += q["points"]
+        s.execute(delete(RESULT).where(RESULT.c.assignment == assignment,
+                                       RESULT.c.student == student))
+        s.execute(insert(RESULT).values(
+            assignment=assignment, student=student, input_hash=input_hash, score=total,
+            max_score=maximum, flags=json.dumps(result["flags"]),
+            detail=json.dumps([{"name": nb["name"], "questions": nb["questions"]}
+                               for nb in result["notebooks"]]),
+            graded_at=datetime.datetime.now(datetime.UTC).replace(tzinfo=None)))
+
+    def rows(self, assignment):
+        """Every recorded student of ``assignment``, sorted, with flags and verdicts decoded."""
+        rows = self.gb.db.execute(select(RESULT).where(RESULT.c.assignment == assignment)
+                                  .order_by(RESULT.c.student))
+        return [dict(r._mapping, flags=json.loads(r.flags), detail=json.loads(r.detail))
+                for r in rows]
+
+    def gradebook_scores(self, assignment):
+        """``{student: {grade_id: auto_score}}`` as nbgrader's tables hold them."""
+        out = {}
+        for sub in self.gb.find_assignment(assignment).submissions:
+            for nb in sub.notebooks:
+                for g in nb.grades:
+                    out.setdefault(sub.student.id, {})[g.name] = g.auto_score
+        return out

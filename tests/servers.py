@@ -1,0 +1,120 @@
+"""Real servers for the grading-engine tests: PostgreSQL and a Dask cluster on 127.0.0.1.
+
+Both start as subprocesses on free loopback ports and are torn down afterwards.
+Neither is skipped when it cannot start: the fixture fails and says why.
+PostgreSQL comes from Debian's ``postgresql`` package (``make sysdeps``); it
+refuses to run as root, so as root it runs as the ``postgres`` system user.
+"""
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+BIN = os.path.dirname(sys.executable)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name):
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+                   key=lambda p: int(p.split("/")[4]))
+    if not found:
+        pytest.fail(f"PostgreSQL's {name} not found in /usr/lib/postgresql/*/bin: install "
+                    "Debian's postgresql package (`make sysdeps` does it as root)")
+    return found[-1]
+
+
+def _as_postgres(cmd):
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+def _run(cmd, what):
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        pytest.fail(f"{what} failed ({' '.join(cmd)}):\n{done.stdout}\n{done.stderr}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL cluster; yields ``make_db(name) -> SQLAlchemy URL``."""
+    data = tempfile.mkdtemp(prefix="bngrade-pg-")
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres", "postgres")
+    port = free_port()
+    _run(_as_postgres([_pg_bin("initdb"), "-D", data, "-A", "trust", "-U", "postgres",
+                       "--no-sync"]), "initdb")
+    _run(_as_postgres([_pg_bin("pg_ctl"), "-D", data, "-w", "-t", "60", "-l",
+                       os.path.join(data, "server.log"), "-o",
+                       f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off",
+                       "start"]), "starting PostgreSQL")
+    made = []
+
+    def make_db(name):
+        _run(_as_postgres([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U",
+                           "postgres", name]), f"createdb {name}")
+        made.append(name)
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{name}"
+
+    try:
+        yield make_db
+    finally:
+        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", data, "-m", "immediate", "stop"]),
+                       capture_output=True, timeout=60)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _start(cmd, log):
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory):
+    """A ``dask scheduler`` and two ``dask worker`` processes; yields the scheduler address."""
+    from distributed import Client
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logdir = tmp_path_factory.mktemp("dask")
+    logs = [open(logdir / f"{n}.log", "w") for n in ("scheduler", "worker1", "worker2")]
+    procs = [_start([os.path.join(BIN, "dask"), "scheduler", "--host", "127.0.0.1", "--port",
+                     str(port), "--no-dashboard"], logs[0])]
+    procs += [_start([os.path.join(BIN, "dask"), "worker", address, "--host", "127.0.0.1",
+                      "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
+                      "--memory-limit", "0", "--name", f"w{i}"], logs[i]) for i in (1, 2)]
+    try:
+        deadline = time.monotonic() + 90
+        with Client(address, timeout=90) as client:
+            while len(client.scheduler_info()["workers"]) < 2:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    text = "".join(open(f.name).read() for f in logs)
+                    pytest.fail(f"the Dask cluster did not start (2 workers) on {address}:\n"
+                                f"{text[-3000:]}")
+                time.sleep(0.5)
+        yield address
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        for f in logs:
+            f.close()
