@@ -127,7 +127,7 @@ def run(nb, release, sp, answers, assignment, name, student, db, cfg, limits, fl
     try:
         clean, res = sanitize(copy.deepcopy(nb), assignment, name, student, url, cfg)
     except Exception as exc:  # nbgrader's sanitizers refuse broken metadata
-        flags.append({"kind": "metadata_edited", "notebook": name, "detail": (
+        flags.append({"kind": "nbgrader_refused", "notebook": name, "detail": (
             "nbgrader could not grade the notebook as submitted "
             f"({type(exc).__name__}: {str(exc)[:200]}); a copy of the release with the "
             "submission's answer cells was graded instead")})
