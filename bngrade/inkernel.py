@@ -74,21 +74,25 @@ def _mark_unexecuted(nb, executed, why):
                                        traceback=[f"NotExecuted: {why}"])]
 
 
-def autograde(nb, assignment, notebook, student, db_path, cfg, km, total_seconds):
-    """Sanitize and autograde ``nb`` as nbgrader does; return (nb, {grade_id: score}, note)."""
-    url = f"sqlite:///{db_path}"
+def sanitize(nb, assignment, notebook, student, url, cfg):
+    """nbgrader's sanitize step (sources, points, locks and cells from the gradebook)."""
     with Gradebook(url) as gb:
         gb.update_or_create_student(student)
         gb.update_or_create_submission(assignment, student)
-    res = nbg.resources_for(assignment, notebook, student, url, path=km.workdir)
-    traits = Autograde.class_traits()
-    for pp in traits["sanitize_preprocessors"].default():
+    res = nbg.resources_for(assignment, notebook, student, url)
+    for pp in Autograde.class_traits()["sanitize_preprocessors"].default():
         nb, res = pp(config=cfg)(nb, res)
+    return nb, res
+
+
+def autograde(nb, res, cfg, km, total_seconds):
+    """nbgrader's autograde step on kernel ``km``; return (nb, {grade_id: score}, note)."""
+    res["metadata"] = {"path": km.workdir}
     runner, note = EngineExecute(km, config=cfg), None
     timer = threading.Timer(total_seconds, kill_kernel, [km])
     timer.start()
     try:
-        for pp in traits["autograde_preprocessors"].default():
+        for pp in Autograde.class_traits()["autograde_preprocessors"].default():
             try:
                 nb, res = (runner if pp is Execute else pp(config=cfg))(nb, res)
             except DeadKernelError:
@@ -99,8 +103,9 @@ def autograde(nb, assignment, notebook, student, db_path, cfg, km, total_seconds
         if runner.kc is not None:  # the client's sockets are ours to close (we own the km)
             runner.kc.stop_channels()
             runner.kc = None
-    with Gradebook(url) as gb:
-        sub = gb.find_submission_notebook(notebook, assignment, student)
+    info = res["nbgrader"]
+    with Gradebook(info["db_url"]) as gb:
+        sub = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
         scores = {g.name: g.auto_score for g in sub.grades}
     return nb, scores, note
 
@@ -114,25 +119,30 @@ def private_gradebook():
 
 
 def run(nb, release, sp, answers, assignment, name, student, db, cfg, limits, flags):
-    """nbgrader's own autograde; a rebuilt notebook if nbgrader refuses the submitted one."""
-    total = limits["time"] * (1 + sum(c.cell_type == "code" for c in sp.cells)) + 60
-    kernel = kernel_limits(limits)
-    km = kernels.take_kernel(kernel)
+    """nbgrader's own autograde of ``nb`` (of a rebuilt copy if nbgrader refuses it).
+
+    A kernel that fails (it may not even start: ports are raced for) gets one retry.
+    """
+    url = f"sqlite:///{db}"
     try:
-        return autograde(copy.deepcopy(nb), assignment, name, student, db, cfg, km, total)
+        clean, res = sanitize(copy.deepcopy(nb), assignment, name, student, url, cfg)
     except Exception as exc:  # nbgrader's sanitizers refuse broken metadata
-        flags.append({"kind": "metadata_edited", "notebook": name, "detail": (
+        flags.append({"kind": "nbgrader_refused", "notebook": name, "detail": (
             "nbgrader could not grade the notebook as submitted "
             f"({type(exc).__name__}: {str(exc)[:200]}); a copy of the release with the "
             "submission's answer cells was graded instead")})
-    finally:
-        kernels.discard_kernel(km)
-    km = kernels.take_kernel(kernel)
-    try:
         rebuilt = scoring.rebuild(release, sp, nb.cells, answers)
-        return autograde(rebuilt, assignment, name, student, db, cfg, km, total)
-    finally:
-        kernels.discard_kernel(km)
+        clean, res = sanitize(rebuilt, assignment, name, student, url, cfg)
+    total = limits["time"] * (1 + sum(c.cell_type == "code" for c in sp.cells)) + 60
+    for attempt in (1, 2):
+        km = kernels.take_kernel(kernel_limits(limits))
+        try:
+            return autograde(copy.deepcopy(clean), copy.deepcopy(res), cfg, km, total)
+        except Exception:
+            if attempt == 2:
+                raise
+        finally:
+            kernels.discard_kernel(km)
 
 
 @functools.cache

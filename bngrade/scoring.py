@@ -44,7 +44,7 @@ def program(spec, cells, answers, salt, student):
                           "source": python_source(c.release)})
         elif c.kind in ("answer", "manual") and c.grade_id in answers:
             text = _text(cells[answers[c.grade_id]])
-            steps.append({"kind": "answer", "label": f"<answer {c.grade_id}>",
+            steps.append({"kind": "answer", "label": f"<answer cell {c.grade_id}>",
                           "source": python_source(text), "grade_id": c.grade_id})
         elif c.kind == "test" and c.grade_id in REGISTRY:
             part = REGISTRY[c.grade_id]

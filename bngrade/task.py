@@ -80,32 +80,36 @@ def grade_notebook(p, nbp, cfg):
            "uid_base": inkernel.uid_base(limits),
            "limits": {"memory_bytes": limits["memory_mb"] << 20, "file_bytes": 16 << 20,
                       "cpu_seconds": limits["time"] * (len(steps) + 1) + 5}}
-    box, owner = {}, threading.get_ident()
-    runner = threading.Thread(target=lambda: box.update(
-        results=sandbox.run_steps(steps, job, limits["time"], owner), done=time.monotonic()))
+    box = {}
+    runner = threading.Thread(target=_sandbox, args=(box, steps, job, limits["time"],
+                                                     threading.get_ident()))
     runner.start()
     db = inkernel.private_gradebook()
     try:
         shutil.copy(template, db)
         autograded, nbscores, kernel_note = inkernel.run(
             nb, release, sp, answers, assignment, name, student, db, cfg, limits, flags)
+    except Exception as exc:  # the engine's score does not depend on nbgrader's run
+        autograded, nbscores, kernel_note = None, {}, None
+        _flag(flags, "kernel_failed", name, f"nbgrader's in-kernel run failed "
+              f"({type(exc).__name__}: {str(exc)[:200]}): no autograded notebook or feedback")
+    finally:
         clock["kernel"] = time.monotonic()
         runner.join()
-        results = box.get("results", {})
-        verdicts = scoring.verdicts(sp, steps, results, cases, limits["time"],
-                                    limits["memory_mb"])
-        html = feedback.render(copy.deepcopy(autograded), assignment, name, student, db, cfg,
-                               verdicts)
-        clock["feedback"] = time.monotonic()
-    finally:
-        runner.join()
-    for status, text in scoring.step_problems(steps, box.get("results", {}), limits["time"],
+    if "error" in box:
+        raise RuntimeError(f"the sandbox failed: {box['error']}")
+    verdicts = scoring.verdicts(sp, steps, box["results"], cases, limits["time"],
+                                limits["memory_mb"])
+    html = None if autograded is None else feedback.render(
+        copy.deepcopy(autograded), assignment, name, student, db, cfg, verdicts)
+    clock["feedback"] = time.monotonic()
+    for status, text in scoring.step_problems(steps, box["results"], limits["time"],
                                               limits["memory_mb"]):
         if "memory" in text or status in ("timeout", "crashed"):  # plain errors are no flag
             _flag(flags, "memory" if "memory" in text else status, name, text)
     if kernel_note:
         _flag(flags, "kernel_died", name, kernel_note)
-    for cell in autograded.cells:
+    for cell in autograded.cells if autograded else []:
         if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
             _flag(flags, "timeout", name, f"cell {spec.meta(cell).get('grade_id', '(unnamed)')!r} "
                   f"did not finish within {limits['time']:g} s in the notebook's kernel")
@@ -115,7 +119,18 @@ def grade_notebook(p, nbp, cfg):
                "kernel": clock["kernel"] - clock["template"],
                "feedback": clock["feedback"] - clock["kernel"]}
     return {"name": name, "questions": questions, "flags": flags, "timings": timings,
-            "autograded": nbformat.writes(autograded), "feedback": html}
+            "autograded": nbformat.writes(autograded) if autograded else None,
+            "feedback": html}
+
+
+def _sandbox(box, steps, job, seconds, owner):
+    """The sandbox's share, in a helper thread (alongside nbgrader's in-kernel run)."""
+    try:
+        box["results"] = sandbox.run_steps(steps, job, seconds, owner)
+    except Exception as exc:  # reported by the task, as a grader error
+        box["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        box["done"] = time.monotonic()
 
 
 def _questions(sp, verdicts, nbscores, flags, name):

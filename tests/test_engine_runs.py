@@ -203,8 +203,10 @@ def test_a_worker_keeps_no_file_descriptors_from_one_submission_to_the_next(tmp_
     payload, _hash = engine.plan(course_of(course), store, "bn-mini", ["s00"], True, limits)["s00"]
     store.close()
     counts = []
-    for _ in range(4):
+    for _ in range(5):
         assert json.loads(task.grade_submission(payload))["notebooks"][0]["questions"][0][
             "score"] == 3.0
         counts.append(len(os.listdir("/proc/self/fd")))
-    assert counts[-1] <= counts[1], counts  # the first one opens the caches (zygote, kernel)
+    # the first one opens the caches (zygote, kernel); after that, no growth (a leak of
+    # one kernel client was 12 per submission), give or take a transient descriptor
+    assert max(counts[1:]) - min(counts[1:]) <= 2, counts

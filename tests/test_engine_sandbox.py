@@ -196,3 +196,32 @@ def test_one_bad_result_does_not_cost_the_others_their_rows(tmp_path):
     assert store.done("bn-mini") == {"ann": "h1", "cy": "h3"}
     assert messages and messages[0].startswith("could not record bob")
     store.close()
+
+
+def test_the_engine_score_stands_when_nbgraders_run_fails(tmp_path, monkeypatch):
+    import json
+
+    from engine_tools import make_course, source, submit
+
+    from bngrade import engine, inkernel, task
+    from bngrade.course import Course
+    from bngrade.store import Store
+
+    path = make_course(tmp_path)
+    submit(path, "ann", "bn-mini", source(path, "bn-mini"))
+    course = Course(str(path))
+    store = Store(course.db_url)
+    limits = {"time": 3.0, "memory_mb": 256, "uid_base": 0}
+    payload, _ = engine.plan(course, store, "bn-mini", ["ann"], True, limits)["ann"]
+    store.close()
+
+    def broken(*args, **kwargs):
+        raise OSError("no kernel today")
+
+    monkeypatch.setattr(inkernel, "run", broken)
+    result = json.loads(task.grade_submission(payload))
+    nb = result["notebooks"][0]
+    assert {q["grade_id"]: q["score"] for q in nb["questions"]} == \
+        {"ps1_train_forward": 3.0, "test_scale": None}  # no checker: left to a human
+    assert [f["kind"] for f in nb["flags"]] == ["kernel_failed"]
+    assert nb["autograded"] is None and nb["feedback"] is None
