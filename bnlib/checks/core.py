@@ -100,15 +100,27 @@ class Part:
         return records
 
     # 3. the verdict --------------------------------------------------------
-    def evaluate(self, cases, records):
-        """Compare records with the reference; name the mistake on a mismatch."""
+    def no_result(self, cases, records):
+        """The verdict when the run gave no record per case (e.g. the target is undefined)."""
         if len(records) != len(cases):
             return Outcome(False, records[0].get("error") if records else "no result")
+        return None
+
+    def calls_reference(self, rec):
+        """The verdict when the student's code called bnlib's reference, else None."""
+        if not rec.get("used_reference"):
+            return None
+        names = ", ".join(rec["used_reference"])
+        return Outcome(False, f"`{self.target}` calls bnlib's reference ({names}); "
+                       "implement it yourself with numpy.", "calls_reference")
+
+    def evaluate(self, cases, records):
+        """Compare records with the reference; name the mistake on a mismatch."""
+        if (missing := self.no_result(cases, records)) is not None:
+            return missing
         for case, rec in zip(cases, records):
-            if rec.get("used_reference"):
-                names = ", ".join(rec["used_reference"])
-                return Outcome(False, f"`{self.target}` calls bnlib's reference ({names}); "
-                               "implement it yourself with numpy.", "calls_reference")
+            if (cheat := self.calls_reference(rec)) is not None:
+                return cheat
             if rec.get("error"):
                 return Outcome(False, f"`{self.target}` raised {rec['error']}", "raised")
             if self.check_mutation and not same(rec["args_after"], to_plain(case), 0, 0):

@@ -58,15 +58,13 @@ class ScenarioPart(Part):
 
     def evaluate(self, cases, records):
         """Find the first step that differs from bnlib's class and say what went wrong."""
-        if len(records) != len(cases):
-            return Outcome(False, records[0].get("error") if records else "no result")
+        if (missing := self.no_result(cases, records)) is not None:
+            return missing
         for case, rec in zip(cases, records):
             if rec.get("error"):
                 return Outcome(False, rec["error"], "undefined")
-            if rec.get("used_reference"):
-                return Outcome(False, f"`{self.target}` calls bnlib's reference "
-                               f"({', '.join(rec['used_reference'])}); implement it yourself "
-                               "with numpy.", "calls_reference")
+            if (cheat := self.calls_reference(rec)) is not None:
+                return cheat
             verdict = self._judge(case, rec["out"])
             if verdict is not None:
                 return verdict
