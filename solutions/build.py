@@ -16,6 +16,11 @@ In markdown, ``{{points:GRADE_ID}}`` becomes that part's points,
 ``{{points}}`` the assignment's total and ``{{choices:GRADE_ID}}`` a
 multiple-choice question with its options, as its checker words them.
 
+Every notebook opens with a read-only cell, not written in the spec: it makes
+the course package importable, installing the students' wheel from the
+published site (``html.baseurl`` of ``_config.yml``) when it is missing
+(``_ext/student_package.py``).
+
 An optional ``id=NAME`` after the kind names the cell (its nbgrader grade_id);
 otherwise ids are numbered. A test cell calls the shared checker
 ``bnlib.checks.check(GRADE_ID, globals())`` visibly and, hidden, on other cases
@@ -30,10 +35,15 @@ import sys
 from pathlib import Path
 
 import nbformat
+import yaml
 
 from bnlib.checks import REGISTRY
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "_ext"))
+import student_package  # noqa: E402
+
+INSTALL_ID = "install"
 KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE = {"name": "python", "pygments_lexer": "ipython3"}
 
@@ -121,13 +131,27 @@ def make_cell(words, body, number, assignment):
     return cell
 
 
+def site_url():
+    """The published book's address (``html.baseurl`` in ``_config.yml``)."""
+    return yaml.safe_load((HERE.parent / "_config.yml").read_text())["html"]["baseurl"]
+
+
+def install_cell():
+    """The first cell: makes the matching course package importable (read-only)."""
+    cell = nbformat.v4.new_code_cell(student_package.install_cell(site_url()))
+    cell.metadata["nbgrader"] = nbgrader_meta(INSTALL_ID, locked=True)
+    cell["id"] = INSTALL_ID
+    return cell
+
+
 def build(spec_path):
-    """The notebook a spec describes."""
+    """The notebook a spec describes, after the install cell."""
     assignment = spec_path.stem
     nb = nbformat.v4.new_notebook()
     nb.metadata.update(kernelspec=KERNEL, language_info=LANGUAGE)
-    nb.cells = [make_cell(words, body, i, assignment)
-                for i, (words, body) in enumerate(parse(spec_path.read_text()), 1)]
+    cells = parse(spec_path.read_text())
+    nb.cells = [install_cell()] + [make_cell(words, body, i, assignment)
+                                   for i, (words, body) in enumerate(cells, 1)]
     ids = [c["id"] for c in nb.cells]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{spec_path.name}: duplicate cell ids")

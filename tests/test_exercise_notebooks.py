@@ -36,7 +36,9 @@ def test_cells_are_well_formed_for_nbgrader(assignment):
     nb = notebook("solutions", assignment)
     nbformat.validate(nbformat.from_dict(nb))
     first = nb["cells"][0]
-    assert first["cell_type"] == "markdown" and meta(first)["locked"], "opens with a statement"
+    assert first["id"] == "install" and meta(first)["locked"], "opens with the install cell"
+    statement = nb["cells"][1]
+    assert statement["cell_type"] == "markdown" and meta(statement)["locked"], "then the task"
     ids = [meta(c)["grade_id"] for c in nb["cells"] if meta(c)]
     assert len(ids) == len(set(ids))
     for cell in nb["cells"]:
