@@ -54,7 +54,7 @@ def test_source(grade_id, seed):
         "# Run this cell to test your answer (more tests run when it is graded).",
         "from bnlib.checks import check",
         "",
-        f'check("{grade_id}", globals())',
+        f'check("{grade_id}", globals());',
         "### BEGIN HIDDEN TESTS",
         f'check("{grade_id}", globals(), hidden=True, seed={seed})',
         "### END HIDDEN TESTS",
@@ -75,6 +75,9 @@ def fill_points(text, assignment):
         return f"{p:g}"
 
     total = sum(p.points for p in REGISTRY.values() if p.assignment == assignment)
+    text = re.sub(r"\{\{points:(\w+)\}\} points",  # "1 point", "2 points"
+                  lambda m: f"{fmt(REGISTRY[m.group(1)].points)} point"
+                  + ("" if REGISTRY[m.group(1)].points == 1 else "s"), text)
     text = re.sub(r"\{\{points:(\w+)\}\}", lambda m: fmt(REGISTRY[m.group(1)].points), text)
     text = re.sub(r"\{\{choices:(\w+)\}\}", lambda m: render_choices(REGISTRY[m.group(1)]), text)
     return text.replace("{{points}}", fmt(total))

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import linecache
 import pathlib
 import warnings
 
@@ -47,8 +48,10 @@ def inject(nb, edits):
 def namespace_of(nb):
     """Execute the answer code of ``nb`` as a kernel would; return its globals."""
     ns = {"__name__": "__main__"}
-    for code in answer_code(nb):
-        exec(compile(code, "<answer cell>", "exec"), ns)  # noqa: S102 (our own notebooks)
+    for i, code in enumerate(answer_code(nb)):
+        name = f"<answer cell {i}>"
+        linecache.cache[name] = (len(code), None, code.splitlines(True), name)  # as IPython does
+        exec(compile(code, name, "exec"), ns)  # noqa: S102 (our own notebooks)
     return ns
 
 

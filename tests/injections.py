@@ -42,6 +42,12 @@ PS1 = _many(FORWARD, "ps1_train_forward", [
                            "    x_hat = (x - mu) / np.sqrt(var + eps)\n"
                            "    y = gamma[:, None] * x_hat + beta[:, None]\n")),
     ("gamma_beta_swapped", ("y = gamma * x_hat + beta", "y = beta * x_hat + gamma")),
+    ("gamma_beta_missing", ("y = gamma * x_hat + beta", "y = x_hat")),
+    ("beta_missing", ("y = gamma * x_hat + beta", "y = gamma * x_hat")),
+    ("sqrt_missing", ("x_hat = (x - mu) / np.sqrt(var + eps)", "x_hat = (x - mu) / (var + eps)")),
+    ("whole_array", ("mu = x.mean(axis=0)\n    var = x.var(axis=0)",
+                     "mu = x.mean()\n    var = x.var()")),
+    ("raised", ("y = gamma * x_hat + beta", "y = gamma * x_hat + beta[:, 0]")),
     ("mutates_input", ("x_hat = (x - mu) / np.sqrt(var + eps)",
                        "x -= mu\n    x_hat = x / np.sqrt(var + eps)")),
 ]) + _many(FORWARD, "ps1_worked_examples", [
@@ -54,9 +60,13 @@ PS1 = _many(FORWARD, "ps1_train_forward", [
     ("eps_outside_sqrt", ("np.sqrt(running_var + eps)", "(np.sqrt(running_var) + eps)")),
     ("eps_missing", ("np.sqrt(running_var + eps)", "np.sqrt(running_var)")),
     ("variance_as_std", ("np.sqrt(running_var + eps)", "(running_var + eps)")),
+    ("gamma_beta_missing", ("return gamma * x_hat + beta", "return x_hat")),
+    ("beta_missing", ("return gamma * x_hat + beta", "return gamma * x_hat")),
 ])
 
 BACKWARD = "ps2-backward"
+STAGED_RETURN = "dx = dxc + dmu / m  # the path through the mean\n    return dx, dgamma, dbeta"
+COMPACT_RETURN = "x_hat * dgamma)\n    return dx, dgamma, dbeta"
 PS2 = _many(BACKWARD, "ps2_param_grads", [
     ("dgamma_from_x", ('dgamma = (dy * cache["x_hat"]).sum(axis=0)',
                        'dgamma = (dy * cache["x"]).sum(axis=0)')),
@@ -77,6 +87,11 @@ PS2 = _many(BACKWARD, "ps2_param_grads", [
                       "dbeta = dy.mean(axis=0)\n    dgamma = (dy * x_hat).mean(axis=0)\n"
                       "    dx_hat")),
     ("missing_one_over_m", ("dx = dxc + dmu / m  #", "dx = m * (dxc + dmu / m)  #")),
+    ("m_minus_one", ("dxc = dxc + dvar * 2.0 * xc / m  #",
+                     "dxc = dxc + dvar * 2.0 * xc / (m - 1)  #")),
+    ("tuple_order", (STAGED_RETURN,
+                     STAGED_RETURN.replace("dx, dgamma, dbeta", "dgamma, dbeta, dx"))),
+    ("only_dx", (STAGED_RETURN, STAGED_RETURN.replace("dx, dgamma, dbeta", "dx"))),
 ]) + _many(BACKWARD, "ps2_compact_backward", [
     ("missing_mean_path", ("(m * dy - dbeta - x_hat * dgamma)", "(m * dy - x_hat * dgamma)")),
     ("missing_var_path", ("(m * dy - dbeta - x_hat * dgamma)", "(m * dy - dbeta)")),
@@ -86,6 +101,11 @@ PS2 = _many(BACKWARD, "ps2_param_grads", [
                        "dgamma = (dy * cache['x']).sum(axis=0)\n    dx = gamma")),
     ("missing_one_over_m", ("dx = gamma / (m * np.sqrt(var + eps))",
                             "dx = gamma / np.sqrt(var + eps)")),
+    ("m_minus_one", ("dx = gamma / (m * np.sqrt(var + eps))",
+                     "dx = gamma / ((m - 1) * np.sqrt(var + eps))")),
+    ("tuple_order", (COMPACT_RETURN,
+                     COMPACT_RETURN.replace("dx, dgamma, dbeta", "dx, dbeta, dgamma"))),
+    ("only_dx", (COMPACT_RETURN, COMPACT_RETURN.replace("dx, dgamma, dbeta", "dx"))),
     ("mutates_input", ("m = dy.shape[0]\n    dbeta",
                        "m = dy.shape[0]\n    dy -= dy.mean(axis=0)\n    dbeta")),
 ]) + _many(BACKWARD, "ps2_numerical_gradient", [
@@ -129,6 +149,7 @@ PS3 = _many(INFERENCE, "ps3_running_update", [
     ("ignores_momentum_none", MOMENTUM_NONE),
     ("var_starts_at_zero", ("self.running_var = np.ones(num_features)",
                             "self.running_var = np.zeros(num_features)")),
+    ("no_return_self", ("return self.train(False)", "self.train(False)")),
     ("mutates_input", ("return self.gamma * (x - mean) /",
                        "x -= mean\n        return self.gamma * x /")),
 ]) + _many(INFERENCE, "ps3_batch_of_one", [

@@ -94,3 +94,57 @@ def test_a_multiple_choice_test_cell_shows_only_the_format_check(capsys):
     assert "recorded" in capsys.readouterr().out
     with pytest.raises(MistakeFound, match="not right: the running statistics"):
         check("ps5_q_learned", {"answer_learned": "a"}, hidden=True, seed=1)
+
+
+def _visible_verdict(injection_name, solutions):
+    injection = next(i for i in ALL if i.name == injection_name)
+    ns = namespace_of(inject(solutions[injection.assignment], injection.edits))
+    part = REGISTRY[injection.grade_id]
+    cases = part.cases()
+    return part.evaluate(cases, part.run(ns, cases))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0/0 in the unguarded answer
+@pytest.mark.parametrize("name", ["ps2_rel_error-zero_not_guarded",
+                                  "ps3_batchnorm1d-no_return_self"])
+def test_the_visible_test_enforces_each_rule_the_notebook_states(name, solutions):
+    verdict = _visible_verdict(name, solutions)
+    assert not verdict.passed and verdict.mistake == name.split("-", 1)[1], verdict.message
+
+
+def test_an_exception_in_the_students_function_shows_their_line(solutions):
+    verdict = _visible_verdict("ps1_train_forward-raised", solutions)
+    assert verdict.mistake == "raised"
+    assert "IndexError" in verdict.message
+    assert "in `batchnorm_forward`, line " in verdict.message
+    assert "`y = gamma * x_hat + beta[:, 0]`" in verdict.message
+
+
+@pytest.mark.parametrize("name", ["ps2_staged_backward-only_dx",
+                                  "ps2_compact_backward-tuple_order"])
+def test_a_wrong_return_shape_is_named_without_dumping_arrays(name, solutions):
+    verdict = _visible_verdict(name, solutions)
+    assert verdict.mistake == name.split("-", 1)[1]
+    assert "array(" not in verdict.message and "(dx, dgamma, dbeta)" in verdict.message
+
+
+def test_an_unrecognised_return_value_is_described_by_its_shape():
+    import numpy as np
+
+    from bnlib.checks.compare import describe_mismatch
+
+    expected = (np.zeros((4, 3)), np.zeros(3), np.zeros(3))
+    message = describe_mismatch("batchnorm_backward", np.ones((4, 3)) * 7, expected)
+    assert "must return a tuple of 3 values" in message and "array(" not in message
+    assert "an array of shape (4, 3)" in message
+
+
+def test_a_passing_test_cell_prints_one_line(solutions, capsys):
+    ns = namespace_of(solutions["ps1-forward"])
+    capsys.readouterr()
+    check("ps1_train_forward", ns)
+    assert capsys.readouterr().out.count("\n") == 1
+    release = notebook("exercises", "ps1-forward")
+    tests = [c for c in release["cells"] if "check(" in "".join(c["source"])]
+    # The trailing ";" keeps IPython from also displaying the returned Outcome.
+    assert tests and all("".join(c["source"]).rstrip().endswith(";") for c in tests)

@@ -149,11 +149,46 @@ def test_stylesheets_import_nothing_from_other_hosts():
     assert bad == {}
 
 
+LAUNCHERS = ("https://colab.research.google.com/github/", "https://mybinder.org/v2/gh/",
+             "/hub/user-redirect/git-pull?")
+
+
+def launch_links(html):
+    return [u.replace("&amp;", "&") for u in re.findall(r'href="(https://[^"]+)"', html)
+            if any(s in u for s in LAUNCHERS)]
+
+
 @pytest.mark.parametrize("n", ["01", "02", "03", "04", "05"])
 def test_chapters_link_launchers_and_the_repository(n):
-    page = next(built_site().glob(f"chapters/{n}-*.html")).read_text()
+    page = next(built_site().glob(f"chapters/{n}-*.html"))
+    html = page.read_text()
     repo = "github.com/bn-course/batchnorm-from-first-principles"
-    assert f"https://{repo}" in page
-    assert f"https://mybinder.org/v2/gh/{repo.split('/', 1)[1]}/main" in page
-    assert "/hub/user-redirect/git-pull?repo=" in page
-    assert "https://colab.research.google.com/github/" in page
+    assert f"https://{repo}" in html
+    links = launch_links(html)
+    own = f"chapters/{page.stem}.ipynb"
+    assert f"https://colab.research.google.com/{repo.replace('.com', '', 1)}/blob/notebooks/{own}" \
+        in links
+    assert f"https://mybinder.org/v2/gh/{repo.split('/', 1)[1]}/notebooks?urlpath=notebooks%2F" \
+        + own.replace("/", "%2F") in links
+    # No hub is configured in _config.yml, so no hub button (never a placeholder host).
+    assert not any("git-pull" in u for u in links)
+
+
+def test_every_launch_link_opens_a_published_notebook():
+    """Each Colab/Binder link names an .ipynb that `make book` put in _build/notebooks."""
+    from urllib.parse import unquote
+
+    tree = built_site().parent / "notebooks"
+    seen = set()
+    for page in built_site().rglob("*.html"):
+        for url in launch_links(page.read_text()):
+            path = unquote(url).split("/blob/notebooks/")[-1].split("urlpath=notebooks/")[-1]
+            assert path.endswith(".ipynb"), url
+            assert (tree / path).is_file(), url
+            seen.add(path)
+    exercises = {f"exercises/{r.parent.name}/{r.name}" for r in RELEASES}
+    chapters = {f"chapters/{p.stem}.ipynb" for p in (ROOT / "chapters").glob("0*.md")}
+    assert exercises | chapters <= seen
+    for release in RELEASES:  # the release, byte for byte
+        assert (tree / "exercises" / release.parent.name / release.name).read_bytes() \
+            == release.read_bytes()

@@ -20,8 +20,20 @@ def same(a, b, rtol, atol):
     return type(a) is type(b) and a == b
 
 
+def shape_words(obj):
+    """What a value is, in a few words (an array by its shape, never its entries)."""
+    if isinstance(obj, np.ndarray):
+        return f"an array of shape {obj.shape}"
+    if isinstance(obj, (tuple, list)):
+        return f"a {type(obj).__name__} of {len(obj)}: ({', '.join(map(shape_words, obj))})"
+    return f"{obj!r:.80}"
+
+
 def describe_mismatch(target, got, expected):
     """A generic but specific message when no known mistake matches."""
+    if isinstance(expected, tuple) and not (isinstance(got, tuple) and len(got) == len(expected)):
+        return (f"`{target}` must return a tuple of {len(expected)} values "
+                f"({', '.join(map(shape_words, expected))}); it returned {shape_words(got)}.")
     if isinstance(expected, tuple) and isinstance(got, tuple) and len(got) == len(expected):
         for i, (g, e) in enumerate(zip(got, expected)):
             if not same(g, e, 1e-6, 1e-8):
@@ -29,7 +41,8 @@ def describe_mismatch(target, got, expected):
                     describe_mismatch(target, g, e).split(": ", 1)[-1]
     if isinstance(expected, np.ndarray):
         if not isinstance(got, np.ndarray):
-            return f"`{target}`: expected an array of shape {expected.shape}, got {got!r:.80}"
+            return (f"`{target}`: expected an array of shape {expected.shape}, "
+                    f"got {shape_words(got)}")
         if got.shape != expected.shape:
             return f"`{target}`: expected shape {expected.shape}, got {got.shape}"
         err = np.abs(got - expected)

@@ -14,13 +14,30 @@ A test cell in a notebook runs all three in the kernel through :func:`check`.
 """
 
 import copy
+import sysconfig
+import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .compare import describe_mismatch, same
 from .plain import to_plain
 from .watch import ReferenceWatch
+
+# Code that is not the student's: this package, the standard library, installed packages.
+_NOT_THEIRS = tuple(str(p) for p in {Path(__file__).resolve().parents[1],
+                                     *(Path(sysconfig.get_path(k)).resolve()
+                                       for k in ("stdlib", "purelib", "platlib"))})
+
+
+def raised_where(exc):
+    """Where the student's code raised ``exc``: `` in `f`, line N: `code` `` (or "")."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not str(Path(frame.filename).resolve()).startswith(_NOT_THEIRS):
+            code = f": `{frame.line.strip()}`" if frame.line and frame.line.strip() else ""
+            return f" (in `{frame.name}`, line {frame.lineno}{code})"
+    return ""
 
 
 class MistakeFound(AssertionError):
@@ -94,7 +111,7 @@ class Part:
                     out = fn(*args)
                 rec = {"out": to_plain(out), "args_after": to_plain(args), "error": None}
             except Exception as exc:  # the student's exception, reported in words
-                rec = {"error": f"{type(exc).__name__}: {exc}"}
+                rec = {"error": f"{type(exc).__name__}: {exc}{raised_where(exc)}"}
             rec["used_reference"] = used.names
             records.append(rec)
         return records

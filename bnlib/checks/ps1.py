@@ -53,6 +53,16 @@ EPS_MISSING = Mistake(
     "(nearly) constant values is divided by (nearly) zero.",
     lambda x, g, b, eps: g * (x - x.mean(0)) / np.sqrt(x.var(0)) + b)
 
+GAMMA_BETA_MISSING = Mistake(
+    "gamma_beta_missing",
+    "gamma and beta are missing: after normalising, scale and shift, "
+    "y = gamma * x_hat + beta (x_hat alone is the output only when gamma = 1 and beta = 0).",
+    lambda x, g, b, eps: _with_stats(x, 1.0, 0.0, eps, x.mean(0), x.var(0)))
+BETA_MISSING = Mistake(
+    "beta_missing",
+    "beta is missing: y = gamma * x_hat + beta (the shift comes after the scale).",
+    lambda x, g, b, eps: _with_stats(x, g, 0.0, eps, x.mean(0), x.var(0)))
+
 register(Part(
     grade_id="ps1_train_forward",
     assignment=ASSIGNMENT,
@@ -63,7 +73,17 @@ register(Part(
     reference=_forward,
     select=first,
     mistakes=[
-        UNBIASED, EPS_OUTSIDE, EPS_MISSING,
+        UNBIASED, EPS_OUTSIDE, EPS_MISSING, GAMMA_BETA_MISSING, BETA_MISSING,
+        Mistake("sqrt_missing",
+                "The square root is missing: divide by the standard deviation, "
+                "sqrt(var + eps), not by the variance var + eps.",
+                lambda x, g, b, eps: _with_stats(x, g, b, eps, x.mean(0), x.var(0),
+                                                 root=lambda v: v)),
+        Mistake("whole_array",
+                "The statistics are taken over the whole array: batch norm gives each "
+                "feature its own mean and variance, over the batch only (axis=0), "
+                "not x.mean() and x.var() over all entries.",
+                lambda x, g, b, eps: _with_stats(x, g, b, eps, x.mean(), x.var())),
         Mistake("wrong_axis",
                 "The statistics are taken over the wrong axis: batch norm averages each "
                 "feature over the batch, axis=0 for (N, D) input (keepdims or broadcasting "
@@ -153,5 +173,9 @@ register(Part(
         Mistake("variance_as_std",
                 "running_var is a variance: divide by its square root, sqrt(running_var + eps).",
                 lambda x, g, b, rm, rv, eps: g * (x - rm) / (rv + eps) + b),
+        Mistake("gamma_beta_missing", GAMMA_BETA_MISSING.message,
+                lambda x, g, b, rm, rv, eps: (x - rm) / np.sqrt(rv + eps)),
+        Mistake("beta_missing", BETA_MISSING.message,
+                lambda x, g, b, rm, rv, eps: g * (x - rm) / np.sqrt(rv + eps)),
     ],
 ))

@@ -6,6 +6,7 @@ The student's functions receive ``(dy, cache)`` with the cache of
 gradient with one path of the graph removed, read from the staged backward.
 """
 
+import itertools
 
 from .. import batchnorm_backward, batchnorm_backward_staged, batchnorm_forward
 from .core import Mistake, Part, register
@@ -105,9 +106,36 @@ def _dx_with_dgamma_x(dx, mean, var, dy, cache):
     return dx + cache["gamma"] * cache["inv_std"] / len(dy) * cache["x_hat"] * shift
 
 
-STAGED_MISTAKES = PARAM_MISTAKES + DX_MISTAKES
+M_MINUS_ONE = (
+    "m_minus_one",
+    "dx uses m - 1 where the forward pass divides by m: training mode normalises with the "
+    "biased variance (divide by m), so dvar/dx_i = 2 (x_i - mu) / m and the compact factor is "
+    "gamma / (m * sqrt(var + eps)). m - 1 belongs only to the running variance.")
+TUPLE_ORDER = ("tuple_order", "The gradients are all there but in the wrong order: return "
+               "(dx, dgamma, dbeta), dx of shape (N, D) first.")
+
+
+def _only_dx(dy, cache):
+    return batchnorm_backward(dy, cache)[0]
+
+
+def _reordered(order):
+    return lambda dy, cache: tuple(batchnorm_backward(dy, cache)[i] for i in order)
+
+
+SHAPE_MISTAKES = [  # the answer is right, the return value's shape is not
+    Mistake("only_dx", "Return all three gradients, (dx, dgamma, dbeta), as a tuple: it "
+            "returned dx alone.", _only_dx),
+    *[Mistake(*TUPLE_ORDER, _reordered(order))
+      for order in itertools.permutations(range(3)) if order != (0, 1, 2)],
+]
+STAGED_MISTAKES = PARAM_MISTAKES + DX_MISTAKES + SHAPE_MISTAKES + [
+    _dx_mistake(*M_MINUS_ONE, lambda dx, mean, var, dy, cache: dx + var / (len(dx) - 1))]
 COMPACT_MISTAKES = [PARAM_MISTAKES[0], _dx_mistake(DGAMMA_FROM_X[0], DGAMMA_FROM_X[1],
-                                                   _dx_with_dgamma_x, _dgamma_x)] + DX_MISTAKES
+                                                   _dx_with_dgamma_x, _dgamma_x)] + DX_MISTAKES + \
+    SHAPE_MISTAKES + [
+        _dx_mistake(*M_MINUS_ONE, lambda dx, mean, var, dy, cache: dx + var / (len(dx) - 1)),
+        _dx_mistake(*M_MINUS_ONE, lambda dx, mean, var, dy, cache: dx * len(dx) / (len(dx) - 1))]
 
 register(Part(
     grade_id="ps2_param_grads",

@@ -12,6 +12,7 @@ import copy
 import numpy as np
 
 from .compare import same
+from .core import raised_where
 from .plain import to_plain
 
 STATE = ("running_mean", "running_var", "num_batches_tracked", "training")
@@ -37,10 +38,11 @@ def replay(cls, case, state=STATE):
                 rec["out"] = to_plain(obj(x))
             elif op[0] == "set":
                 setattr(obj, op[1], np.array(op[2], dtype=float))
-            else:
-                getattr(obj, op[0])()
+            else:  # train() and eval() return the layer, as PyTorch's do
+                rec["returned_self"] = getattr(obj, op[0])() is obj
         except Exception as exc:
-            rec.update(error=type(exc).__name__, detail=str(exc)[:200], out=None)
+            rec.update(error=type(exc).__name__, detail=str(exc)[:200], out=None,
+                       where=raised_where(exc))
         if x is not None:
             rec["mutated"] = not same(to_plain(x), op[1], 0, 0)
         rec["state"] = _snapshot(obj, state)
@@ -73,7 +75,7 @@ def as_float(obj):
 
 
 def _step_same(a, b, rtol, atol):
-    keys = ("error", "out", "state", "mutated")
+    keys = ("error", "out", "state", "mutated", "returned_self")
     return same(as_float({k: a.get(k) for k in keys}), as_float({k: b.get(k) for k in keys}),
                 rtol, atol)
 

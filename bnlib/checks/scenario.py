@@ -27,7 +27,8 @@ def _error_words(got, expected):
         if got.get("op") == "forward" and got.get("state", {}).get("training") is False:
             hint = " In eval mode any batch size works, one included: the running statistics " \
                    "do not depend on the batch."
-        return f"it raised {got['error']}: {got.get('detail', '')}.{hint}", "raised"
+        return (f"it raised {got['error']}: {got.get('detail', '')}{got.get('where', '')}.{hint}",
+                "raised")
     return (f"it should raise {expected['error']} (\"{expected['detail']}\"), "
             f"not {got['error']}.", "wrong_exception")
 
@@ -81,6 +82,10 @@ class ScenarioPart(Part):
         if g.get("mutated"):
             return Outcome(False, "forward changed its input x in place; work on a copy "
                            f"(x - mu, not x -= mu). (Seen after `{script}`.)", "mutates_input")
+        if g.get("returned_self") is False and e.get("returned_self"):
+            return Outcome(False, f"`{g['op']}()` must return the layer itself (end it with "
+                           f"`return self`), as PyTorch's does, so that `bn.{g['op']}()(x)` "
+                           f"works. (Seen after `{script}`.)", "no_return_self")
         for mistake in self.mistakes:
             with np.errstate(all="ignore"):  # a mistake may well divide by zero
                 wrong = replay(mistake.make, case, self.state)
