@@ -1,0 +1,119 @@
+"""Helpers the chapters share: glued numbers, described figures, one plot style.
+
+The chapters of the book import from here, not from the build tools, so that a
+chapter downloaded as ``.ipynb`` runs with only the course package installed:
+
+* :func:`glue` hands a computed value to the prose when the book is built by
+  Jupyter Book (myst-nb) and does nothing visible elsewhere;
+* :func:`show_figure` displays a Matplotlib figure with a text description (the
+  ``alt`` text a screen reader announces) and an optional caption, both computed
+  by the chapter's code so they stay true when the numbers change;
+* :func:`use_style` applies the course's Matplotlib style (``course.mplstyle``
+  beside this file): one colour-blind-safe palette, series told apart by line
+  style as well as colour.
+
+Multi-seed aggregation lives in :mod:`bnlib.seeds`. Every chapter uses these
+helpers, starting with chapters/01-motivation.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+STYLE = Path(__file__).with_name("course.mplstyle")
+
+# The Okabe-Ito palette (distinguishable with the common colour-vision
+# deficiencies), by role, so that a chapter names a colour by what it shows.
+PALETTE = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+}
+
+try:  # the book build: myst-nb stores the value for {glue:text} in the prose
+    from myst_nb import glue as _myst_glue
+except ImportError:  # a downloaded chapter, a student's environment
+    _myst_glue = None
+
+
+def glue(name: str, value, display: bool = False):
+    """Store ``value`` under ``name`` for the chapter's prose.
+
+    Under Jupyter Book this is myst-nb's ``glue``; elsewhere the value is only
+    shown when ``display`` is true (the prose of a downloaded notebook keeps
+    its ``{glue:text}`` markers, and the code cell keeps the computation).
+    """
+    if _myst_glue is not None:
+        return _myst_glue(name, value, display=display)
+    if display:
+        from IPython.display import display as _display
+
+        _display(value)
+    return None
+
+
+def use_style() -> None:
+    """Apply the course's Matplotlib style (``bnlib/course.mplstyle``)."""
+    import matplotlib.pyplot as plt
+
+    plt.style.use(STYLE)
+
+
+def figure_html(png: bytes, alt: str, caption: str | None = None) -> str:
+    """The HTML of a described figure: an ``<img>`` with ``alt`` and a caption.
+
+    Parameters
+    ----------
+    png : bytes
+        The rendered image (PNG).
+    alt : str
+        What the figure shows and what to take from it, as one or more
+        sentences; it must not be empty.
+    caption : str, optional
+        A visible caption under the figure.
+    """
+    alt = " ".join(str(alt).split())
+    if not alt:
+        raise ValueError("a figure needs a description (alt text): got an empty one")
+    data = base64.b64encode(png).decode("ascii")
+    parts = [
+        '<figure class="bn-figure">',
+        f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}"'
+        ' style="max-width: 100%; height: auto;"/>',
+    ]
+    if caption:
+        parts.append(f"<figcaption>{html.escape(caption)}</figcaption>")
+    parts.append("</figure>")
+    return "".join(parts)
+
+
+def show_figure(fig, alt: str, caption: str | None = None) -> None:
+    """Display ``fig`` with its description ``alt`` (and ``caption``), then close it.
+
+    The output carries HTML (an ``<img>`` whose ``alt`` is the description), a
+    PNG and a plain-text version (the description itself), so the book, Jupyter
+    and Colab all show the picture and a screen reader reads the sentence.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    png = buffer.getvalue()
+    display(
+        {
+            "text/html": figure_html(png, alt, caption),
+            "image/png": base64.b64encode(png).decode("ascii"),
+            "text/plain": " ".join(str(alt).split()),
+        },
+        raw=True,
+    )
