@@ -42,8 +42,10 @@ def wheel_name():
 
 
 def package_files():
-    """The wheel's modules: every ``.py`` file of the package (no caches, nothing else)."""
-    return sorted(p for p in (ROOT / PACKAGE).rglob("*.py") if "__pycache__" not in p.parts)
+    """The wheel's files: every file of the package (modules and data such as the
+    Matplotlib style), without compiled caches."""
+    return sorted(p for p in (ROOT / PACKAGE).rglob("*") if p.is_file()
+                  and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"))
 
 
 def metadata():

@@ -1,0 +1,150 @@
+"""The students' course package: what the wheel holds, that it installs alone, and
+the install cell's behaviour when it cannot install.
+
+The wheel is built here into a temporary folder (``make book`` publishes the same
+bytes in ``_build/html/wheels/``).
+"""
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+import zipfile
+
+import pytest
+from exercise_tools import ASSIGNMENTS, ROOT, notebook, source
+
+sys.path.insert(0, str(ROOT / "_ext"))
+import student_package  # noqa: E402
+
+# Material that must never reach a student's environment.
+GRADER_ONLY = ("bngrade", "solutions", "tests", "exercises", "nbgrader_config")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    return student_package.build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def test_the_wheel_holds_bnlib_and_nothing_else(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    info = f"bn_first_principles-{student_package.version()}.dist-info"
+    assert {n.split("/")[0] for n in names} == {"bnlib", info}
+    assert not [n for n in names if any(part in GRADER_ONLY for part in n.split("/"))]
+    assert not [n for n in names if n.endswith((".pyc", ".ipynb"))]
+    shipped = {n for n in names if n.startswith("bnlib/")}
+    assert shipped == {p.relative_to(ROOT).as_posix() for p in student_package.package_files()}
+    assert "bnlib/checks/core.py" in shipped and "bnlib/course.mplstyle" in shipped
+
+
+def test_the_wheel_has_its_own_name_version_and_dependencies(wheel):
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    meta = zipfile.ZipFile(wheel).read(
+        f"bn_first_principles-{student_package.version()}.dist-info/METADATA").decode()
+    assert "Name: bn-first-principles\n" in meta
+    assert project["name"] != "bnlib" and "Name: bnlib\n" not in meta  # taken on the index
+    assert f"Version: {student_package.version()}\n" in meta
+    import bnlib
+
+    assert student_package.version() == bnlib.__version__
+    assert [line.split(": ", 1)[1] for line in meta.splitlines()
+            if line.startswith("Requires-Dist")] == project["dependencies"]
+
+
+def test_the_wheel_is_reproducible(wheel, tmp_path):
+    again = student_package.build_wheel(tmp_path)
+    assert again.read_bytes() == wheel.read_bytes()
+
+
+def test_binder_pins_the_students_dependencies_as_the_lock_does():
+    lock = dict(line.split("==") for line in (ROOT / "requirements.lock").read_text().splitlines()
+                if "==" in line)
+    pins = dict(line.split("==") for line in (ROOT / "binder/requirements.txt").read_text()
+                .splitlines() if "==" in line)
+    deps = {re.split(r"[<>=!~ ]", d)[0] for d in
+            tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    assert set(pins) == deps
+    assert all(lock[name] == version for name, version in pins.items())
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_exercise_opens_with_the_read_only_install_cell(assignment):
+    first = notebook("exercises", assignment)["cells"][0]
+    assert first["cell_type"] == "code" and first["metadata"]["nbgrader"]["locked"]
+    assert first["metadata"].get("editable") is False
+    assert source(first) == student_package.install_cell(re_baseurl())
+    assert f"/{student_package.WHEELS}/{student_package.wheel_name()}" in source(first)
+
+
+def re_baseurl():
+    import yaml
+
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["html"]["baseurl"]
+
+
+def run_install_cell(python, site, tmp_path):
+    """Run the install cell as a script with ``python`` and the site ``site``."""
+    script = tmp_path / "cell.py"
+    script.write_text(student_package.install_cell(site))
+    return subprocess.run([str(python), str(script)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", student_package.SITE_ENV: site})
+
+
+@pytest.mark.slow
+def test_offline_the_install_cell_says_what_to_do_in_one_sentence(tmp_path):
+    # A venv without pip and without bnlib: the cell cannot install; it says how.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")],
+                   check=True)
+    run = run_install_cell(tmp_path / "env/bin/python", "http://127.0.0.1:9/", tmp_path)
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: Could not install the course package")
+    assert "run this cell again, or install it yourself with: pip install " \
+        "http://127.0.0.1:9/wheels/bn_first_principles-" in last
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_and_imports_in_a_fresh_environment(wheel, tmp_path):
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+    pip = subprocess.run([str(env / "bin/python"), "-m", "pip", "install", "--quiet",
+                          "--disable-pip-version-check", str(wheel)],
+                         capture_output=True, text=True, timeout=600)
+    assert pip.returncode == 0, pip.stderr
+    probe = ("import json, importlib.util, bnlib, bnlib.checks, bnlib.book, bnlib.symbolic; "
+             "print(json.dumps({'version': bnlib.__version__, "
+             "'bngrade': importlib.util.find_spec('bngrade') is not None, "
+             "'file': bnlib.__file__, 'parts': len(bnlib.checks.REGISTRY)}))")
+    run = subprocess.run([str(env / "bin/python"), "-c", probe], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    facts = json.loads(run.stdout)
+    assert facts["version"] == student_package.version() and not facts["bngrade"]
+    assert str(env) in facts["file"] and facts["parts"] > 10
+    scripts = {p.name for p in (env / "bin").iterdir()}
+    assert "bngrade" not in scripts and "nbgrader" not in scripts  # no instructor tools
+    # The install cell, in that environment, has nothing to do.
+    cell = run_install_cell(env / "bin/python", "http://127.0.0.1:9/", tmp_path)
+    assert cell.returncode == 0 and cell.stdout.strip() == \
+        f"bnlib {student_package.version()} is ready."
+
+
+def test_the_instructor_install_keeps_the_grading_engine():
+    import importlib.metadata
+
+    dist = importlib.metadata.distribution("bn-first-principles-instructor")
+    assert dist.version == student_package.version()
+    assert any(ep.name == "bngrade" for ep in dist.entry_points)
+
+
+def test_site_publishes_the_wheel_at_its_versioned_url():
+    from builtsite import built_site
+
+    published = built_site() / student_package.WHEELS / student_package.wheel_name()
+    assert published.is_file()
+    with zipfile.ZipFile(published) as zf:
+        assert not [n for n in zf.namelist() if n.startswith("bngrade")]
+    assert student_package.wheel_url(re_baseurl()).endswith(
+        f"/{student_package.WHEELS}/{published.name}")
