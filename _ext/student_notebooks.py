@@ -13,7 +13,8 @@
   notebook view); the JupyterHub entry appears only when ``jupyterhub_url`` is
   set in ``_config.yml``.
 * The role ``{notebook}`ps1-forward``` gives an exercise's three links:
-  download, Colab and Binder.
+  download, Colab and Binder; ``{wheel}`pip``` the command that installs the
+  course package from the site.
 """
 
 import shutil
@@ -116,6 +117,14 @@ class NotebookRole(SphinxRole):
         return out, []
 
 
+class WheelRole(SphinxRole):
+    """``{wheel}`pip```: the command that installs the course package from this site."""
+
+    def run(self):
+        url = student_package.wheel_url(self.config.html_baseurl)
+        return [nodes.literal(text=f"pip install {url}")], []
+
+
 def publish(app, exception):
     """The wheel into the site; the notebooks tree next to it."""
     if exception is not None or app.builder.name != "html":
@@ -142,6 +151,7 @@ def publish(app, exception):
 def setup(app):
     app.add_config_value("notebooks_branch", "notebooks", "html")
     app.add_role("notebook", NotebookRole())
+    app.add_role("wheel", WheelRole())
     # After the theme's launch buttons and its copy of the .ipynb (priority 501).
     app.connect("html-page-context", chapter_notebooks, priority=502)
     app.connect("build-finished", publish)

@@ -148,3 +148,9 @@ def test_site_publishes_the_wheel_at_its_versioned_url():
         assert not [n for n in zf.namelist() if n.startswith("bngrade")]
     assert student_package.wheel_url(re_baseurl()).endswith(
         f"/{student_package.WHEELS}/{published.name}")
+
+
+def test_the_readme_gives_the_published_wheel():
+    readme = (ROOT / "README.md").read_text()
+    assert f"pip install jupyterlab {student_package.wheel_url(re_baseurl())}\n" in readme
+    assert "pip install bnlib" not in readme

@@ -1,0 +1,225 @@
+"""A student's journey, end to end, from the built site to a running exercise.
+
+The built site is served on 127.0.0.1. A fresh virtual environment holds only a
+kernel (ipykernel) and nbclient, no course package. Each exercise is
+downloaded through the link on its chapter page, the solution's answers are
+filled in, and the notebook runs in that environment: its first cell installs
+the course package from the served site, and every visible check passes.
+Then each common mistake is injected and the test cell's message must name
+it; each chapter's downloaded notebook must run there too. The timings
+(download to first check passing) go to ``tests/artifacts/journey.json``.
+"""
+
+import copy
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+from builtsite import ARTIFACTS, LocalServer, QuietHandler, built_site
+from exercise_tools import ASSIGNMENTS, ROOT, inject, meta, notebook, source
+from injections import ALL
+
+from bnlib.checks import REGISTRY
+
+sys.path.insert(0, str(ROOT / "_ext"))
+import student_package  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+CHAPTER_OF = {"ps1-forward": "chapters/02-forward", "ps2-backward": "chapters/03-backward",
+              "ps3-inference": "chapters/04-train-vs-inference",
+              "ps4-conv-and-folding": "chapters/05-placement-and-family",
+              "ps5-concepts": "chapters/intro"}
+# The common mistakes of the issue, each injected into a filled-in notebook.
+COMMON = [
+    ("ps1_train_forward", "gamma_beta_missing"), ("ps1_train_forward", "beta_missing"),
+    ("ps1_train_forward", "whole_array"), ("ps1_train_forward", "sqrt_missing"),
+    ("ps1_train_forward", "raised"),
+    ("ps2_staged_backward", "m_minus_one"), ("ps2_compact_backward", "m_minus_one"),
+    ("ps2_staged_backward", "tuple_order"), ("ps2_compact_backward", "tuple_order"),
+    ("ps2_staged_backward", "only_dx"), ("ps2_rel_error", "zero_not_guarded"),
+    ("ps3_batchnorm1d", "no_return_self"),
+]
+LOCK = dict(line.split("==") for line in (ROOT / "requirements.lock").read_text().splitlines()
+            if "==" in line)
+
+# Run inside the fresh environment: execute a notebook, keep going after errors.
+DRIVER = """
+import sys, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=sys.argv[3] == "1",
+               resources={"metadata": {"path": sys.argv[4]}}).execute()
+nbformat.write(nb, sys.argv[2])
+"""
+
+
+class RecordingHandler(QuietHandler):
+    requested = []
+
+    def do_GET(self):
+        RecordingHandler.requested.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def site():
+    server = LocalServer(built_site())
+    server.httpd.RequestHandlerClass = lambda *a, **k: RecordingHandler(
+        *a, directory=str(built_site()), **k)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """A virtual environment with a kernel and nbclient only (versions of the lock)."""
+    home = tmp_path_factory.mktemp("student")
+    env = home / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+    pins = [f"{name}=={LOCK[name]}" for name in ("ipykernel", "nbclient")]
+    run = subprocess.run([str(env / "bin/python"), "-m", "pip", "install", "--quiet",
+                          "--disable-pip-version-check", *pins],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    probe = subprocess.run([str(env / "bin/python"), "-c", "import bnlib"], cwd=home,
+                           capture_output=True, text=True)
+    assert probe.returncode != 0, "the fresh environment already has bnlib"
+    (home / "work").mkdir()
+    (home / "driver.py").write_text(DRIVER)
+    return home
+
+
+def execute(fresh, site, nb, name, allow_errors=True):
+    """Run ``nb`` in the fresh environment (cwd: an empty folder); return it executed."""
+    src, out = fresh / "work" / f"{name}.ipynb", fresh / "work" / f"{name}.out.ipynb"
+    src.write_text(json.dumps(nb))
+    env = {"PATH": f"{fresh / 'env/bin'}:/usr/bin:/bin", "HOME": str(fresh),
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+           student_package.SITE_ENV: site.url}
+    run = subprocess.run([str(fresh / "env/bin/python"), str(fresh / "driver.py"), str(src),
+                          str(out), "1" if allow_errors else "0", str(fresh / "work")],
+                         capture_output=True, text=True, env=env, cwd=fresh / "work",
+                         timeout=1800)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def download(site, href_pattern, page):
+    """Fetch ``page`` from the site, follow the link matching ``href_pattern``."""
+    html = urllib.request.urlopen(site.url + page + ".html").read().decode()
+    hrefs = sorted(set(re.findall(r'href="([^"]*' + href_pattern + ')"', html)))
+    assert len(hrefs) == 1, hrefs
+    url = urllib.parse.urljoin(site.url + page + ".html", hrefs[0])
+    return json.loads(urllib.request.urlopen(url).read())
+
+
+def filled(release, assignment):
+    """The release with the solution's answers typed into its answer cells."""
+    answers = {meta(c)["grade_id"]: source(c) for c in notebook("solutions", assignment)["cells"]
+               if meta(c).get("solution")}
+    nb = copy.deepcopy(release)
+    for cell in nb["cells"]:
+        if meta(cell).get("solution"):
+            cell["source"] = answers[meta(cell)["grade_id"]]
+    return nb
+
+
+def text_of(cell):
+    parts = []
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream":
+            parts.append("".join(out["text"]))
+        elif out["output_type"] == "error":
+            parts.append(f"{out['ename']}: {out['evalue']}")
+        elif "text/plain" in out.get("data", {}):
+            parts.append("".join(out["data"]["text/plain"]))
+    return "\n".join(parts)
+
+
+def graded_cells(nb):
+    return [c for c in nb["cells"] if meta(c).get("grade")]
+
+
+def stamp(cell):
+    return dt.datetime.fromisoformat(cell["metadata"]["execution"]["shell.execute_reply"]
+                                     .replace("Z", "+00:00")).timestamp()
+
+
+@pytest.fixture(scope="module")
+def journeys(fresh, site):
+    """Each exercise downloaded from its chapter, filled in and run: {assignment: facts}."""
+    facts = {}
+    for assignment in ASSIGNMENTS:
+        start = time.time()
+        release = download(site, rf"_downloads/[0-9a-f]+/{assignment}\.ipynb",
+                           CHAPTER_OF[assignment])
+        fetched = time.time()
+        done = execute(fresh, site, filled(release, assignment), assignment)
+        tests = graded_cells(done)
+        facts[assignment] = {"release": release, "executed": done,
+                             "download_s": fetched - start,
+                             "to_first_check_s": stamp(tests[0]) - start,
+                             "whole_notebook_s": stamp(done["cells"][-1]) - start}
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "journey.json").write_text(json.dumps(
+        {a: {k: round(v, 2) for k, v in f.items() if k.endswith("_s")}
+         for a, f in facts.items()}, indent=1))
+    return facts
+
+
+def test_the_first_cell_installs_the_package_from_the_site(journeys, fresh):
+    wheel = f"/{student_package.WHEELS}/{student_package.wheel_name()}"
+    assert wheel in RecordingHandler.requested
+    first = journeys[ASSIGNMENTS[0]]["executed"]["cells"][0]
+    assert text_of(first).strip() == f"bnlib {student_package.version()} is ready."
+    show = subprocess.run([str(fresh / "env/bin/python"), "-m", "pip", "show",
+                           "bn-first-principles"], capture_output=True, text=True)
+    assert f"Version: {student_package.version()}" in show.stdout
+    no_tools = [n for n in ("bngrade", "nbgrader") if (fresh / "env/bin" / n).exists()]
+    assert no_tools == []
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_visible_check_passes_with_the_solutions_answers(assignment, journeys):
+    done = journeys[assignment]["executed"]
+    errors = [text_of(c) for c in done["cells"] if any(
+        o["output_type"] == "error" for o in c.get("outputs", []))]
+    assert errors == []
+    for cell in graded_cells(done):
+        lines = text_of(cell).strip().splitlines()
+        assert len(lines) == 1 and "Outcome(" not in lines[0], lines  # one line per check
+
+
+@pytest.mark.parametrize("grade_id,mistake", COMMON, ids=[f"{g}-{m}" for g, m in COMMON])
+def test_each_common_mistake_is_named_in_the_notebook(grade_id, mistake, journeys, fresh, site):
+    part = REGISTRY[grade_id]
+    injection = next(i for i in ALL if (i.grade_id, i.mistake) == (grade_id, mistake))
+    nb = inject(filled(journeys[part.assignment]["release"], part.assignment), injection.edits)
+    done = execute(fresh, site, nb, injection.name)
+    cell = next(c for c in graded_cells(done) if meta(c)["grade_id"] == grade_id)
+    message = text_of(cell)
+    assert message.startswith("MistakeFound: "), message
+    known = [m.message for m in part.mistakes if m.id == mistake]
+    if known:
+        assert known[0] in message
+    elif mistake == "raised":
+        assert "line " in message and "beta[:, 0]" in message
+    else:
+        assert mistake == "no_return_self" and "return self" in message
+
+
+@pytest.mark.parametrize("chapter", sorted(p.stem for p in (ROOT / "chapters").glob("0*.md")))
+def test_each_downloaded_chapter_runs_in_the_fresh_environment(chapter, journeys, fresh, site):
+    nb = download(site, rf"_sources/chapters/{chapter}\.ipynb", f"chapters/{chapter}")
+    for cell in nb["cells"]:  # run it as a student would get it: no outputs
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    done = execute(fresh, site, nb, chapter, allow_errors=False)
+    assert text_of(done["cells"][0]).strip().endswith("is ready.")
