@@ -17,3 +17,24 @@ TINY_EPS = 1e-300
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The built site, served on 127.0.0.1 (``make book`` builds it)."""
+    from builtsite import LocalServer, built_site
+
+    with LocalServer(built_site()) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser is downloaded)."""
+    from builtsite import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

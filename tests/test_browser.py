@@ -11,14 +11,9 @@ from urllib.parse import urljoin, urlparse
 import pytest
 from builtsite import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    LocalServer,
     all_pages,
-    built_site,
     toc_pages,
 )
-from playwright.sync_api import sync_playwright
 
 CHAPTERS = toc_pages()
 # index.html only redirects to the first page (tested on its own below).
@@ -48,20 +43,6 @@ PAGE_FACTS = """() => {
     text: document.body.innerText,
   };
 }"""
-
-
-@pytest.fixture(scope="module")
-def server():
-    with LocalServer(built_site()) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class Visit:
@@ -161,9 +142,9 @@ def test_next_button_goes_to_the_next_chapter(here, there, visit, server):
 @pytest.mark.parametrize("doc", [d for d in CHAPTERS if d.startswith("chapters/0")])
 def test_chapter_offers_its_notebook_for_download(doc, visit, server):
     visit.open(f"{server.url}{doc}.html")
-    # The chapter's own notebook (the exercise link further down is another .ipynb).
+    # The chapter's own notebook (the launch and exercise links are other .ipynb).
     name = doc.rsplit("/", 1)[-1]
-    href = visit.page.get_attribute(f'a[href$="/{name}.ipynb"]', "href")
+    href = visit.page.get_attribute(f'a[href$="_sources/chapters/{name}.ipynb"]', "href")
     response = visit.context.request.get(urljoin(visit.page.url, href))
     assert response.status == 200
     nb = response.json()

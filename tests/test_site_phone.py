@@ -8,8 +8,7 @@ open menus go to ``tests/artifacts/``.
 from urllib.parse import unquote, urlparse
 
 import pytest
-from builtsite import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LocalServer, all_pages, built_site
-from playwright.sync_api import sync_playwright
+from builtsite import ARTIFACTS, all_pages, built_site
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
          "device_scale_factor": 2}
@@ -48,20 +47,6 @@ OVERFLOW = """() => {
   return {page: document.documentElement.scrollWidth - W, past: past.slice(0, 5),
           clipped: clipped.slice(0, 5)};
 }"""
-
-
-@pytest.fixture(scope="module")
-def server():
-    with LocalServer(built_site()) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def open_page(browser, server, page, device):
