@@ -154,3 +154,28 @@ def test_the_readme_gives_the_published_wheel():
     readme = (ROOT / "README.md").read_text()
     assert f"pip install jupyterlab {student_package.wheel_url(re_baseurl())}\n" in readme
     assert "pip install bnlib" not in readme
+
+
+def test_the_hub_entry_appears_only_when_a_hub_is_configured():
+    from types import SimpleNamespace
+
+    import student_notebooks
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    buttons = dict(config["launch_buttons"])
+    assert buttons["jupyterhub_url"] == ""  # as shipped: no hub, no placeholder
+
+    def app(hub):
+        opts = {"repository_url": config["repository"]["url"],
+                "launch_buttons": {**buttons, "jupyterhub_url": hub}}
+        return SimpleNamespace(config=SimpleNamespace(html_theme_options=opts,
+                                                      notebooks_branch="notebooks"))
+
+    path = "exercises/ps1-forward/ps1-forward.ipynb"
+    assert [name for name, _ in student_notebooks.Launch(app("")).links(path)] == \
+        ["Colab", "Binder"]
+    links = dict(student_notebooks.Launch(app("https://hub.uni.test/")).links(path))
+    assert links["JupyterHub"].startswith("https://hub.uni.test/hub/user-redirect/git-pull?")
+    assert "branch=notebooks" in links["JupyterHub"]
+    assert f"urlpath=notebooks/batchnorm-from-first-principles/{path}" in links["JupyterHub"]
