@@ -32,10 +32,9 @@ import student_package  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-CHAPTER_OF = {"ps1-forward": "chapters/02-forward", "ps2-backward": "chapters/03-backward",
-              "ps3-inference": "chapters/04-train-vs-inference",
-              "ps4-conv-and-folding": "chapters/05-placement-and-family",
-              "ps5-concepts": "chapters/intro"}
+# The page that offers each exercise (its {notebook}`ID` line).
+CHAPTER_OF = {m: f"chapters/{md.stem}" for md in sorted((ROOT / "chapters").glob("*.md"))
+              for m in re.findall(r"\{notebook\}`([\w-]+)`", md.read_text())}
 # The common mistakes of the issue, each injected into a filled-in notebook.
 COMMON = [
     ("ps1_train_forward", "gamma_beta_missing"), ("ps1_train_forward", "beta_missing"),
@@ -155,6 +154,7 @@ def stamp(cell):
 @pytest.fixture(scope="module")
 def journeys(fresh, site):
     """Each exercise downloaded from its chapter, filled in and run: {assignment: facts}."""
+    assert sorted(CHAPTER_OF) == sorted(ASSIGNMENTS)
     facts = {}
     for assignment in ASSIGNMENTS:
         start = time.time()
