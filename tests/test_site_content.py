@@ -192,3 +192,20 @@ def test_every_launch_link_opens_a_published_notebook():
     for release in RELEASES:  # the release, byte for byte
         assert (tree / "exercises" / release.parent.name / release.name).read_bytes() \
             == release.read_bytes()
+
+
+def test_the_published_notebooks_hold_no_solution_or_hidden_test():
+    """_build/notebooks (the branch Colab and Binder open) is as public as the site."""
+    tree = built_site().parent / "notebooks"
+    secret = solution_lines(sorted((ROOT / "solutions").glob("*/*.ipynb")))
+    given = "".join(r.read_text() for r in RELEASES)
+    secret = {line for line in secret if json.dumps(line)[1:-1] not in given}
+    found = {}
+    for nb in sorted(tree.rglob("*.ipynb")):
+        hits = leaks(nb.read_text(), secret)
+        if is_release_copy(nb):
+            hits = [h for h in hits if "nbgrader" not in h and "grade_id" not in h]
+        if hits:
+            found[str(nb.relative_to(tree))] = hits
+    assert len(list(tree.rglob("*.ipynb"))) == 10 and found == {}
+    assert not [p for p in tree.rglob("*") if "solutions" in p.parts or p.name == "bngrade"]
