@@ -3,7 +3,8 @@
 Small numpy functions, each with its chapter:
 
 * forward and backward of batch norm: :mod:`bnlib.batchnorm`, :mod:`bnlib.staged`;
-* layers with running statistics (PyTorch semantics): :mod:`bnlib.layers`;
+* layers with running statistics (PyTorch's conventions, stricter input checks):
+  :mod:`bnlib.layers`;
 * folding into a linear layer: :mod:`bnlib.folding`;
 * momentum conventions and inference cost: :mod:`bnlib.conventions`;
 * layer, group and RMS norm: :mod:`bnlib.norms`;

@@ -42,7 +42,7 @@ def spirals(n_per_class=200, classes=3, noise=0.2, extra_dims=0, seed=0):
 
 
 def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, every=50,
-          diverge_at=1e4, callback=None):
+          diverge_at=1e4, callback=None, callback_every=None):
     """Mini-batch SGD with softmax cross-entropy.
 
     Returns a dict of lists: ``step``, ``loss`` (training batch loss, every
@@ -51,11 +51,24 @@ def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, ev
     training loss became non-finite or exceeded ``diverge_at`` (training stops
     there; a cross-entropy starts near log(K), so 1e4 means it blew up).
     ``callback(step, model)``, if given, runs at the same steps as the
-    validation, after the update (set the mode it needs: validation leaves the
-    model in eval mode).
+    validation (or every ``callback_every`` steps), after the update (set the
+    mode it needs: validation leaves the model in eval mode).
+
+    ``model`` may be a :class:`bnlib.nn.MLPStack`: network ``r`` then draws the
+    batches ``seed=model.seeds[r]`` would draw (``seed`` is not used) and ``lr``
+    may give one learning rate per network. Every entry of the lists is then an
+    array with one value per network, ``diverged`` is a boolean array, and a
+    network that diverges is reset (:meth:`~bnlib.nn.MLPStack.reset`) and
+    reports NaN from then on while the others train on.
     """
+    from .nn import MLPStack
+
+    if isinstance(model, MLPStack):
+        return _train_stack(model, x, y, lr, steps, batch_size, x_val, y_val, every,
+                            diverge_at, callback, callback_every)
     from .nn import softmax_cross_entropy
 
+    callback_every = every if callback_every is None else callback_every
     rng = np.random.default_rng(seed)
     hist = {"step": [], "loss": [], "val_step": [], "val_loss": [], "val_acc": [],
             "diverged": False}
@@ -72,9 +85,8 @@ def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, ev
         hist["loss"].append(loss)
         model.backward(dscores)
         model.sgd_step(lr)
-        if step % every and step != steps - 1:
-            continue
-        if x_val is not None:
+        last = step == steps - 1
+        if x_val is not None and (last or step % every == 0):
             model.eval()
             with np.errstate(all="ignore"):
                 s = model(x_val)
@@ -82,6 +94,51 @@ def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, ev
             hist["val_step"].append(step)
             hist["val_loss"].append(vloss)
             hist["val_acc"].append(float((s.argmax(axis=1) == y_val).mean()))
-        if callback is not None:
+        if callback is not None and (last or step % callback_every == 0):
+            callback(step, model)
+    return hist
+
+
+def _train_stack(model, x, y, lr, steps, batch_size, x_val, y_val, every, diverge_at,
+                 callback, callback_every):
+    """:func:`train` for an :class:`bnlib.nn.MLPStack` (one batch per network)."""
+    from .nn import stacked_cross_entropy
+
+    callback_every = every if callback_every is None else callback_every
+    rngs = [np.random.default_rng(s) for s in model.seeds]
+    diverged = np.zeros(model.size, dtype=bool)
+    hist = {"step": [], "loss": [], "val_step": [], "val_loss": [], "val_acc": [],
+            "diverged": diverged}
+    for step in range(steps):
+        idx = np.stack([r.choice(len(y), size=batch_size, replace=False) for r in rngs], axis=1)
+        model.train()
+        with np.errstate(all="ignore"):
+            scores = model(x[idx])                            # idx (N, S): x[idx] (N, S, D)
+            loss, dscores = stacked_cross_entropy(scores, y[idx])
+            new = ~diverged & ~(np.isfinite(loss) & (loss <= diverge_at))
+        if new.any():
+            diverged |= new
+            dscores = np.where(diverged[None, :, None], 0.0, dscores)
+        hist["step"].append(step)
+        hist["loss"].append(np.where(diverged, np.nan, loss))
+        with np.errstate(all="ignore"):
+            model.backward(dscores)
+            model.sgd_step(np.where(diverged, 0.0, lr))
+        broken = ~diverged & ~np.array([np.isfinite(w.reshape(model.size, -1)).all(axis=1)
+                                        for w in model.w]).all(axis=0)
+        diverged |= broken
+        if new.any() or broken.any():
+            model.reset(diverged)
+        last = step == steps - 1
+        if x_val is not None and (last or step % every == 0):
+            model.eval()
+            with np.errstate(all="ignore"):
+                s = model(x_val)
+                vloss, _ = stacked_cross_entropy(s, np.broadcast_to(y_val[:, None], s.shape[:2]))
+            acc = (s.argmax(axis=2) == y_val[:, None]).mean(axis=0)
+            hist["val_step"].append(step)
+            hist["val_loss"].append(np.where(diverged, np.nan, vloss))
+            hist["val_acc"].append(np.where(diverged, np.nan, acc))
+        if callback is not None and (last or step % callback_every == 0):
             callback(step, model)
     return hist

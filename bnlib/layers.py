@@ -1,4 +1,10 @@
-"""BatchNorm1d and BatchNorm2d layers with PyTorch's semantics.
+"""BatchNorm1d and BatchNorm2d layers with PyTorch's conventions.
+
+Forward, backward, running statistics and eval mode agree with
+``torch.nn.BatchNorm1d``/``BatchNorm2d`` to 1e-10 in float64
+(``tests/test_torch_parity.py``). Input PyTorch accepts but these layers
+refuse with a ``ValueError``: ``eps <= 0``, ``momentum`` outside [0, 1] (other
+than None), NaN or infinite values.
 
 The functions in ``bnlib/batchnorm.py`` do the arithmetic; a layer adds the
 state that training and inference share: learned ``gamma``/``beta`` and the

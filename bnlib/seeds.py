@@ -8,7 +8,10 @@ chapters/01-motivation.md).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,45 +31,95 @@ def over_seeds(fn: Callable[..., object], seeds: Iterable[int] = SEEDS, **kwargs
     return np.stack([np.asarray(fn(seed=seed, **kwargs), dtype=float) for seed in seeds])
 
 
+WORKERS = int(os.environ.get("BN_WORKERS", min(2, os.cpu_count() or 1)))
+"""Processes :func:`parallel_map` uses (environment variable ``BN_WORKERS``; 1: none)."""
+
+
+def parallel_map(fn: Callable, items: Iterable, workers: int | None = None) -> list:
+    """``[fn(item) for item in items]``, computed by ``workers`` forked processes.
+
+    The results come back in the order of ``items`` and each call is computed
+    exactly as it would be in the calling process, so a seeded experiment gives
+    the same numbers with any number of workers. The processes are forked and
+    inherit ``fn`` and ``items``, so ``fn`` may be any function (a closure, one
+    defined in a notebook); only the results are pickled. With one worker (or where
+    fork is unavailable) everything runs in the calling process.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes one item; its result must be picklable.
+    items : iterable
+    workers : int, optional
+        Defaults to :data:`WORKERS`.
+    """
+    items = list(items)
+    workers = WORKERS if workers is None else workers
+    if workers <= 1 or len(items) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fn(item) for item in items]
+    global _TASK
+    _TASK = (fn, items)        # inherited by the forked workers: fn need not be picklable
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(items)), mp_context=context) as pool:
+            return list(pool.map(_run_task, range(len(items))))
+    finally:
+        _TASK = None
+
+
+_TASK = None
+
+
+def _run_task(i):
+    fn, items = _TASK
+    return fn(items[i])
+
+
 @dataclass(frozen=True)
 class Spread:
-    """The median and range of one quantity over ``n`` seeds."""
+    """The median and range of one quantity over ``n`` seeds (or other ``unit``s, e.g. runs)."""
 
     median: float
     low: float
     high: float
     n: int
+    unit: str = "seeds"
 
     def text(self, fmt: str = ".3g") -> str:
         """``"0.93 (0.91 to 0.95 over 5 seeds)"``."""
         if self.low == self.high:
-            return f"{self.median:{fmt}} (in all {self.n} seeds)"
-        return f"{self.median:{fmt}} ({self.low:{fmt}} to {self.high:{fmt}} over {self.n} seeds)"
+            return f"{self.median:{fmt}} (in all {self.n} {self.unit})"
+        return (f"{self.median:{fmt}} ({self.low:{fmt}} to {self.high:{fmt}} "
+                f"over {self.n} {self.unit})")
 
     def __format__(self, fmt: str) -> str:
         return self.text(fmt or ".3g")
 
 
-def spread(values) -> Spread:
+def spread(values, unit: str = "seeds") -> Spread:
     """Median, minimum and maximum of ``values`` (one per seed), NaN ignored.
 
     Parameters
     ----------
     values : array_like, shape (n_seeds,)
+    unit : str
+        What one value stands for, in the plural ("seeds", or "runs" when
+        each seed ran at several settings).
     """
     values = np.asarray(values, dtype=float).ravel()
     finite = values[~np.isnan(values)]
     if finite.size == 0:
-        return Spread(float("nan"), float("nan"), float("nan"), values.size)
-    return Spread(float(np.median(finite)), float(finite.min()), float(finite.max()), values.size)
+        return Spread(float("nan"), float("nan"), float("nan"), values.size, unit)
+    return Spread(float(np.median(finite)), float(finite.min()), float(finite.max()),
+                  values.size, unit)
 
 
-def k_of_n(mask) -> str:
-    """``"4 of 5 seeds"`` for a boolean array with one entry per seed."""
+def k_of_n(mask, unit: str = "seeds") -> str:
+    """``"4 of 5 seeds"`` for a boolean array with one entry per seed (or ``unit``)."""
     mask = np.asarray(mask, dtype=bool).ravel()
     n = mask.size
     k = int(mask.sum())
-    return f"{'all ' if k == n and n > 1 else ''}{k} of {n} seeds"
+    return f"{'all ' if k == n and n > 1 else ''}{k} of {n} {unit}"
 
 
 def holds_for_all(mask) -> bool:

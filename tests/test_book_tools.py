@@ -77,3 +77,12 @@ def test_band_plots_median_and_range():
     line = seeds.band(ax, [0, 1], [[0, 1], [2, 3], [np.nan, 5]], label="x")
     np.testing.assert_allclose(line.get_ydata(), [1, 3])
     plt.close(fig)
+
+
+def test_parallel_map_keeps_order_and_equals_the_serial_result():
+    def work(seed):
+        return float(np.random.default_rng(seed).normal(size=1000).sum())
+
+    serial = seeds.parallel_map(work, range(5), workers=1)
+    assert seeds.parallel_map(work, range(5), workers=2) == serial
+    assert serial == [work(s) for s in range(5)]

@@ -107,3 +107,44 @@ def test_train_calls_back_at_the_validation_steps_after_the_update():
     hist = train(model, x, y, lr=0.1, steps=25, batch_size=16, every=10, callback=record)
     assert seen == [(0, 1), (10, 11), (20, 21), (24, 25)]
     assert hist["val_step"] == []  # no validation data: only the callback runs
+
+
+@pytest.mark.parametrize("norm", [None, "batch", "layer", "group"])
+def test_a_stack_trains_exactly_as_separate_networks(norm):
+    from bnlib.nn import MLPStack
+
+    x, y = spirals(30, 3, seed=0)
+    xv, yv = spirals(20, 3, seed=1)
+    seeds, lrs, scales = (0, 1, 2), np.array([0.05, 0.1, 0.2]), (None, None, None)
+    stack = MLPStack([2, 16, 16, 3], norm=norm, seeds=seeds)
+    hs = train(stack, x, y, lr=lrs, steps=40, batch_size=8, x_val=xv, y_val=yv, every=10)
+    for r, seed in enumerate(seeds):
+        one = MLP([2, 16, 16, 3], norm=norm, seed=seed, weight_scale=scales[r])
+        h = train(one, x, y, lr=lrs[r], steps=40, batch_size=8, seed=seed, x_val=xv, y_val=yv,
+                  every=10)
+        np.testing.assert_allclose(np.array(hs["loss"])[:, r], h["loss"], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(np.array(hs["val_loss"])[:, r], h["val_loss"], atol=1e-10)
+        for i in range(len(one.w)):
+            np.testing.assert_allclose(stack.w[i][r], one.w[i], rtol=0, atol=1e-10)
+
+
+def test_a_diverging_network_of_a_stack_leaves_the_others_alone():
+    from bnlib.nn import MLPStack
+
+    x, y = spirals(30, 3, seed=0)
+    stack = MLPStack([2, 16, 16, 3], norm="batch", seeds=(0, 0))
+    hist = train(stack, x, y, lr=np.array([0.1, 1e6]), steps=30, batch_size=8,
+                 x_val=x, y_val=y, every=10)
+    assert hist["diverged"].tolist() == [False, True]
+    assert np.isnan(hist["val_acc"][-1][1]) and not np.isnan(hist["val_acc"][-1][0])
+    one = MLP([2, 16, 16, 3], norm="batch", seed=0)
+    h = train(one, x, y, lr=0.1, steps=30, batch_size=8, seed=0, x_val=x, y_val=y, every=10)
+    np.testing.assert_allclose(np.array(hist["loss"])[:, 0], h["loss"], atol=1e-10)
+
+
+def test_callback_every_runs_the_callback_more_often_than_validation():
+    x, y = spirals(30, 3, seed=0)
+    steps = []
+    train(MLP([2, 8, 3]), x, y, lr=0.1, steps=6, batch_size=8, x_val=x, y_val=y, every=3,
+          callback=lambda step, model: steps.append(step), callback_every=1)
+    assert steps == [0, 1, 2, 3, 4, 5]
