@@ -319,7 +319,7 @@ def conv_net(channels=(8, 16), norm="batch", init=None, per_stage=1, seed=0, ima
 
 def res_net(blocks, width=8, residual=True, zero_init=True, seed=0, image_size=8,
             in_channels=1, classes=10):
-    """A stem (conv -> BN -> ReLU -> 2 x 2 max pool), ``blocks`` blocks, average pool, linear.
+    """A stem (conv -> BN -> ReLU -> 2 x 2 max pool), ``blocks`` blocks, then a linear layer.
 
     Parameters
     ----------
@@ -339,5 +339,6 @@ def res_net(blocks, width=8, residual=True, zero_init=True, seed=0, image_size=8
     layers = [Conv2d(in_channels, width, bias=False, rng=rng), BatchNorm2d(width), ReLU(),
               MaxPool2d(2)]
     layers += [ResidualBlock(width, residual, zero_init, rng) for _ in range(blocks)]
-    layers += [AvgPool2d(image_size // 2), Flatten(), Linear(width, classes, rng=rng)]
+    size = image_size // 2
+    layers += [Flatten(), Linear(width * size * size, classes, rng=rng)]
     return ConvNet(layers)
