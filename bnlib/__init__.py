@@ -5,7 +5,8 @@ Small numpy functions, each with its chapter:
 * forward and backward of batch norm: :mod:`bnlib.batchnorm`, :mod:`bnlib.staged`;
 * layers with running statistics (PyTorch's conventions, stricter input checks):
   :mod:`bnlib.layers`;
-* folding into a linear layer: :mod:`bnlib.folding`;
+* folding into a linear layer or a convolution: :mod:`bnlib.folding`;
+* convolution, pooling and a small conv net: :mod:`bnlib.conv`, :mod:`bnlib.convnet`;
 * momentum conventions and inference cost: :mod:`bnlib.conventions`;
 * layer, group and RMS norm: :mod:`bnlib.norms`;
 * gradient checking: :mod:`bnlib.gradcheck`;
@@ -19,7 +20,7 @@ from .conventions import (
     keras_to_pytorch_momentum,
     pytorch_to_keras_momentum,
 )
-from .folding import fold_batchnorm
+from .folding import fold_batchnorm, fold_batchnorm_conv
 from .gradcheck import numerical_gradient, rel_error
 from .layers import BatchNorm1d, BatchNorm2d
 from .norms import (
@@ -46,6 +47,7 @@ __all__ = [
     "batchnorm_forward",
     "batchnorm_inference",
     "fold_batchnorm",
+    "fold_batchnorm_conv",
     "groupnorm_backward",
     "groupnorm_forward",
     "layernorm_backward",

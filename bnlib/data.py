@@ -1,8 +1,9 @@
-"""Small synthetic data sets, made on the spot (nothing is downloaded), and a trainer.
+"""Small data sets (made on the spot or shipped in a package: no download) and a trainer.
 
 The experiments of ``chapters/01-motivation.md``, ``chapters/04-train-vs-inference.md``
 and ``chapters/05-placement-and-family.md`` train ``bnlib.nn.MLP`` networks on
-:func:`spirals` with :func:`train`.
+:func:`spirals` with :func:`train`; ``chapters/06-conv-on-digits.md`` trains
+``bnlib.convnet`` networks on :func:`digits` with the same trainer.
 """
 
 import numpy as np
@@ -41,8 +42,41 @@ def spirals(n_per_class=200, classes=3, noise=0.2, extra_dims=0, seed=0):
     return x[order], y[order]
 
 
+def digits(val_fraction=0.25, seed=0):
+    """The handwritten digits shipped with scikit-learn: 1,797 images of 8 x 8 pixels, 10 classes.
+
+    Pixels (0 to 16 in the source) are standardised with the mean and standard
+    deviation of the training split's pixels (two numbers), so that a network
+    without normalisation starts from inputs of mean 0 and variance 1.
+
+    Parameters
+    ----------
+    val_fraction : float
+        Share of the images held out for validation (a random split).
+    seed : int
+        Seed of the split.
+
+    Returns
+    -------
+    x_train : ndarray, shape (N_train, 1, 8, 8)
+    y_train : ndarray of int, shape (N_train,)
+    x_val : ndarray, shape (N_val, 1, 8, 8)
+    y_val : ndarray of int, shape (N_val,)
+    """
+    from sklearn.datasets import load_digits  # read from the package: no download
+
+    data = load_digits()
+    x = data.images.astype(np.float64)[:, None, :, :]
+    y = data.target.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_val = int(round(val_fraction * len(y)))
+    val, tr = order[:n_val], order[n_val:]
+    mean, std = x[tr].mean(), x[tr].std()
+    return (x[tr] - mean) / std, y[tr], (x[val] - mean) / std, y[val]
+
+
 def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, every=50,
-          diverge_at=1e4, callback=None, callback_every=None):
+          diverge_at=1e4, callback=None, callback_every=None, on_step=None, weight_decay=0.0):
     """Mini-batch SGD with softmax cross-entropy.
 
     Returns a dict of lists: ``step``, ``loss`` (training batch loss, every
@@ -53,17 +87,23 @@ def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, ev
     ``callback(step, model)``, if given, runs at the same steps as the
     validation (or every ``callback_every`` steps), after the update (set the
     mode it needs: validation leaves the model in eval mode).
+    ``on_step(step, model)``, if given, runs after every update, while the
+    model still holds this training batch's forward and backward values.
+    ``weight_decay`` is passed to ``model.sgd_step`` (only when it is not zero).
 
     ``model`` may be a :class:`bnlib.nn.MLPStack`: network ``r`` then draws the
     batches ``seed=model.seeds[r]`` would draw (``seed`` is not used) and ``lr``
     may give one learning rate per network. Every entry of the lists is then an
     array with one value per network, ``diverged`` is a boolean array, and a
     network that diverges is reset (:meth:`~bnlib.nn.MLPStack.reset`) and
-    reports NaN from then on while the others train on.
+    reports NaN from then on while the others train on (``on_step`` and
+    ``weight_decay`` are not supported there).
     """
     from .nn import MLPStack
 
     if isinstance(model, MLPStack):
+        if on_step is not None or weight_decay:
+            raise ValueError("on_step and weight_decay are not supported for an MLPStack")
         return _train_stack(model, x, y, lr, steps, batch_size, x_val, y_val, every,
                             diverge_at, callback, callback_every)
     from .nn import softmax_cross_entropy
@@ -84,7 +124,12 @@ def train(model, x, y, lr, steps, batch_size, seed=0, x_val=None, y_val=None, ev
         hist["step"].append(step)
         hist["loss"].append(loss)
         model.backward(dscores)
-        model.sgd_step(lr)
+        if weight_decay:
+            model.sgd_step(lr, weight_decay=weight_decay)
+        else:
+            model.sgd_step(lr)
+        if on_step is not None:
+            on_step(step, model)
         last = step == steps - 1
         if x_val is not None and (last or step % every == 0):
             model.eval()
