@@ -188,7 +188,9 @@ class MLPStack(_Modes):
     would, so a stack computes what ``S`` separate runs compute (to round-off)
     at about the cost of one: the experiments of ``chapters/01-motivation.md``
     and ``chapters/05-placement-and-family.md`` run every seed, learning rate
-    or initial scale as one network of a stack. Hidden values have shape
+    or initial scale as one network of a stack. :class:`MLP` stays the readable
+    version the book shows; this class repeats its loop with batched matrix
+    products, and ``tests/test_nn.py`` holds the two equal. Hidden values have shape
     ``(N, S, D)``; each norm layer sees them as ``(N, S * D)``, where batch norm
     averages over N per column (per network and feature) and group norm with
     ``S * num_groups`` groups averages per example within each network.
