@@ -17,3 +17,33 @@ TINY_EPS = 1e-300
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# The built site in Chromium (test_browser.py, test_accessibility.py): one
+# server and one browser per test module, a fresh context per test.
+@pytest.fixture(scope="module")
+def server():
+    from builtsite import LocalServer, built_site
+
+    with LocalServer(built_site()) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from builtsite import launch_browser
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def visit(browser, server):
+    from builtsite import Visit
+
+    v = Visit(browser, server)
+    yield v
+    v.close()
