@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from pathlib import Path
 
 STYLE = Path(__file__).with_name("course.mplstyle")
@@ -67,6 +68,39 @@ def use_style() -> None:
     plt.style.use(STYLE)
 
 
+# What a figure's description must be: a sentence a screen reader can announce
+# (a capital first, a full stop last, several words), never a file name, a path
+# or a hash (what a bare ``plt.show()`` leaves as the book's alt text).
+MIN_WORDS = 5
+_NOT_A_SENTENCE = [
+    (re.compile(r"\.(png|jpe?g|gif|svg|webp|pdf)\b", re.I), "names an image file"),
+    (re.compile(r"(^|\s)(\.{1,2}/|/\w)|_images/|https?://"), "is a path or an address"),
+    (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "contains a hash"),
+]
+
+
+def description_problems(alt: str) -> list[str]:
+    """Why ``alt`` is not a usable figure description (an empty list if it is).
+
+    The rule the build (:func:`figure_html`) and the site's tests
+    (tests/test_accessibility.py) share: one or more sentences that start with a
+    capital letter, end with a full stop, have at least :data:`MIN_WORDS`
+    words, and contain no file name, path or hash.
+    """
+    alt = " ".join(str(alt).split())
+    if not alt:
+        return ["is empty"]
+    problems = []
+    if not alt[0].isupper():
+        problems.append("does not start with a capital letter")
+    if not alt.endswith("."):
+        problems.append("does not end with a full stop")
+    if len(alt.split()) < MIN_WORDS:
+        problems.append(f"has fewer than {MIN_WORDS} words")
+    problems += [why for pattern, why in _NOT_A_SENTENCE if pattern.search(alt)]
+    return problems
+
+
 def figure_html(png: bytes, alt: str, caption: str | None = None) -> str:
     """The HTML of a described figure: an ``<img>`` with ``alt`` and a caption.
 
@@ -76,13 +110,15 @@ def figure_html(png: bytes, alt: str, caption: str | None = None) -> str:
         The rendered image (PNG).
     alt : str
         What the figure shows and what to take from it, as one or more
-        sentences; it must not be empty.
+        sentences (see :func:`description_problems`; anything else is refused
+        with a ``ValueError`` saying why).
     caption : str, optional
         A visible caption under the figure.
     """
     alt = " ".join(str(alt).split())
-    if not alt:
-        raise ValueError("a figure needs a description (alt text): got an empty one")
+    if problems := description_problems(alt):
+        raise ValueError(f"a figure needs a description (alt text) that is a sentence: "
+                         f"{alt!r} {', '.join(problems)}")
     data = base64.b64encode(png).decode("ascii")
     parts = [
         '<figure class="bn-figure">',
