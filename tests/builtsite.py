@@ -9,6 +9,7 @@ test_accessibility.py) open pages through :class:`Visit`; their fixtures
 import functools
 import http.server
 import threading
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -155,3 +156,46 @@ class Visit:
 
     def close(self):
         self.context.close()
+
+
+class _Figures(HTMLParser):
+    """The ``<img>`` elements of a page's article (not the theme's logos), with
+    the caption of the ``<figure>`` around each, if any."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.figures, self.caption = 0, [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "article":
+            self.depth += 1
+        elif tag == "img" and self.depth:
+            src = attrs.get("src") or ""
+            self.figures.append({"alt": attrs.get("alt"),
+                                 "src": src if not src.startswith("data:") else "data:…",
+                                 "caption": None})
+        elif tag == "figcaption" and self.depth and self.figures:
+            self.caption = []
+
+    def handle_endtag(self, tag):
+        if tag == "article":
+            self.depth -= 1
+        elif tag == "figcaption" and self.caption is not None:
+            self.figures[-1]["caption"] = " ".join("".join(self.caption).split())
+            self.caption = None
+
+    def handle_data(self, data):
+        if self.caption is not None:
+            self.caption.append(data)
+
+
+def site_figures():
+    """Every figure of the built site, page by page: ``[(page, figure), ...]``
+    where a figure is a dict with its ``alt`` text, ``src`` and ``caption``."""
+    found = []
+    for page in all_pages():
+        parser = _Figures()
+        parser.feed((built_site() / page).read_text(encoding="utf-8"))
+        found += [(page, fig) for fig in parser.figures]
+    return found
