@@ -131,16 +131,47 @@ def figure_html(png: bytes, alt: str, caption: str | None = None) -> str:
     return "".join(parts)
 
 
+def colour_only_series(fig) -> list[str]:
+    """The pairs of labelled series, in one axes of ``fig``, told apart by colour alone.
+
+    A reader who cannot tell the colours apart (or prints the page in grey) must
+    still see which line is which: two labelled lines of one axes need a
+    different line style or marker. Note that a format string such as ``"o-"``
+    sets the line style, overriding the course style's line-style cycle.
+    """
+    problems = []
+    for n, ax in enumerate(fig.axes, 1):
+        seen = {}
+        for line in ax.get_lines():
+            label = line.get_label()
+            if not line.get_visible() or label.startswith("_"):
+                continue
+            # get_linestyle() calls every custom dash pattern "--": compare the pattern
+            dashes = getattr(line, "_unscaled_dash_pattern", None)
+            style = (line.get_linestyle(), str(dashes), str(line.get_marker()))
+            other = seen.setdefault(style, line)
+            if other is not line and other.get_color() != line.get_color():
+                problems.append(f"axes {n}: {other.get_label()!r} and {label!r} differ only "
+                                "in colour (give each its own line style or marker)")
+    return problems
+
+
 def show_figure(fig, alt: str, caption: str | None = None) -> None:
     """Display ``fig`` with its description ``alt`` (and ``caption``), then close it.
 
     The output carries HTML (an ``<img>`` whose ``alt`` is the description), a
     PNG and a plain-text version (the description itself), so the book, Jupyter
-    and Colab all show the picture and a screen reader reads the sentence.
+    and Colab all show the picture and a screen reader reads the sentence. A
+    figure whose series differ only in colour (:func:`colour_only_series`) or
+    whose description is not a sentence (:func:`description_problems`) is
+    refused with a ``ValueError`` that says why.
     """
     import matplotlib.pyplot as plt
     from IPython.display import display
 
+    if problems := colour_only_series(fig):
+        plt.close(fig)
+        raise ValueError("series told apart by colour alone: " + "; ".join(problems))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)

@@ -125,9 +125,9 @@ def test_the_course_style_separates_series_without_colour_and_in_contrast():
     colours = ["#" + c.lstrip("#").upper() for c in cycle["color"]]
     assert set(colours) <= {c.upper() for c in book.PALETTE.values()}
     assert len(set(colours)) == len(colours)
-    # Neighbours in the cycle (the series of a plot) differ in line style too.
-    styles = cycle["linestyle"]
-    assert all(a != b for a, b in zip(styles, styles[1:])) and len(set(styles)) >= 4
+    # Every series of the cycle has a line style of its own as well as a colour.
+    styles = [str(style) for style in cycle["linestyle"]]
+    assert len(set(styles)) == len(styles) == len(colours)
     # The first series (most plots have at most five) stand out from the white plate.
     assert face == "white"
     assert all(_contrast_on_white(c) >= 3 for c in colours[:5]), colours
@@ -183,3 +183,27 @@ def test_the_feedback_verdict_says_not_passed_in_words():
     assert "0 / 2. Not passed. eps" in html.unescape(notes[0])
     assert "2 / 2. Forward pass: passed" in notes[1] and "Not passed" not in notes[1]
     assert verdicts["a"]["message"] == "eps <inside> the root"  # the record is untouched
+
+
+def test_series_told_apart_by_colour_alone_are_refused():
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2)
+    left.plot([0, 1], [0, 1], "o-", label="no BN")
+    left.plot([0, 1], [1, 0], "o-", label="BN")  # "o-" overrides the style's line cycle
+    left.axhline(0.5, color="grey", ls="-")  # unlabelled guides do not count
+    right.plot([0, 1], [0, 1], "o-", label="no BN")
+    right.plot([0, 1], [1, 0], marker="s", label="BN")
+    assert book.colour_only_series(fig) == [
+        "axes 1: 'no BN' and 'BN' differ only in colour (give each its own line style "
+        "or marker)"]
+    with pytest.raises(ValueError, match="colour alone"):
+        book.show_figure(fig, "Two lines that cross, one per arm of the experiment.")
+    assert not plt.fignum_exists(fig.number)
+    with plt.style.context(book.STYLE):
+        fig, ax = plt.subplots()
+        for k in range(5):
+            ax.plot([0, 1], [k, k + 1], label=f"series {k}")  # the cycle: style and colour
+        assert book.colour_only_series(fig) == []
+        plt.close(fig)
