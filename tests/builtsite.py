@@ -40,9 +40,10 @@ def toc_pages():
     return [toc["root"]] + [entry["file"] for entry in toc["chapters"]]
 
 
-def all_pages():
-    """Every HTML page of the built site, relative to the site root."""
-    return sorted(p.relative_to(built_site()).as_posix() for p in built_site().rglob("*.html")
+def all_pages(site=None):
+    """Every HTML page of the built site (or of ``site``), relative to its root."""
+    site = Path(site) if site else built_site()
+    return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
                   if "_static" not in p.parts and "_sources" not in p.parts)
 
 
@@ -190,12 +191,14 @@ class _Figures(HTMLParser):
             self.caption.append(data)
 
 
-def site_figures():
-    """Every figure of the built site, page by page: ``[(page, figure), ...]``
-    where a figure is a dict with its ``alt`` text, ``src`` and ``caption``."""
+def site_figures(site=None):
+    """Every figure of the built site (or of another built ``site`` directory), page
+    by page: ``[(page, figure), ...]``, a figure a dict with its ``alt``, ``src``
+    and ``caption``."""
+    site = Path(site) if site else built_site()
     found = []
-    for page in all_pages():
+    for page in all_pages(site):
         parser = _Figures()
-        parser.feed((built_site() / page).read_text(encoding="utf-8"))
+        parser.feed((site / page).read_text(encoding="utf-8"))
         found += [(page, fig) for fig in parser.figures]
     return found

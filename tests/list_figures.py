@@ -4,6 +4,7 @@ Run after ``make book``, from the repository root::
 
     .venv/bin/python tests/list_figures.py            # Markdown, one item per figure
     .venv/bin/python tests/list_figures.py --check    # also exit 1 if one is not a sentence
+    .venv/bin/python tests/list_figures.py --site OTHER/_build/html   # another built site
 
 The figures and the rule are those of tests/test_accessibility.py
 (``builtsite.site_figures``, ``bnlib.book.description_problems``).
@@ -19,7 +20,8 @@ from bnlib.book import description_problems  # noqa: E402
 
 
 def main(argv):
-    figures, failing, page_before, n = site_figures(), 0, None, 0
+    site = argv[argv.index("--site") + 1] if "--site" in argv else None
+    figures, failing, page_before, n = site_figures(site), 0, None, 0
     for page, fig in figures:
         if page != page_before:
             print(f"\n### {page}\n")
