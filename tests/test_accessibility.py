@@ -4,7 +4,7 @@
   WCAG 2.0 and 2.1, A and AA): every page at desktop and phone width, in the
   theme's light and dark mode, has no serious or critical violation; the
   references page (once broken by docutils' bibliography roles, fixed in
-  _ext/accessible_citations.py) has none at all.
+  _ext/accessibility.py) has none at all.
 * Every figure of the site has a description that is a sentence
   (:func:`bnlib.book.description_problems`), not its file name.
 * The course style tells series apart by line style as well as colour, in

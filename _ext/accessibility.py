@@ -1,4 +1,6 @@
-"""Sphinx extension: the bibliography is a list that assistive technology accepts.
+"""Sphinx extension: two accessibility fixes at their source (axe-core finds both).
+
+1. The bibliography is a list that assistive technology accepts.
 
 docutils' HTML5 writer (0.21, used by Sphinx for the citations that
 sphinxcontrib-bibtex creates on the references page) wraps the entries in
@@ -10,10 +12,19 @@ entry is a ``listitem`` instead, so the page reads as a list of references.
 
 The change is made in the HTML translator, wrapping whichever one is in use
 (the theme's Bootstrap mixin included), after the theme installed it.
-tests/test_accessibility.py audits the page.
+
+2. A region that scrolls (a wide table or code block on a phone) can be reached
+from the keyboard: ``static/bn-scroll-focus.js`` gives it a tab stop while it
+scrolls (``scrollable-region-focusable``, serious; pydata-sphinx-theme does this
+itself from 0.16 on, older versions do not).
+
+tests/test_accessibility.py audits every page.
 """
 
 import types
+from pathlib import Path
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 DEPRECATED_ROLE = 'role="doc-biblioentry"'
 LIST_ITEM_ROLE = 'role="listitem"'
@@ -41,7 +52,13 @@ def use_list_items(app):
     app.set_translator(app.builder.name, accessible, override=True)
 
 
+def add_static(app):
+    app.config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
     # After pydata-sphinx-theme wraps the translator (builder-inited, priority 500).
     app.connect("builder-inited", use_list_items, priority=900)
+    app.connect("builder-inited", add_static)
+    app.add_js_file("bn-scroll-focus.js", loading_method="defer")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
