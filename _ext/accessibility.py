@@ -1,4 +1,4 @@
-"""Sphinx extension: two accessibility fixes at their source (axe-core finds both).
+"""Sphinx extension: accessibility fixes at their source (axe-core finds each).
 
 1. The bibliography is a list that assistive technology accepts.
 
@@ -17,6 +17,10 @@ The change is made in the HTML translator, wrapping whichever one is in use
 from the keyboard: ``static/bn-scroll-focus.js`` gives it a tab stop while it
 scrolls (``scrollable-region-focusable``, serious; pydata-sphinx-theme does this
 itself from 0.16 on, older versions do not).
+
+3. Links have 4.5:1 contrast on every surface (``static/bn-contrast.css``): the
+theme's blue falls short on tinted backgrounds such as a table's striped rows,
+in light and dark mode (``color-contrast``, serious).
 
 tests/test_accessibility.py audits every page.
 """
@@ -61,4 +65,5 @@ def setup(app):
     app.connect("builder-inited", use_list_items, priority=900)
     app.connect("builder-inited", add_static)
     app.add_js_file("bn-scroll-focus.js", loading_method="defer")
+    app.add_css_file("bn-contrast.css", priority=900)  # after the theme's own
     return {"parallel_read_safe": True, "parallel_write_safe": True}
