@@ -18,7 +18,7 @@ from the keyboard: ``static/bn-scroll-focus.js`` gives it a tab stop while it
 scrolls (``scrollable-region-focusable``, serious; pydata-sphinx-theme does this
 itself from 0.16 on, older versions do not).
 
-3. Links have 4.5:1 contrast on every surface (``static/bn-contrast.css``): the
+3. Text has 4.5:1 contrast on every surface (``static/bn-contrast.css``): the
 theme's blue falls short on tinted backgrounds such as a table's striped rows,
 in light and dark mode (``color-contrast``, serious).
 
