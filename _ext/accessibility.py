@@ -19,8 +19,10 @@ scrolls (``scrollable-region-focusable``, serious; pydata-sphinx-theme does this
 itself from 0.16 on, older versions do not).
 
 3. Text has 4.5:1 contrast on every surface (``static/bn-contrast.css``): the
-theme's blue falls short on tinted backgrounds such as a table's striped rows,
-in light and dark mode (``color-contrast``, serious).
+theme's link blue falls short on tinted backgrounds such as a table's striped
+rows, in light and dark mode, and its dark-mode caption grey on the light
+background it gives cell outputs, where show_figure's captions sit
+(``color-contrast``, serious).
 
 tests/test_accessibility.py audits every page.
 """
