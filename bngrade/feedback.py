@@ -73,8 +73,16 @@ def render(nb, assignment, notebook, student, db_path, cfg, verdicts):
         gb.db.commit()
     res = nbg.resources_for(assignment, notebook, student, url)
     out, _ = _exporter(json.dumps(cfg, sort_keys=True, default=str)).from_notebook_node(
-        verdict_cells(nb, verdicts), resources=res)
+        verdict_cells(nb, in_words(verdicts)), resources=res)
     return out
+
+
+def in_words(verdicts):
+    """The verdicts with a part that lost points saying so first, in words: the
+    feedback must not tell a failure only by the red of an error output."""
+    return {gid: v if v["score"] >= v["points"]
+            else {**v, "message": f"Not passed. {v['message']}"}
+            for gid, v in verdicts.items()}
 
 
 @functools.lru_cache(maxsize=4)

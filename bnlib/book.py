@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from pathlib import Path
 
 STYLE = Path(__file__).with_name("course.mplstyle")
@@ -67,6 +68,39 @@ def use_style() -> None:
     plt.style.use(STYLE)
 
 
+# What a figure's description must be: a sentence a screen reader can announce
+# (a capital first, a full stop last, several words), never a file name, a path
+# or a hash (what a bare ``plt.show()`` leaves as the book's alt text).
+MIN_WORDS = 5
+_NOT_A_SENTENCE = [
+    (re.compile(r"\.(png|jpe?g|gif|svg|webp|pdf)\b", re.I), "names an image file"),
+    (re.compile(r"(^|\s)(\.{1,2}/|/\w)|_images/|https?://"), "is a path or an address"),
+    (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "contains a hash"),
+]
+
+
+def description_problems(alt: str) -> list[str]:
+    """Why ``alt`` is not a usable figure description (an empty list if it is).
+
+    The rule the build (:func:`figure_html`) and the site's tests
+    (tests/test_accessibility.py) share: one or more sentences that start with a
+    capital letter, end with a full stop, have at least :data:`MIN_WORDS`
+    words, and contain no file name, path or hash.
+    """
+    alt = " ".join(str(alt).split())
+    if not alt:
+        return ["is empty"]
+    problems = []
+    if not alt[0].isupper():
+        problems.append("does not start with a capital letter")
+    if not alt.endswith("."):
+        problems.append("does not end with a full stop")
+    if len(alt.split()) < MIN_WORDS:
+        problems.append(f"has fewer than {MIN_WORDS} words")
+    problems += [why for pattern, why in _NOT_A_SENTENCE if pattern.search(alt)]
+    return problems
+
+
 def figure_html(png: bytes, alt: str, caption: str | None = None) -> str:
     """The HTML of a described figure: an ``<img>`` with ``alt`` and a caption.
 
@@ -76,13 +110,15 @@ def figure_html(png: bytes, alt: str, caption: str | None = None) -> str:
         The rendered image (PNG).
     alt : str
         What the figure shows and what to take from it, as one or more
-        sentences; it must not be empty.
+        sentences (see :func:`description_problems`; anything else is refused
+        with a ``ValueError`` saying why).
     caption : str, optional
         A visible caption under the figure.
     """
     alt = " ".join(str(alt).split())
-    if not alt:
-        raise ValueError("a figure needs a description (alt text): got an empty one")
+    if problems := description_problems(alt):
+        raise ValueError(f"a figure needs a description (alt text) that is a sentence: "
+                         f"{alt!r} {', '.join(problems)}")
     data = base64.b64encode(png).decode("ascii")
     parts = [
         '<figure class="bn-figure">',
@@ -95,16 +131,47 @@ def figure_html(png: bytes, alt: str, caption: str | None = None) -> str:
     return "".join(parts)
 
 
+def colour_only_series(fig) -> list[str]:
+    """The pairs of labelled series, in one axes of ``fig``, told apart by colour alone.
+
+    A reader who cannot tell the colours apart (or prints the page in grey) must
+    still see which line is which: two labelled lines of one axes need a
+    different line style or marker. Note that a format string such as ``"o-"``
+    sets the line style, overriding the course style's line-style cycle.
+    """
+    problems = []
+    for n, ax in enumerate(fig.axes, 1):
+        seen = {}
+        for line in ax.get_lines():
+            label = line.get_label()
+            if not line.get_visible() or label.startswith("_"):
+                continue
+            # get_linestyle() calls every custom dash pattern "--": compare the pattern
+            dashes = getattr(line, "_unscaled_dash_pattern", None)
+            style = (line.get_linestyle(), str(dashes), str(line.get_marker()))
+            other = seen.setdefault(style, line)
+            if other is not line and other.get_color() != line.get_color():
+                problems.append(f"axes {n}: {other.get_label()!r} and {label!r} differ only "
+                                "in colour (give each its own line style or marker)")
+    return problems
+
+
 def show_figure(fig, alt: str, caption: str | None = None) -> None:
     """Display ``fig`` with its description ``alt`` (and ``caption``), then close it.
 
     The output carries HTML (an ``<img>`` whose ``alt`` is the description), a
     PNG and a plain-text version (the description itself), so the book, Jupyter
-    and Colab all show the picture and a screen reader reads the sentence.
+    and Colab all show the picture and a screen reader reads the sentence. A
+    figure whose series differ only in colour (:func:`colour_only_series`) or
+    whose description is not a sentence (:func:`description_problems`) is
+    refused with a ``ValueError`` that says why.
     """
     import matplotlib.pyplot as plt
     from IPython.display import display
 
+    if problems := colour_only_series(fig):
+        plt.close(fig)
+        raise ValueError("series told apart by colour alone: " + "; ".join(problems))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)

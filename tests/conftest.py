@@ -19,9 +19,10 @@ def rng():
     return np.random.default_rng(0)
 
 
+# The built site in Chromium (test_browser.py, test_accessibility.py): one
+# server and one browser per test module, a fresh context per test.
 @pytest.fixture(scope="module")
 def server():
-    """The built site, served on 127.0.0.1 (``make book`` builds it)."""
     from builtsite import LocalServer, built_site
 
     with LocalServer(built_site()) as srv:
@@ -30,11 +31,19 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium, headless, driven by Playwright (no browser is downloaded)."""
-    from builtsite import CHROMIUM, CHROMIUM_ARGS
+    from builtsite import launch_browser
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = launch_browser(p)
         yield b
         b.close()
+
+
+@pytest.fixture
+def visit(browser, server):
+    from builtsite import Visit
+
+    v = Visit(browser, server)
+    yield v
+    v.close()

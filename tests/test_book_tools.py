@@ -7,8 +7,8 @@ from bnlib import book, seeds
 
 
 def test_figure_html_carries_the_description_escaped():
-    html = book.figure_html(b"\x89PNG", 'Loss falls <fast> & "early".', caption="A caption")
-    assert 'alt="Loss falls &lt;fast&gt; &amp; &quot;early&quot;."' in html
+    html = book.figure_html(b"\x89PNG", 'The loss falls <fast> & "early".', caption="A caption")
+    assert 'alt="The loss falls &lt;fast&gt; &amp; &quot;early&quot;."' in html
     assert "<figcaption>A caption</figcaption>" in html
     assert html.startswith('<figure class="bn-figure"><img src="data:image/png;base64,')
 
@@ -29,9 +29,9 @@ def test_show_figure_displays_html_png_and_text(monkeypatch):
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
-    book.show_figure(fig, "A falling line.")
+    book.show_figure(fig, "A line that falls from one to zero.")
     assert set(shown[0]) == {"text/html", "image/png", "text/plain"}
-    assert shown[0]["text/plain"] == "A falling line."
+    assert shown[0]["text/plain"] == "A line that falls from one to zero."
     assert not plt.fignum_exists(fig.number)
 
 

@@ -9,84 +9,11 @@ would in an air-gapped lab. No browser is downloaded: Playwright drives
 from urllib.parse import urljoin, urlparse
 
 import pytest
-from builtsite import (
-    ARTIFACTS,
-    all_pages,
-    toc_pages,
-)
+from builtsite import ARTIFACTS, all_pages, toc_pages
 
 CHAPTERS = toc_pages()
 # index.html only redirects to the first page (tested on its own below).
 PAGES = [p for p in all_pages() if p != "index.html"]
-
-# Wait for MathJax to finish typesetting (the page loads it deferred).
-MATHJAX_DONE = """async () => {
-  if (!document.querySelector('script[src*="mathjax"]')) return false;
-  for (let i = 0; i < 200 && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++)
-    await new Promise(r => setTimeout(r, 25));
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
-  return Boolean(window.MathJax && MathJax.startup);
-}"""
-
-PAGE_FACTS = """() => {
-  const maths = [...document.querySelectorAll('.math')];
-  const imgs = [...document.images];
-  return {
-    math: maths.length,
-    untypeset: maths.filter(m => !m.querySelector('mjx-container'))
-                    .map(m => m.textContent.slice(0, 80)),
-    mjx: document.querySelectorAll('mjx-container').length,
-    mjxErrors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80)),
-    images: imgs.length,
-    figures: document.querySelectorAll('article .cell_output img').length,
-    broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
-    text: document.body.innerText,
-  };
-}"""
-
-
-class Visit:
-    """A page with every request off 127.0.0.1 aborted and every problem recorded."""
-
-    def __init__(self, browser, server):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
-        self.page = self.context.new_page()
-        self.external, self.console_errors, self.bad_responses = [], [], []
-        self.page.route("**/*", self._route)
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda exc: self.console_errors.append(f"pageerror: {exc}"))
-        self.page.on("response", self._response)
-
-    def _route(self, route):
-        if urlparse(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            self.external.append(route.request.url)
-            route.abort()
-
-    def _console(self, msg):
-        if msg.type == "error":
-            self.console_errors.append(f"{msg.text} ({msg.location.get('url', '')})")
-
-    def _response(self, response):
-        if response.status >= 400:
-            self.bad_responses.append(f"{response.status} {response.url}")
-
-    def open(self, url):
-        self.page.goto(url, wait_until="load")
-        self.page.evaluate(MATHJAX_DONE)
-        self.page.wait_for_load_state("networkidle")
-        return self.page.evaluate(PAGE_FACTS)
-
-    def close(self):
-        self.context.close()
-
-
-@pytest.fixture
-def visit(browser, server):
-    v = Visit(browser, server)
-    yield v
-    v.close()
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ import pytest
 from exercise_tools import ASSIGNMENTS, ROOT, meta, notebook, pack, source
 from injections import GRADED
 from nbgrader.api import Gradebook
+from readable import html_outline, skipped_levels
 
 from bnlib.checks import parts_for
 
@@ -147,6 +148,24 @@ def test_each_mistake_loses_its_points_and_the_feedback_names_it(course, injecti
     assert grades[injection.grade_id] == 0
     page = visible_text(feedback(course, student, injection.assignment))
     assert " ".join(diagnoses[injection].split()) in page
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_feedback_says_each_failure_in_words_in_order_and_described(course, assignment):
+    # Not only in red: every part that lost its points says "not passed" in words;
+    # headings go down one level at a time; any image has a description.
+    students = ["release", "solution"] + [s for s, a in course["mistakes"] if a == assignment]
+    for student in students:
+        page = feedback(course, student, assignment)
+        text = visible_text(page)
+        _, _, grades = course["scores"][(student, assignment)]
+        for part in parts_for(assignment):
+            said = f"{part.description}: not passed." in text
+            assert said == (grades[part.grade_id] == 0), (student, part.grade_id)
+        levels, images = html_outline(page)
+        # nbgrader's title (h4) comes first; the notebook's own outline follows it
+        assert not skipped_levels(levels[1:]), (student, levels)
+        assert all(img.get("alt") for img in images), (student, images)
 
 
 def solution_lines(assignment):

@@ -180,6 +180,8 @@ def check(grade_id, namespace, hidden=False, seed=None):
     cases = part.cases(hidden=hidden, seed=seed)
     outcome = part.evaluate(cases, part.run(namespace, cases))
     if not outcome.passed:
-        raise MistakeFound(outcome.message)
+        # In words, not only in the red of the error output: which part, that it
+        # did not pass, and why (as "OK - <part>: passed" says a pass).
+        raise MistakeFound(f"{part.description}: not passed. {outcome.message}")
     print(f"OK - {outcome.message}")
     return outcome
