@@ -26,7 +26,7 @@ from .conv import (
     relu_forward,
 )
 from .folding import fold_batchnorm_conv
-from .layers import BatchNorm2d
+from .layers import BatchNorm1d, BatchNorm2d
 from .nn import linear_backward, linear_forward
 
 
@@ -172,7 +172,7 @@ class ResidualBlock:
 
 def parameter_names(layer):
     """The names of ``layer``'s learned arrays (``gamma``, ``beta`` for batch norm)."""
-    if isinstance(layer, BatchNorm2d):
+    if isinstance(layer, (BatchNorm1d, BatchNorm2d)):
         return ("gamma", "beta") if layer.affine else ()
     return tuple(p for p in getattr(layer, "params", ()) if getattr(layer, p) is not None)
 
@@ -212,8 +212,8 @@ class ConvNet:
         return [layer for layer in self.leaves() if isinstance(layer, (Conv2d, Linear))]
 
     def norms(self):
-        """The batch-norm layers, in forward order."""
-        return [layer for layer in self.leaves() if isinstance(layer, BatchNorm2d)]
+        """The batch-norm layers (``BatchNorm1d`` or ``BatchNorm2d``), in forward order."""
+        return [layer for layer in self.leaves() if isinstance(layer, (BatchNorm1d, BatchNorm2d))]
 
     def train(self, mode=True):
         """Training mode for every batch norm (``mode=False``: eval mode); returns self."""

@@ -54,3 +54,25 @@ def test_momentum_conversions_reject_bad_values(bad):
 def test_inference_ops_rejects_bad_sizes(bad):
     with pytest.raises(ValueError, match="num_features must be a positive integer"):
         bnlib.inference_ops(bad)
+
+
+def test_porting_a_keras_layer_converts_momentum_and_variance():
+    """The framework bridge of chapters/07-in-the-wild.md: bnlib keeps PyTorch's defaults;
+    a Keras-style layer (old-value momentum 0.99, biased variance) has the same running
+    mean and the running variance times (m - 1) / m, given momentum 1 - 0.99."""
+    bn = bnlib.BatchNorm2d(3)
+    assert (bn.momentum, bn.eps) == (0.1, 1e-5)
+    rng = np.random.default_rng(1)
+    keras_momentum = 0.99
+    bn = bnlib.BatchNorm2d(3, momentum=bnlib.keras_to_pytorch_momentum(keras_momentum))
+    mean, var = np.zeros(3), np.ones(3)                  # Keras starts at 0 and 1 too
+    for _ in range(6):
+        x = rng.normal(1.0, 2.0, size=(4, 3, 2, 2))
+        bn(x)
+        mean = keras_momentum * mean + (1 - keras_momentum) * x.mean(axis=(0, 2, 3))
+        var = keras_momentum * var + (1 - keras_momentum) * x.var(axis=(0, 2, 3))
+    m = 4 * 2 * 2
+    np.testing.assert_allclose(bn.running_mean, mean, rtol=1e-12)
+    # only the batch terms carry the m / (m - 1) factor; the start (1) does not
+    start = keras_momentum ** 6
+    np.testing.assert_allclose((bn.running_var - start) * (m - 1) / m, var - start, rtol=1e-12)
