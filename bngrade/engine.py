@@ -15,8 +15,8 @@ import time
 import nbformat
 from tqdm import tqdm
 
-from . import __version__, backends, nbg, report, spec
-from .course import DEFAULT_ZIP_REGEXP, Course, collect_zip
+from . import __version__, backends, lms, nbg, report, spec
+from .course import Course
 from .inkernel import kernel_limits
 from .store import Store
 from .task import failed
@@ -87,15 +87,15 @@ def save_outputs(course, assignment, result):
 
 
 def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=None,
-              students=None, zip_path=None, zip_regexp=None, force=False, time_limit=None,
+              students=None, zip_path=None, zip_regexp=None, roster=None, force=False,
+              time_limit=None,
               memory_mb=1024, isolate_users=True, progress=True, log=print):
     """Grade ``assignment`` for the class (or ``students``); return the summary dict."""
     course = Course(course_dir, db_url)
-    if zip_path:
-        got = collect_zip(course, assignment, zip_path, list(course.sources(assignment)),
-                          zip_regexp or DEFAULT_ZIP_REGEXP)
-        log(f"collected {sum(map(len, got.values()))} notebooks of {len(got)} students "
-            f"from {zip_path}")
+    collected = zip_path and lms.collect(course, assignment, zip_path,
+                                         list(course.sources(assignment)), roster, zip_regexp)
+    for line in collected.describe() if collected else ():
+        log(line)
     time_limit = time_limit or course.cfg.get("Execute", {}).get("timeout", 30)
     limits = {"time": float(time_limit), "memory_mb": int(memory_mb),
               "uid_base": UID_BASE if isolate_users else 0}
@@ -117,6 +117,9 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
                 backend.close()
         summary = report.write(course, store, assignment)
         summary["driver_seconds"] = recording  # spent writing results (not in the files)
+        if collected:
+            summary["collection"] = collected.counts()
+            summary["files"].update(collected.files)
         return summary
     finally:
         store.close()

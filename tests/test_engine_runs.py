@@ -122,22 +122,33 @@ def test_a_changed_submission_is_regraded_on_the_next_run(tmp_path):
     assert "1 up to date, 1 to grade" in messages[0]
 
 
-def test_an_lms_zip_is_collected_like_nbgrader_zip_collect(tmp_path):
+def test_an_lms_zip_is_graded_with_every_entry_accounted_for(tmp_path):
     course = make_course(tmp_path / "course")
     right, blank = source(course, "bn-mini"), release(course, "bn-mini")
     archive = tmp_path / "downloads.zip"
     import nbformat
 
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("kim_4410_9921_bn-mini.ipynb", nbformat.writes(right))
+        zf.writestr("kim_4410_9921_bn-mini.ipynb", nbformat.writes(right))  # Canvas
         zf.writestr("lee_4411_9925_bn-mini-2.ipynb", nbformat.writes(right))  # resubmitted
+        zf.writestr("Ann Roy_301_assignsubmission_file_/bn-mini.ipynb",  # Moodle's folder
+                    nbformat.writes(right))
+        zf.writestr("PS2 Backward_smith_j_attempt_2026-03-02-11-00-00_bn-mini.ipynb",
+                    nbformat.writes(right))  # Blackboard, two students
+        zf.writestr("PS2 Backward_bo_attempt_2026-03-02-12-00-00_bn-mini.ipynb",
+                    nbformat.writes(blank))
         zf.writestr("moe/bn-mini.ipynb", nbformat.writes(blank))
-        zf.writestr("../../out_1_bn-mini.ipynb", "{}")  # stays inside submitted/
+        zf.writestr("../../out_1_bn-mini.ipynb", "{}")  # never leaves the course
         zf.writestr("notes.txt", "not a notebook")
-    summary = grade(course, zip_path=str(archive))
+    messages = []
+    summary = grade(course, zip_path=str(archive), log=messages.append)
     assert {s: p["score"] for s, p in by_student(summary).items()} == \
-        {"kim": 4.0, "lee": 4.0, "moe": 0.0, "out": 0.0}
-    assert by_student(summary)["out"]["flags"] == ["corrupt"]
+        {"kim": 4.0, "lee": 4.0, "Ann_Roy": 4.0, "smith_j": 4.0, "bo": 0.0, "moe": 0.0}
+    assert summary["collection"] == {"entries": 8, "students": 6, "collected": 6,
+                                     "receipt": 0, "skipped": 2}
+    assert "skipped '../../out_1_bn-mini.ipynb': a path that leaves its folder ('..')" in \
+        "\n".join(messages)
+    assert summary["files"]["collection"].endswith("reports/bn-mini/collection.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["course", "downloads.zip"]
 
 

@@ -7,7 +7,6 @@ import pytest
 from engine_tools import FIXTURE, cell
 
 from bngrade import sandbox, scoring, spec
-from bngrade.course import DEFAULT_ZIP_REGEXP
 from bngrade.store import transaction
 from bnlib.checks import REGISTRY
 from bnlib.checks.plain import decode, encode
@@ -146,15 +145,6 @@ def test_magics_become_calls_that_do_nothing():
                                  {"kind": "part", "label": "p", "grade_id": "ps1_train_forward",
                                   "cases": encode(CASES)}], JOB, 2)
     assert results[0]["status"] == "ok"
-
-
-def test_the_default_zip_pattern_reads_lms_names():
-    import re
-
-    m = re.match(DEFAULT_ZIP_REGEXP, "smithj_12345_67890_ps1-forward.ipynb")
-    assert m["student_id"] == "smithj" and m["file_id"] == "ps1-forward.ipynb"
-    m = re.match(DEFAULT_ZIP_REGEXP, "export/smithj/ps1-forward.ipynb")
-    assert m["student_id"] == "smithj" and m["file_id"] == "ps1-forward.ipynb"
 
 
 def test_a_failed_record_leaves_nothing_behind(tmp_path):
