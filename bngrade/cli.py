@@ -1,8 +1,10 @@
 """``bngrade``: the instructor's command.
 
     bngrade autograde ps1-forward [--course-dir .] [--workers N | --scheduler tcp://host:port]
-                                  [--db URL] [--student ID ...] [--zip submissions.zip]
+                                  [--db URL] [--student ID ...] [--zip submissions.zip
+                                  [--roster roster.csv]]
     bngrade summary ps1-forward [--course-dir .] [--db URL]
+    bngrade export ps1-forward --format canvas|moodle|blackboard|csv [--out FILE]
 """
 
 import argparse
@@ -27,9 +29,12 @@ def _parser():
                    "its workers must have this package installed")
     a.add_argument("--student", action="append", help="grade (again) only this student; "
                    "repeat for several")
-    a.add_argument("--zip", help="an LMS zip of notebooks to collect into submitted/ first")
+    a.add_argument("--zip", help="an LMS download (Canvas, Moodle or Blackboard zip) to "
+                   "collect into submitted/ first")
+    a.add_argument("--roster", help="a CSV mapping LMS ids and names to logins (see README)")
     a.add_argument("--zip-regexp", help="file-name pattern with (?P<student_id>...) and "
-                   "(?P<file_id>...) groups, as nbgrader zip_collect's")
+                   "(?P<file_id>...) groups, as nbgrader zip_collect's (replaces the LMS "
+                   "layouts)")
     a.add_argument("--force", action="store_true", help="regrade everything")
     a.add_argument("--time-limit", type=float, help="seconds per question (default: the "
                    "course's Execute.timeout, else 30)")
@@ -41,6 +46,17 @@ def _parser():
     s.add_argument("assignment")
     s.add_argument("--course-dir", default=".")
     s.add_argument("--db")
+    e = sub.add_parser("export", help="write the grades (manual ones included) in an LMS's "
+                       "import format")
+    e.add_argument("assignment")
+    e.add_argument("--format", required=True, choices=("canvas", "moodle", "blackboard", "csv"))
+    e.add_argument("--out", help="the file to write (default: reports/<id>/<id>-<format>.csv)")
+    e.add_argument("--roster", help="a CSV of logins with names and LMS ids (see README)")
+    e.add_argument("--title", help="the grade column's title (default: the assignment id)")
+    e.add_argument("--column-id", help="the LMS's id of the grade column (Canvas's "
+                   "assignment id, Blackboard's column id), to fill an existing column")
+    e.add_argument("--course-dir", default=".")
+    e.add_argument("--db")
     return p
 
 
@@ -50,10 +66,21 @@ def _log(message):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    from . import engine, report
+    from . import engine, export, report
     from .course import Course
+    from .lms import CollectionError
+    from .roster import RosterError
     from .store import Store
 
+    if args.command == "export":
+        try:
+            path, n = export.export(args.assignment, args.format, args.course_dir, args.db,
+                                    args.out, args.roster, args.title, args.column_id)
+        except (RosterError, ValueError) as exc:
+            _log(f"bngrade export: {exc}")
+            return 2
+        print(f"{args.format}: {n} students written to {path}")
+        return 0
     if args.command == "summary":
         course = Course(args.course_dir, args.db)
         store = Store(course.db_url, course.course_id)
@@ -62,12 +89,17 @@ def main(argv=None):
         finally:
             store.close()
     else:
-        summary = engine.autograde(
-            args.assignment, args.course_dir, workers=args.workers, scheduler=args.scheduler,
-            db_url=args.db, students=args.student, zip_path=args.zip,
-            zip_regexp=args.zip_regexp, force=args.force, time_limit=args.time_limit,
-            memory_mb=args.memory_mb, isolate_users=not args.no_user_isolation,
-            progress=not args.no_progress, log=_log)
+        try:
+            summary = engine.autograde(
+                args.assignment, args.course_dir, workers=args.workers,
+                scheduler=args.scheduler, db_url=args.db, students=args.student,
+                zip_path=args.zip, zip_regexp=args.zip_regexp, roster=args.roster,
+                force=args.force, time_limit=args.time_limit, memory_mb=args.memory_mb,
+                isolate_users=not args.no_user_isolation, progress=not args.no_progress,
+                log=_log)
+        except (CollectionError, RosterError) as exc:
+            _log(f"bngrade autograde: {exc}")
+            return 2
     print(report.render(summary))
     for kind, path in summary["files"].items():
         print(f"{kind}: {path}")

@@ -10,6 +10,8 @@ import csv
 import json
 import os
 
+from .export import final_scores
+
 
 def summarize(assignment, rows):
     """The summary as a plain dict."""
@@ -46,12 +48,18 @@ def summarize(assignment, rows):
     }
 
 
-def write_csv(path, rows, order):
+def write_csv(path, rows, order, final=None):
+    """The grades CSV; ``final`` (from :func:`bngrade.export.final_scores`) puts nbgrader's
+    scores, manual grades included, over the engine's."""
+    final = {f["student"]: f for f in final or ()}
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["student", "score", "max_score", *order, "flags"])
         for r in rows:
             scores = {q["grade_id"]: q["score"] for nb in r["detail"] for q in nb["questions"]}
+            if r["student"] in final:
+                scores.update(final[r["student"]]["grades"])
+                r = dict(r, score=final[r["student"]]["score"])
             w.writerow([r["student"], f"{r['score']:g}", f"{r['max_score']:g}",
                         *("" if scores.get(g) is None else f"{scores[g]:g}" for g in order),
                         ";".join(sorted({fl["kind"] for fl in r["flags"]}))])
@@ -87,7 +95,11 @@ def write(course, store, assignment):
     files = {"csv": os.path.join(folder, "grades.csv"),
              "json": os.path.join(folder, "summary.json"),
              "markdown": os.path.join(folder, "summary.md")}
-    write_csv(files["csv"], rows, [q["grade_id"] for q in summary["per_question"]])
+    try:
+        final = final_scores(store.gb, assignment)
+    except ValueError:  # not in nbgrader's tables (nothing recorded yet)
+        final = None
+    write_csv(files["csv"], rows, [q["grade_id"] for q in summary["per_question"]], final)
     with open(files["json"], "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
     with open(files["markdown"], "w", encoding="utf-8") as f:

@@ -1,0 +1,158 @@
+"""Grades back into the LMS: the gradebook's final scores in each LMS's import format.
+
+The scores are nbgrader's own: :func:`final_scores` reads the gradebook as
+``nbgrader export`` does (every student of the gradebook, a submission's score
+is the sum of its grades, each the manual score when one was given, else the
+automatic one, less nbgrader's late penalty; no submission scores 0), so every
+file written here agrees with ``nbgrader export`` row by row. Formats:
+
+- ``canvas``: Canvas's gradebook import CSV: ``Student, ID, SIS User ID, SIS
+  Login ID, Section`` then the assignment column, and a ``Points Possible`` row.
+  Canvas finds the student by ``ID`` (its user id), then the SIS ids, then the
+  name; the column by ``Title (assignment id)`` (``--column-id``), else by title
+  (a new assignment if no title matches).
+- ``moodle``: Moodle's assignment grading worksheet (Grading action > "Upload
+  grading worksheet"), which finds the student by ``Identifier``
+  (``Participant <id>``, as in the Moodle zip) and reads ``Grade`` and ``Last
+  modified (grade)``; the ``Username`` and ``Email address`` columns serve
+  Moodle's gradebook CSV import (map one of them to the user field).
+- ``blackboard``: Blackboard's Grade Center upload CSV: ``Last Name, First Name,
+  Username`` then ``<title> [Total Pts: <max> Score] |<column id>`` (without
+  ``--column-id`` Blackboard makes a new column); every field is quoted.
+- ``csv``: plain, one row per student with the LMS id.
+"""
+
+import csv
+import datetime
+import os
+
+from nbgrader.api import Gradebook, MissingEntry
+
+from .lms import cell, read_lms_ids
+from .roster import Roster
+
+FORMATS = ("canvas", "moodle", "blackboard", "csv")
+
+
+def final_scores(gb, assignment):
+    """One dict per gradebook student (sorted by login), as ``nbgrader export`` scores it.
+
+    Keys: ``student``, ``first_name``, ``last_name``, ``email``, ``lms_user_id``,
+    ``timestamp``, ``raw_score``, ``late_submission_penalty``, ``score``,
+    ``max_score`` and ``grades`` (``{grade id: score}``, manual scores included).
+    """
+    try:
+        max_score = gb.find_assignment(assignment).max_score
+    except MissingEntry:
+        raise ValueError(f"the gradebook has no assignment {assignment!r}") from None
+    out = []
+    for student in sorted(gb.students, key=lambda s: s.id):
+        row = {"student": student.id, "first_name": student.first_name or "",
+               "last_name": student.last_name or "", "email": student.email or "",
+               "lms_user_id": student.lms_user_id or "", "max_score": max_score,
+               "timestamp": None, "raw_score": 0.0, "late_submission_penalty": 0.0,
+               "score": 0.0, "grades": {}}
+        try:
+            sub = gb.find_submission(assignment, student.id)
+        except MissingEntry:
+            out.append(row)
+            continue
+        penalty = sub.late_submission_penalty or 0.0
+        row.update(timestamp=sub.timestamp, raw_score=sub.score,
+                   late_submission_penalty=penalty, score=max(0.0, sub.score - penalty),
+                   grades={g.name: g.score for nb in sub.notebooks for g in nb.grades})
+        out.append(row)
+    return out
+
+
+def number(x):
+    return f"{x:.10g}"
+
+
+def _people(rows, ids, roster, fmt):
+    """Per student: names and the LMS id of ``fmt``, from the roster, gradebook, collection."""
+    for r in rows:
+        known = ids.get(r["student"], {})
+        person = roster.login(r["student"]) if roster is not None else None
+        person = person or {}
+        first = person.get("first_name") or r["first_name"]
+        last = person.get("last_name") or r["last_name"]
+        name = person.get("name") or known.get("name", "")
+        if not (first or last) and name:
+            if "," in name:  # "Last, First"
+                last, _, first = (p.strip() for p in name.partition(","))
+            else:
+                *given, last = name.split()
+                first = " ".join(given)
+        lms_id = known.get("lms_user_id", "") if known.get("lms") == fmt else ""
+        if fmt == "canvas":
+            lms_id = lms_id or r["lms_user_id"]
+        lms_id = lms_id or person.get("lms_id", "")
+        yield r, {"first": first, "last": last, "name": name or f"{first} {last}".strip(),
+                  "email": person.get("email") or r["email"], "lms_id": lms_id,
+                  "sis_user_id": person.get("sis_user_id", ""),
+                  "section": person.get("section", "")}
+
+
+def write(path, fmt, assignment, rows, ids=None, roster=None, title=None, column_id=None):
+    """Write ``rows`` (from :func:`final_scores`) to ``path`` in ``fmt``; return the count."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    title, ids = title or assignment, ids or {}
+    max_score = number(rows[0]["max_score"]) if rows else "0"
+    people = list(_people(rows, ids, roster, fmt))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        if fmt == "canvas":
+            w = csv.writer(f)
+            column = f"{title} ({column_id})" if column_id else title
+            w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
+            w.writerow(["    Points Possible", "", "", "", "", max_score])
+            for r, p in people:
+                student = f"{p['last']}, {p['first']}" if p["last"] and p["first"] else \
+                    p["name"] or r["student"]
+                w.writerow([cell(student), p["lms_id"], cell(p["sis_user_id"]),
+                            cell(r["student"]), cell(p["section"]), number(r["score"])])
+        elif fmt == "moodle":
+            w = csv.writer(f)
+            now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+            w.writerow(["Identifier", "Full name", "Email address", "Username", "Grade",
+                        "Maximum Grade", "Last modified (grade)"])
+            for r, p in people:
+                ident = f"Participant {p['lms_id']}" if p["lms_id"] else ""
+                w.writerow([ident, cell(p["name"] or r["student"]), cell(p["email"]),
+                            cell(r["student"]), number(r["score"]), max_score, now])
+        elif fmt == "blackboard":
+            w = csv.writer(f, quoting=csv.QUOTE_ALL)
+            column = f"{title} [Total Pts: {max_score} Score]" + \
+                (f" |{column_id}" if column_id else "")
+            w.writerow(["Last Name", "First Name", "Username", column])
+            for r, p in people:
+                w.writerow([cell(p["last"]), cell(p["first"]), cell(r["student"]),
+                            number(r["score"])])
+        else:
+            w = csv.writer(f)
+            w.writerow(["student_id", "last_name", "first_name", "email", "lms_user_id",
+                        "raw_score", "late_submission_penalty", "score", "max_score"])
+            for r, p in people:
+                w.writerow([cell(r["student"]), cell(p["last"]), cell(p["first"]),
+                            cell(p["email"]), p["lms_id"], number(r["raw_score"]),
+                            number(r["late_submission_penalty"]), number(r["score"]),
+                            max_score])
+    return len(rows)
+
+
+def export(assignment, fmt, course_dir=".", db_url=None, out=None, roster=None, title=None,
+           column_id=None):
+    """Export ``assignment``'s grades for an LMS; return (path, number of students)."""
+    from .course import Course
+
+    course = Course(course_dir, db_url)
+    if isinstance(roster, (str, os.PathLike)):
+        roster = Roster.read(roster)
+    with Gradebook(course.db_url, course.course_id) as gb:
+        rows = final_scores(gb, assignment)
+    path = out or os.path.join(course.root, "reports", assignment, f"{assignment}-{fmt}.csv")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    n = write(path, fmt, assignment, rows, read_lms_ids(course.root, assignment), roster,
+              title, column_id)
+    return path, n
