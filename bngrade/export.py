@@ -26,7 +26,15 @@ import csv
 import datetime
 import os
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import (
+    BaseCell,
+    Grade,
+    Gradebook,
+    MissingEntry,
+    Student,
+    SubmittedAssignment,
+    SubmittedNotebook,
+)
 
 from .lms import cell, read_lms_ids
 from .roster import Roster
@@ -40,27 +48,36 @@ def final_scores(gb, assignment):
     Keys: ``student``, ``first_name``, ``last_name``, ``email``, ``lms_user_id``,
     ``timestamp``, ``raw_score``, ``late_submission_penalty``, ``score``,
     ``max_score`` and ``grades`` (``{grade id: score}``, manual scores included).
+    Three queries over nbgrader's own score expressions, whatever the class size.
     """
     try:
-        max_score = gb.find_assignment(assignment).max_score
+        a = gb.find_assignment(assignment)
     except MissingEntry:
         raise ValueError(f"the gradebook has no assignment {assignment!r}") from None
+    sa = SubmittedAssignment
+    subs = {sid: (stamp, score, penalty or 0.0) for sid, stamp, score, penalty in gb.db.query(
+        sa.student_id, sa.timestamp, sa.score, sa.late_submission_penalty)
+        .filter(sa.assignment_id == a.id)}
+    grades = {}
+    for sid, name, score in (gb.db.query(sa.student_id, BaseCell.name, Grade.score)
+                             .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
+                             .join(sa, SubmittedNotebook.assignment_id == sa.id)
+                             .join(BaseCell, Grade.cell_id == BaseCell.id)
+                             .filter(sa.assignment_id == a.id)):
+        grades.setdefault(sid, {})[name] = score
     out = []
-    for student in sorted(gb.students, key=lambda s: s.id):
-        row = {"student": student.id, "first_name": student.first_name or "",
-               "last_name": student.last_name or "", "email": student.email or "",
-               "lms_user_id": student.lms_user_id or "", "max_score": max_score,
+    max_score = a.max_score
+    for sid, first, last, email, lms_id in gb.db.query(
+            Student.id, Student.first_name, Student.last_name, Student.email,
+            Student.lms_user_id).order_by(Student.id):
+        row = {"student": sid, "first_name": first or "", "last_name": last or "",
+               "email": email or "", "lms_user_id": lms_id or "", "max_score": max_score,
                "timestamp": None, "raw_score": 0.0, "late_submission_penalty": 0.0,
-               "score": 0.0, "grades": {}}
-        try:
-            sub = gb.find_submission(assignment, student.id)
-        except MissingEntry:
-            out.append(row)
-            continue
-        penalty = sub.late_submission_penalty or 0.0
-        row.update(timestamp=sub.timestamp, raw_score=sub.score,
-                   late_submission_penalty=penalty, score=max(0.0, sub.score - penalty),
-                   grades={g.name: g.score for nb in sub.notebooks for g in nb.grades})
+               "score": 0.0, "grades": grades.get(sid, {})}
+        if sid in subs:  # else no submission: zero, as nbgrader export says
+            stamp, score, penalty = subs[sid]
+            row.update(timestamp=stamp, raw_score=score, late_submission_penalty=penalty,
+                       score=max(0.0, score - penalty))
         out.append(row)
     return out
 
