@@ -40,6 +40,7 @@ import os
 import re
 import stat
 import zipfile
+import zlib
 
 from .course import MAX_NOTEBOOK_BYTES
 from .roster import Roster, norm, safe_login
@@ -391,47 +392,52 @@ def collect(course, assignment, zip_path, names, roster=None, regexp=None):
         if problems:
             raise CollectionError(f"{zip_path} is ambiguous; nothing was collected:\n  - "
                                   + "\n  - ".join(problems))
-        data, total = {}, 0
+        todo = [e for e in entries if not e.status]
+        if sum(e.info.file_size for e in todo) > MAX_TOTAL_BYTES:
+            raise CollectionError(f"{zip_path} unpacks to more than {MAX_TOTAL_BYTES >> 30} GB "
+                                  f"of notebooks; nothing was collected")
+        students = {}
         for e in entries:
-            if e.status:
+            if not e.login:
                 continue
-            with zf.open(e.info) as f:
-                data[e.name] = f.read(MAX_NOTEBOOK_BYTES + 1)
-            total += len(data[e.name])
-            if len(data[e.name]) > MAX_NOTEBOOK_BYTES:
-                del data[e.name]
-                e.skip(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
-            elif total > MAX_TOTAL_BYTES:
-                raise CollectionError(f"{zip_path} unpacks to more than "
-                                      f"{MAX_TOTAL_BYTES >> 30} GB of notebooks")
-    students = {}
-    for e in entries:
-        if not e.login:
-            continue
-        # Everyone identified gets a folder: one who sent no notebook is graded as missing.
-        folder = course.path("submitted", e.login, assignment)
-        os.makedirs(folder, exist_ok=True)
-        if e.name in data:
-            _write_bytes(os.path.join(folder, e.saved_as), data[e.name])
-            if _stamp(e):
-                _write_bytes(os.path.join(folder, "timestamp.txt"), _stamp(e).encode())
-            e.status, e.reason = "collected", "the latest of this notebook"
-        s = students.setdefault(e.login, {"lms": e.layout, "lms_user_id": e.lms_id,
-                                          "name": e.display, "late": False, "attempt": ""})
-        if e.status in ("collected", "receipt"):
-            s["late"] = s["late"] or e.late
-            if e.layout != "canvas":
-                s["attempt"] = e.attempt
+            # Everyone identified gets a folder: one who sent no notebook is graded as missing.
+            folder = course.path("submitted", e.login, assignment)
+            os.makedirs(folder, exist_ok=True)
+            if e in todo:
+                _extract(zf, e, os.path.join(folder, e.saved_as))
+            if e.status == "collected" and _stamp(e):
+                with open(os.path.join(folder, "timestamp.txt"), "w") as f:
+                    f.write(_stamp(e))
+            s = students.setdefault(e.login, {"lms": e.layout, "lms_user_id": e.lms_id,
+                                              "name": e.display, "late": False,
+                                              "attempt": ""})
+            if e.status in ("collected", "receipt"):
+                s["late"] = s["late"] or e.late
+                if e.layout != "canvas":
+                    s["attempt"] = e.attempt
     files = _write_reports(course, assignment, entries, students)
     _remember(course, students, roster)
     return Collection(entries, students, files)
 
 
-def _write_bytes(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+def _extract(zf, e, path):
+    """Copy the entry to ``path`` (never more than its header's size): collected or skipped."""
+    limit, tmp = min(e.info.file_size, MAX_NOTEBOOK_BYTES), f"{path}.tmp"
+    try:
+        with zf.open(e.info) as src, open(tmp, "wb") as dst:
+            while chunk := src.read(min(1 << 20, limit + 1 - dst.tell())):
+                dst.write(chunk)
+            size = dst.tell()
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        os.remove(tmp)
+        e.skip(f"unreadable in the zip ({type(exc).__name__}: {exc})")
+        return
+    if size > limit:
+        os.remove(tmp)
+        e.skip("longer than its zip header says")
+    else:
+        os.replace(tmp, path)
+        e.status, e.reason = "collected", "the latest of this notebook"
 
 
 def cell(text):

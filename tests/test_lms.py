@@ -263,3 +263,25 @@ def test_a_file_that_is_not_a_zip_is_a_clear_error(course, tmp_path):
     (tmp_path / "not.zip").write_text("hello")
     with pytest.raises(CollectionError, match="cannot read .*not.zip as a zip"):
         collect(course, NB, str(tmp_path / "not.zip"), [NB])
+
+
+def test_a_corrupt_entry_is_skipped_and_leaves_no_partial_file(course, tmp_path):
+    archive = make_zip(tmp_path / "bad.zip", {"kim/bn-mini.ipynb": "A" * 500,
+                                              "lee/bn-mini.ipynb": "{}"})
+    raw = archive.read_bytes()
+    archive.write_bytes(raw.replace(b"A" * 500, b"A" * 250 + b"B" + b"A" * 249))  # bad CRC
+    got = collect(course, NB, archive, [NB])
+    assert got.entries[0].status == "skipped"
+    assert got.entries[0].reason.startswith("unreadable in the zip (BadZipFile")
+    assert sorted(p.name for p in (tmp_path / "course" / "submitted" / "kim" / NB).iterdir()) \
+        == []
+    assert saved(course, "lee") == "{}"
+
+
+def test_a_zip_that_unpacks_too_large_is_refused_before_writing(course, tmp_path, monkeypatch):
+    monkeypatch.setattr(lms, "MAX_TOTAL_BYTES", 100)
+    archive = make_zip(tmp_path / "big.zip", {"kim/bn-mini.ipynb": "{}" * 30,
+                                              "lee/bn-mini.ipynb": "{}" * 30})
+    with pytest.raises(CollectionError, match="unpacks to more than"):
+        collect(course, NB, archive, [NB])
+    assert course.students(NB) == []
