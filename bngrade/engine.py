@@ -115,10 +115,9 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
                     progress)
             finally:
                 backend.close()
-        summary = report.write(course, store, assignment)
+        summary = report.write(course, store, assignment, collected and collected.summary())
         summary["driver_seconds"] = recording  # spent writing results (not in the files)
         if collected:
-            summary["collection"] = collected.counts()
             summary["files"].update(collected.files)
         return summary
     finally:

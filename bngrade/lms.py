@@ -101,6 +101,12 @@ class Collection:
             out[status] = sum(e.status == status for e in self.entries)
         return out
 
+    def summary(self):
+        """For the run's summary: the counts and each skipped entry with its reason."""
+        return {"counts": self.counts(), "file": self.files["collection"],
+                "skipped": [{"entry": e.name, "reason": e.reason} for e in self.entries
+                            if e.status == "skipped"]}
+
     def describe(self):
         """Lines for the log: the counts, then each skipped entry with its reason."""
         c = self.counts()

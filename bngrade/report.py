@@ -7,8 +7,10 @@ or partial run they still cover every recorded student. Files:
 
 import collections
 import csv
+import html
 import json
 import os
+import re
 
 from .export import final_scores
 
@@ -65,6 +67,11 @@ def write_csv(path, rows, order, final=None):
                         ";".join(sorted({fl["kind"] for fl in r["flags"]}))])
 
 
+def _plain(text):
+    """``text`` on one line, control characters shown as ``?``."""
+    return re.sub(r"[\x00-\x1f\x7f]", "?", text)
+
+
 def render(summary):
     """The summary as Markdown text (also printed by the command)."""
     s = summary
@@ -83,13 +90,28 @@ def render(summary):
     for entry in s["flagged"]:
         lines.append(f"- **{entry['student']}**")
         lines += [f"  - {f['kind']}: {f['detail']}" for f in entry["flags"]]
+    if s.get("collection"):
+        c = s["collection"]
+        n = c["counts"]
+        lines += ["", f"## From the zip: {n['entries']} entries", "",
+                  f"{n['collected']} notebooks of {n['students']} students collected, "
+                  f"{n['receipt']} receipts read, {n['skipped']} entries skipped (all listed "
+                  f"in `collection.csv`)", ""]
+        # entry names come from students: shown as code, which Markdown never renders
+        lines += [f"- `{_plain(e['entry']).replace('`', chr(39))}`: "
+                  f"{html.escape(_plain(e['reason']), quote=False)}" for e in c["skipped"]]
     return "\n".join(lines) + "\n"
 
 
-def write(course, store, assignment):
-    """Write the CSV and summaries; return the summary dict (with ``files``)."""
+def write(course, store, assignment, collection=None):
+    """Write the CSV and summaries; return the summary dict (with ``files``).
+
+    ``collection``: what this run collected from an LMS zip
+    (:meth:`bngrade.lms.Collection.summary`), shown in the summary."""
     rows = store.rows(assignment)
     summary = summarize(assignment, rows)
+    if collection:
+        summary["collection"] = collection
     folder = os.path.join(course.root, "reports", assignment)
     os.makedirs(folder, exist_ok=True)
     files = {"csv": os.path.join(folder, "grades.csv"),

@@ -144,8 +144,13 @@ def test_an_lms_zip_is_graded_with_every_entry_accounted_for(tmp_path):
     summary = grade(course, zip_path=str(archive), log=messages.append)
     assert {s: p["score"] for s, p in by_student(summary).items()} == \
         {"kim": 4.0, "lee": 4.0, "Ann_Roy": 4.0, "smith_j": 4.0, "bo": 0.0, "moe": 0.0}
-    assert summary["collection"] == {"entries": 8, "students": 6, "collected": 6,
-                                     "receipt": 0, "skipped": 2}
+    assert summary["collection"]["counts"] == {"entries": 8, "students": 6, "collected": 6,
+                                               "receipt": 0, "skipped": 2}
+    saved = json.loads((course / "reports" / "bn-mini" / "summary.json").read_text())
+    assert [s["entry"] for s in saved["collection"]["skipped"]] == \
+        ["../../out_1_bn-mini.ipynb", "notes.txt"]
+    assert "- `notes.txt`: not in a layout" in \
+        (course / "reports" / "bn-mini" / "summary.md").read_text()
     assert "skipped '../../out_1_bn-mini.ipynb': a path that leaves its folder ('..')" in \
         "\n".join(messages)
     assert summary["files"]["collection"].endswith("reports/bn-mini/collection.csv")

@@ -285,3 +285,21 @@ def test_a_zip_that_unpacks_too_large_is_refused_before_writing(course, tmp_path
     with pytest.raises(CollectionError, match="unpacks to more than"):
         collect(course, NB, archive, [NB])
     assert course.students(NB) == []
+
+
+def test_hostile_entry_names_reach_the_summary_as_text(course, tmp_path):
+    from bngrade.report import render
+
+    got = collect(course, NB, make_zip(tmp_path / "h.zip", {
+        "kim_4410_9921_<img src=x onerror=alert(1)>.pdf": "%PDF",
+        "kim_4410_9922_a`b\nc.txt": "x", "kim_4410_9923_=HYPERLINK(1).pdf": "x"}), [NB])
+    text = render({"assignment": NB, "students": 0, "mean": 0, "max_score": 4,
+                   "per_question": [], "per_student": [], "flagged": [],
+                   "collection": got.summary()})
+    span = "`kim_4410_9921_<img src=x onerror=alert(1)>.pdf`"  # code: shown, never run
+    assert span in text and "<img" not in text.replace(span, "") and "&lt;img" in text
+    assert "- `kim_4410_9922_a'b?c.txt`" in text  # one line, its code span closed
+    cells = [r["entry"] for r in rows(course, "collection.csv")]
+    assert cells[2] == "kim_4410_9923_=HYPERLINK(1).pdf"  # not at the start of the cell
+    with open(course.root + f"/reports/{NB}/collection.csv", newline="") as f:
+        assert all(not c.startswith("=") for row in csv.reader(f) for c in row)
