@@ -146,6 +146,9 @@ def _parse(entry, regexp, assignment):
     """Fill layout, person, lms_id, file, attempt and late from the entry's name."""
     name = entry.name.replace("\\", "/")
     base, top = name.rsplit("/", 1)[-1], "/" not in name
+    if any(part.startswith(".") or part == "__MACOSX" for part in name.split("/")):
+        entry.skip("a hidden or system file (such as __MACOSX/ or .ipynb_checkpoints/)")
+        return
     if regexp is not None:
         m = regexp.match(name)
         if m:
@@ -387,7 +390,7 @@ def collect(course, assignment, zip_path, names, roster=None, regexp=None):
                 e.skip(why)
             else:
                 _parse(e, pattern, assignment)
-                if not e.layout:
+                if not e.layout and not e.status:
                     e.skip("not in a layout bngrade reads (Canvas, Moodle or Blackboard "
                            "file names, or <login>/<notebook>)")
         receipts = _read_receipts(zf, entries)

@@ -74,8 +74,10 @@ MIXED = {
     f"{BB}_lee_attempt_2026-03-02-10-30-00.txt": receipt("Lee Park", "lee", "2 March"),
     f"{BB}_smith_j_attempt_2026-03-02-11-00-00_bn-mini.ipynb": '{"who": "smith_j"}',
     f"{BB}_smith_j_attempt_2026-03-02-11-00-00.txt": receipt("Jo Smith", "smith_j", "2 March"),
-    # the plain layout
+    # the plain layout, and what a Mac or Jupyter adds
     "moe/bn-mini.ipynb": '{"who": "moe"}',
+    "__MACOSX/moe/._bn-mini.ipynb": "\x00\x05",
+    "moe/.ipynb_checkpoints/bn-mini-checkpoint.ipynb": '{"who": "old moe"}',
     "readme.txt": "not a submission",
 }
 
@@ -107,8 +109,9 @@ def test_every_entry_of_a_mixed_zip_is_collected_or_skipped_with_its_reason(cour
         assert saved(course, login).startswith('{"who": "' + login.split("_")[0].lower()[:3])
     assert saved(course, "lee") == '{"who": "lee"}'  # the latest attempt
     assert saved(course, "lee", "timestamp.txt") == "2026-03-02 10:30:00"
-    assert got.counts() == {"entries": 15, "students": 7, "collected": 7, "receipt": 2,
-                            "skipped": 6}
+    assert report["__MACOSX/moe/._bn-mini.ipynb"]["reason"].startswith("a hidden or system")
+    assert got.counts() == {"entries": 17, "students": 7, "collected": 7, "receipt": 2,
+                            "skipped": 8}
 
 
 def test_lms_ids_and_late_markers_are_kept_with_the_student(course, tmp_path):
@@ -255,7 +258,8 @@ def test_unsafe_entries_are_skipped_and_nothing_lands_outside_the_course(course,
     assert reasons == ["a path that leaves its folder ('..')", "an absolute path",
                            "a path that leaves its folder ('..')",
                            "a symbolic link (never followed)", "larger than 0 MB",
-                           "'.' cannot name a student's folder"]
+                           "a hidden or system file (such as __MACOSX/ or "
+                           ".ipynb_checkpoints/)"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["course", "evil.zip"]
 
 
