@@ -117,6 +117,8 @@ class Roster:
             if not any(cell.strip() for cell in row):
                 continue
             row = row + [""] * (len(header) - len(row))
+            if not row[login].strip():  # not a person: Canvas's "Points Possible" row
+                continue
             person = {f: row[i].strip() for f, i in fields.items() if i is not None}
             person["line"] = line
             person["login"] = safe_login(row[login])

@@ -204,6 +204,7 @@ def write_roster(path, text):
 def test_a_roster_maps_lms_ids_and_names_to_logins(course, tmp_path):
     roster = write_roster(tmp_path / "roster.csv",
                           "Student,ID,SIS User ID,SIS Login ID,Section\n"
+                          "    Points Possible,,,,\n"
                           '"Kim, Hana",4410,S1,hkim,A\n'
                           '"Lee, Ann",,S2,alee,A\n'
                           '"Park, Lee",,S3,lee,B\n')
