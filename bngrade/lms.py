@@ -401,8 +401,8 @@ def collect(course, assignment, zip_path, names, roster=None, regexp=None):
         if problems:
             raise CollectionError(f"{zip_path} is ambiguous; nothing was collected:\n  - "
                                   + "\n  - ".join(problems))
-        todo = [e for e in entries if not e.status]
-        if sum(e.info.file_size for e in todo) > MAX_TOTAL_BYTES:
+        todo = {e.name: e for e in entries if not e.status}
+        if sum(e.info.file_size for e in todo.values()) > MAX_TOTAL_BYTES:
             raise CollectionError(f"{zip_path} unpacks to more than {MAX_TOTAL_BYTES >> 30} GB "
                                   f"of notebooks; nothing was collected")
         students = {}
@@ -412,7 +412,7 @@ def collect(course, assignment, zip_path, names, roster=None, regexp=None):
             # Everyone identified gets a folder: one who sent no notebook is graded as missing.
             folder = course.path("submitted", e.login, assignment)
             os.makedirs(folder, exist_ok=True)
-            if e in todo:
+            if todo.get(e.name) is e:
                 _extract(zf, e, os.path.join(folder, e.saved_as))
             if e.status == "collected" and _stamp(e):
                 with open(os.path.join(folder, "timestamp.txt"), "w") as f:
@@ -496,7 +496,9 @@ def _remember(course, students, roster):
     """Names and the LMS user id on nbgrader's Student rows (what its own tools show)."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(course.db_url, course.course_id) as gb:
+    from .store import transaction
+
+    with Gradebook(course.db_url, course.course_id) as gb, transaction(gb):  # one commit
         for login, s in students.items():
             person = roster.by_login.get(login, {}) if roster is not None else {}
             fields = {k: person[k] for k in ("first_name", "last_name", "email")

@@ -87,6 +87,9 @@ class Roster:
                     index[value] = p
             for k in name_keys(p):
                 self.by_name.setdefault(k, []).append(p)
+        self.by_folded = {}
+        for login, p in self.by_login.items():
+            self.by_folded.setdefault(login.casefold(), []).append(p)
 
     @classmethod
     def read(cls, path):
@@ -137,5 +140,5 @@ class Roster:
         """The row of ``login`` (exact, else the one row equal to it ignoring case)."""
         if login in self.by_login:
             return self.by_login[login]
-        folded = [p for k, p in self.by_login.items() if k.casefold() == login.casefold()]
+        folded = self.by_folded.get(login.casefold(), [])
         return folded[0] if len(folded) == 1 else None
