@@ -94,7 +94,7 @@ def _people(rows, ids, roster, fmt):
         person = person or {}
         first = person.get("first_name") or r["first_name"]
         last = person.get("last_name") or r["last_name"]
-        name = person.get("name") or known.get("name", "")
+        name = (person.get("name") or known.get("name", "")).strip()
         if not (first or last) and name:
             if "," in name:  # "Last, First"
                 last, _, first = (p.strip() for p in name.partition(","))
