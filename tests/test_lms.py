@@ -308,3 +308,19 @@ def test_hostile_entry_names_reach_the_summary_as_text(course, tmp_path):
     assert cells[2] == "kim_4410_9923_=HYPERLINK(1).pdf"  # not at the start of the cell
     with open(course.root + f"/reports/{NB}/collection.csv", newline="") as f:
         assert all(not c.startswith("=") for row in csv.reader(f) for c in row)
+
+
+def test_export_files_show_names_from_the_lms_as_text(tmp_path):
+    from bngrade.export import write
+
+    row = {"student": "kim", "first_name": "", "last_name": "", "email": "",
+           "lms_user_id": "", "max_score": 4.0, "timestamp": None, "raw_score": 3.5,
+           "late_submission_penalty": 0.0, "score": 3.5, "grades": {}}
+    ids = {"kim": {"lms": "moodle", "lms_user_id": "301", "name": "=HYPERLINK(\"x\") Kim",
+                   "late": False, "attempt": ""}}
+    for fmt in ("canvas", "moodle", "blackboard", "csv"):
+        write(tmp_path / f"{fmt}.csv", fmt, NB, [row], ids)
+        with open(tmp_path / f"{fmt}.csv", newline="") as f:
+            cells = [c for r in csv.reader(f) for c in r]
+        assert not any(c.startswith("=") for c in cells), fmt
+        assert "3.5" in cells, fmt
