@@ -88,8 +88,7 @@ def save_outputs(course, assignment, result):
 
 def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=None,
               students=None, zip_path=None, zip_regexp=None, roster=None, force=False,
-              time_limit=None,
-              memory_mb=1024, isolate_users=True, progress=True, log=print):
+              time_limit=None, memory_mb=1024, isolate_users=True, progress=True, log=print):
     """Grade ``assignment`` for the class (or ``students``); return the summary dict."""
     course = Course(course_dir, db_url)
     collected = zip_path and lms.collect(course, assignment, zip_path,
