@@ -93,8 +93,8 @@ def csv_cell(text, limit=500):
 _DROP_WITH_CONTENT = {"script", "iframe", "object", "embed", "frame", "frameset", "applet",
                       "base", "form", "noscript", "template", "noembed", "noframes",
                       "portal", "xmp", "plaintext"}
-_VOID = {"area", "br", "col", "hr", "img", "input", "link", "meta", "param", "source",
-         "track", "wbr", "basefont", "bgsound", "keygen"}
+_VOID = {"area", "br", "col", "embed", "frame", "hr", "img", "input", "link", "meta", "param",
+         "source", "track", "wbr", "basefont", "bgsound", "keygen"}
 _RAW_TEXT = {"style", "textarea", "title"}
 _URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "background", "poster",
               "cite", "longdesc", "lowsrc", "dynsrc", "data", "codebase", "usemap",
