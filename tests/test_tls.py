@@ -1,0 +1,141 @@
+"""bngrade.tls: certificates for the cluster; a real loopback Dask cluster refuses strangers."""
+
+import os
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import time
+
+import pytest
+from servers import BIN, free_port
+
+from bngrade import tls
+
+
+def test_certs_are_private_and_signed_by_the_authority(tmp_path):
+    from cryptography import x509
+
+    folder = tmp_path / "certs"
+    out = tls.make_certs(str(folder), hosts=("127.0.0.1", "grader.example"))
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for path in out.values():
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+    ca = x509.load_pem_x509_certificate(open(out["ca"], "rb").read())
+    for role in tls.ROLES:
+        cert = x509.load_pem_x509_certificate(open(out[role], "rb").read())
+        cert.verify_directly_issued_by(ca)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "grader.example" in san.get_values_for_type(x509.DNSName)
+    with pytest.raises(FileExistsError, match="--force"):
+        tls.make_certs(str(folder))
+    tls.make_certs(str(folder), force=True)
+
+
+def test_security_requires_encryption_and_names_missing_files(tmp_path):
+    with pytest.raises(ValueError, match="bngrade certs"):
+        tls.security(str(tmp_path))
+    tls.make_certs(str(tmp_path))
+    sec = tls.security(str(tmp_path), "client")
+    assert sec.require_encryption and sec.tls_client_cert.endswith("client.pem")
+    with pytest.raises(ValueError, match="role"):
+        tls.files(str(tmp_path), "student")
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory):
+    """A ``dask scheduler`` and a worker on 127.0.0.1, both with the certificates."""
+    from distributed import Client
+
+    folder = str(tmp_path_factory.mktemp("certs"))
+    tls.make_certs(folder)
+    port = free_port()
+    address = f"tls://127.0.0.1:{port}"
+    log = open(tmp_path_factory.mktemp("logs") / "cluster.log", "w")
+
+    def flags(role):
+        cert, key = tls.files(folder, role)
+        return ["--tls-ca-file", os.path.join(folder, tls.CA), "--tls-cert", cert,
+                "--tls-key", key]
+
+    procs = [subprocess.Popen([os.path.join(BIN, "dask"), "scheduler", "--protocol", "tls",
+                               "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
+                               *flags("scheduler")], stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True),
+             subprocess.Popen([os.path.join(BIN, "dask"), "worker", address, "--host",
+                               "127.0.0.1", "--nthreads", "1", "--no-dashboard",
+                               "--memory-limit", "0", *flags("worker")], stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)]
+    try:
+        deadline = time.monotonic() + 90
+        with Client(address, security=tls.security(folder), timeout=90) as client:
+            while not client.scheduler_info()["workers"]:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    pytest.fail("the TLS cluster did not start:\n" + open(log.name).read())
+                time.sleep(0.3)
+        yield folder, port
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.mark.slow
+def test_a_client_with_the_certificate_is_served(tls_cluster):
+    from distributed import Client
+
+    folder, port = tls_cluster
+    with Client(f"tls://127.0.0.1:{port}", security=tls.security(folder), timeout=30) as c:
+        assert c.submit(sum, [1, 2, 3]).result(timeout=30) == 6
+
+
+@pytest.mark.slow
+def test_plain_tcp_is_refused(tls_cluster):
+    from distributed import Client
+
+    _, port = tls_cluster
+    with pytest.raises(OSError):
+        Client(f"tcp://127.0.0.1:{port}", timeout=3)
+
+
+@pytest.mark.slow
+def test_a_certificate_of_another_authority_is_refused(tls_cluster, tmp_path):
+    from distributed import Client
+
+    _, port = tls_cluster
+    tls.make_certs(str(tmp_path))  # a student's own authority and "client" certificate
+    with pytest.raises(OSError):
+        Client(f"tls://127.0.0.1:{port}", security=tls.security(str(tmp_path)), timeout=3)
+
+
+@pytest.mark.slow
+def test_tls_without_a_client_certificate_is_refused(tls_cluster):
+    """Knowing the authority (public) is not enough: the server demands a client certificate."""
+    folder, port = tls_cluster
+    ctx = ssl.create_default_context(cafile=os.path.join(folder, tls.CA))
+    ctx.check_hostname = False
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            with ctx.wrap_socket(raw) as s:
+                s.sendall(b"\0" * 8)
+                if not s.recv(1):  # TLS 1.3 reports the refusal on the first read
+                    raise ConnectionResetError("closed by the server")
+
+
+def test_bngrade_certs_prints_the_cluster_commands(tmp_path, capsys):
+    from bngrade import cli
+
+    folder = str(tmp_path / "c")
+    assert cli.main(["certs", folder, "--host", "10.0.0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "dask scheduler --protocol tls" in out and "tls://10.0.0.5:8786" in out
+    assert cli.main(["certs", folder]) == 2  # never silently replaced
