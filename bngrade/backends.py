@@ -62,14 +62,27 @@ class LocalBackend:
 
 
 class DaskBackend:
-    """An existing Dask scheduler (``tcp://host:port``); its workers need this package."""
+    """An existing Dask scheduler; its workers need this package.
+
+    With ``certs`` (a folder made by ``bngrade certs``) the connection is mutual
+    TLS (``tls://host:port``) and plain TCP is refused (``bngrade.tls``).
+    """
 
     name = "dask"
 
-    def __init__(self, address):
+    def __init__(self, address, certs=None):
         from distributed import Client
 
-        self.client = Client(address, timeout=30, set_as_default=False)
+        from . import tls
+
+        if certs is None and address.startswith("tls://"):
+            raise ValueError(f"{address} is a TLS scheduler: give the folder of the cluster's "
+                             "certificates with --certs DIR (made by `bngrade certs DIR`)")
+        if certs is not None and not address.startswith("tls://"):
+            raise ValueError(f"with --certs the scheduler address must be tls://..., got "
+                             f"{address}")
+        security = tls.security(certs, "client") if certs else None
+        self.client = Client(address, timeout=30, set_as_default=False, security=security)
 
     def submit(self, payload):
         return self.client.submit(grade_submission, payload, pure=False)
@@ -93,5 +106,5 @@ class DaskBackend:
         self.client.close()
 
 
-def make(workers=None, scheduler=None, kernel_limits=(2 << 30, 0)):
-    return DaskBackend(scheduler) if scheduler else LocalBackend(workers, kernel_limits)
+def make(workers=None, scheduler=None, kernel_limits=(2 << 30, 0), certs=None):
+    return DaskBackend(scheduler, certs) if scheduler else LocalBackend(workers, kernel_limits)

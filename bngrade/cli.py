@@ -1,7 +1,8 @@
 """``bngrade``: the instructor's command.
 
     bngrade autograde ps1-forward [--course-dir .] [--workers N | --scheduler tcp://host:port]
-                                  [--db URL] [--student ID ...] [--zip submissions.zip]
+                                  [--certs DIR] [--db URL] [--student ID ...]
+                                  [--zip submissions.zip]
     bngrade summary ps1-forward [--course-dir .] [--db URL]
     bngrade verify ps1-forward [--course-dir .] [--db URL]
     bngrade certs DIR [--host NAME ...] [--days N] [--force]
@@ -28,6 +29,8 @@ def _parser():
     a.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     a.add_argument("--scheduler", help="a Dask scheduler address, e.g. tcp://10.0.0.5:8786; "
                    "its workers must have this package installed")
+    a.add_argument("--certs", help="the folder of the cluster's TLS certificates (made by "
+                   "`bngrade certs DIR`); with --scheduler tls://host:port")
     a.add_argument("--student", action="append", help="grade (again) only this student; "
                    "repeat for several")
     a.add_argument("--zip", help="an LMS zip of notebooks to collect into submitted/ first")
@@ -128,7 +131,7 @@ def main(argv=None):
             db_url=args.db, students=args.student, zip_path=args.zip,
             zip_regexp=args.zip_regexp, force=args.force, time_limit=args.time_limit,
             memory_mb=args.memory_mb, isolate_users=not args.no_user_isolation,
-            progress=not args.no_progress, log=_log)
+            progress=not args.no_progress, log=_log, certs=args.certs)
     print(report.render(summary))
     for kind, path in summary["files"].items():
         print(f"{kind}: {path}")

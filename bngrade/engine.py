@@ -15,9 +15,10 @@ import time
 import nbformat
 from tqdm import tqdm
 
-from . import __version__, backends, nbg, report, spec
+from . import __version__, backends, integrity, nbg, report, spec
 from .course import DEFAULT_ZIP_REGEXP, Course, collect_zip
 from .inkernel import kernel_limits
+from .sanitize import html_document, line
 from .store import Store
 from .task import failed
 
@@ -27,11 +28,7 @@ UID_BASE = 1_000_000
 
 
 def _write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    integrity.write_private(path, text)
 
 
 def _input_hash(payload):
@@ -56,6 +53,8 @@ def plan(course, store, assignment, students, force, limits):
         questions[name] = [{"grade_id": q.grade_id, "points": q.points} for q in sp.questions]
     config, salt, done = nbg.plain_config(course.cfg, limits["time"]), store.salt(), \
         store.done(assignment)
+    for m in store.mismatches(assignment):  # rewritten behind the engine's back: grade again
+        done.pop(m.student, None)
     todo = {}
     for student in students:
         notebooks = [dict(entry, source=sources[entry["name"]], questions=questions[entry["name"]])
@@ -74,8 +73,9 @@ def save_outputs(course, assignment, result):
     student = result["student"]
     stamp = course.path("submitted", student, assignment, "timestamp.txt")
     for nb in result["notebooks"]:
+        feedback = None if nb["feedback"] is None else html_document(nb["feedback"])
         for kind, text, ext in (("autograded", nb["autograded"], "ipynb"),
-                                ("feedback", nb["feedback"], "html")):
+                                ("feedback", feedback, "html")):
             path = course.path(kind, student, assignment, f"{nb['name']}.{ext}")
             if text is None:
                 if os.path.exists(path):
@@ -88,7 +88,7 @@ def save_outputs(course, assignment, result):
 
 def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=None,
               students=None, zip_path=None, zip_regexp=None, force=False, time_limit=None,
-              memory_mb=1024, isolate_users=True, progress=True, log=print):
+              memory_mb=1024, isolate_users=True, progress=True, log=print, certs=None):
     """Grade ``assignment`` for the class (or ``students``); return the summary dict."""
     course = Course(course_dir, db_url)
     if zip_path:
@@ -101,14 +101,18 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
               "uid_base": UID_BASE if isolate_users else 0}
     everyone = course.students(assignment)
     chosen = list(students) if students else everyone
-    store = Store(course.db_url, course.course_id)
+    store = Store(course.db_url, course.course_id, integrity.load_key(course.root))
     try:
+        bad = store.mismatches(assignment)
+        if bad:
+            log(f"{len(bad)} gradebook rows do not match their seal (regraded if submitted): "
+                + ", ".join(line(m.student, 60) for m in bad[:10]))
         todo = plan(course, store, assignment, chosen, force or bool(students), limits)
         log(f"{assignment}: {len(chosen)} submissions, {len(chosen) - len(todo)} up to date, "
             f"{len(todo)} to grade")
         recording = 0.0
         if todo:
-            backend = backends.make(workers, scheduler, kernel_limits(limits))
+            backend = backends.make(workers, scheduler, kernel_limits(limits), certs)
             try:
                 recording = dispatch(
                     backend, todo, lambda batch: _record(course, store, assignment, batch, log),
@@ -135,7 +139,7 @@ def _record(course, store, assignment, batch, log):
             try:
                 store.record(assignment, [item])
             except Exception as exc:  # left unrecorded: the next run grades it again
-                log(f"could not record {item[0]['student']}: {type(exc).__name__}: {exc}")
+                log(line(f"could not record {item[0]['student']}: {type(exc).__name__}: {exc}"))
 
 
 def dispatch(backend, todo, record, progress=True, attempts=2):

@@ -13,8 +13,9 @@ it is read, so that the stored value stays what the student sent.
     ``\\uNNNN`` escape; longer text is cut with an ellipsis. For the terminal,
     progress output and any log line.
 ``markdown(text, limit=500)``
-    :func:`line`, then Markdown's active characters (``|`` of a table cell,
-    ``<`` of raw HTML, emphasis, links, code) backslash-escaped.
+    :func:`line`, then the characters that act mid-line in Markdown (``|`` of
+    a table cell, ``<``/``>`` of raw HTML, ``[``/``]`` of links and images,
+    backquotes, backslashes) backslash-escaped and ``&`` written ``&amp;``.
 ``csv_cell(text, limit=500)``
     :func:`line`, and a leading ``=``, ``+``, ``-`` or ``@`` (a spreadsheet
     formula) is neutralised by a leading apostrophe.
@@ -74,7 +75,9 @@ def line(text, limit=500):
     return out
 
 
-_MD_ACTIVE = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+# Mid-line, these are the characters that change what a table row or a page shows: a cell
+# border, raw HTML, a link or image, inline code, an escape. (Emphasis is left alone.)
+_MD_ACTIVE = re.compile(r"([\\`\[\]<>|])")
 
 
 def markdown(text, limit=500):
