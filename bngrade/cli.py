@@ -107,6 +107,14 @@ def _log(message):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as exc:  # bad input: say what, lose nothing
+        _log(f"bngrade {args.command}: {exc}")
+        return 2
+
+
+def _run(args):
     from . import integrity
 
     integrity.private_files()

@@ -139,3 +139,24 @@ def test_bngrade_certs_prints_the_cluster_commands(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "dask scheduler --protocol tls" in out and "tls://10.0.0.5:8786" in out
     assert cli.main(["certs", folder]) == 2  # never silently replaced
+
+
+@pytest.mark.slow
+def test_bngrade_grades_on_the_tls_cluster_and_needs_the_certificates(tls_cluster, tmp_path):
+    from engine_tools import edited, environ_with_venv, make_course, source, submit
+
+    folder, port = tls_cluster
+    course = make_course(tmp_path / "course")
+    right = source(course, "bn-mini")
+    submit(course, "ann", "bn-mini", right)
+    submit(course, "ben", "bn-mini", edited(right, "answer_forward", "x.var(axis=0)",
+                                            "x.var(axis=0, ddof=1)"))
+    cmd = [os.path.join(BIN, "bngrade"), "autograde", "bn-mini", "--course-dir", str(course),
+           "--scheduler", f"tls://127.0.0.1:{port}", "--time-limit", "10", "--no-progress"]
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                             env=environ_with_venv())
+    assert refused.returncode != 0 and "--certs" in refused.stderr
+    done = subprocess.run([*cmd, "--certs", folder], capture_output=True, text=True,
+                          timeout=600, env=environ_with_venv())
+    assert done.returncode == 0, done.stderr
+    assert "| ann | 4 / 4 |" in done.stdout and "| ben | 1 / 4 |" in done.stdout
