@@ -30,6 +30,9 @@ from .protocol import (
     encode_value,
 )
 
+STARTUP_SECONDS = 120.0  # a loaded machine may take long to start Python and numpy
+INTERRUPT_GRACE = 2.0  # seconds an interrupted cell has to stop before the sandbox is killed
+
 
 class OutOfMemory(ProtocolError):
     """The student's code hit the sandbox's memory limit (MemoryError inside)."""
@@ -127,6 +130,14 @@ class Session:
                                      isolated=isolated)
         self.next_id, self.allowed, self.held = 0, set(), Held()
         self.callbacks = []
+        try:  # start-up (Python, numpy) is not the student's time
+            hello = self.box.channel.recv(time.monotonic() + STARTUP_SECONDS)
+        except ProtocolError:
+            self.box.kill()
+            raise
+        if hello != {"ready": True}:
+            self.box.kill()
+            raise Tampered("the sandbox did not start as expected")
 
     def allow(self, qualnames):
         """The helpers the sandbox may ask for from now on (resolved to bnlib's objects)."""
@@ -237,13 +248,26 @@ class Session:
         return out
 
     def run_cell(self, source, label):
-        """Execute a cell's code in the sandbox's namespace; None or the error (a dict)."""
-        reply_error = None
+        """Execute a cell's code in the sandbox's namespace; None or the error (a dict).
+
+        A cell that runs out of time is interrupted (SIGINT, as Jupyter does: what it
+        defined before stays) and raises :class:`OutOfTime` only if it does not stop."""
         try:
             self.request({"op": "run", "source": source, "label": label})
         except RemoteError as exc:
-            reply_error = {"type": type(exc).__name__, "text": str(exc)}
-        return reply_error
+            return {"type": type(exc).__name__, "text": str(exc)}
+        except OutOfTime:
+            if not self.box.interrupt():
+                raise
+            try:
+                self._reply(self.box.channel.recv(time.monotonic() + INTERRUPT_GRACE))
+            except RemoteError:
+                pass
+            except ProtocolError:
+                raise OutOfTime("no reply in time") from None
+            return {"type": "timeout", "text": f"did not finish within {self.seconds:g} s",
+                    "code": "timeout"}
+        return None
 
 
 def _write_back(local, after):

@@ -194,5 +194,7 @@ def main():
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     sys.stdout = sys.stderr = open(os.devnull, "w")
-    serve(Channel(read_fd, write_fd))
+    channel = Channel(read_fd, write_fd)
+    channel.send({"ready": True})  # the grader's deadlines start from here
+    serve(channel)
     os._exit(0)

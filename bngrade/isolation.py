@@ -207,3 +207,24 @@ class Sandbox:
 
     def exit_code(self):
         return self.proc.poll()
+
+    def interrupt(self):
+        """SIGINT to the sandbox's Python (the innermost of its first processes): True if
+        sent. Seen from here, a sandbox is bwrap -> bwrap (its pid 1) -> python."""
+        pid = self.proc.pid
+        for _ in range(3):
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    children = f.read().split()
+            except OSError:
+                return False
+            if not children:
+                break
+            pid = int(children[0])
+        if pid == self.proc.pid:
+            return False
+        try:
+            os.kill(pid, signal.SIGINT)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True

@@ -85,7 +85,8 @@ class _Box:
                     session = None
                     break
                 if error is not None and label not in self.problems:
-                    self.problems[label] = ("raised", f"raised {error['type']}: {error['text']}")
+                    self.problems[label] = (error["code"], error["text"]) if "code" in error \
+                        else ("raised", f"raised {error['type']}: {error['text']}")
             self.session = session
         return self.session
 

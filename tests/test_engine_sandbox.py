@@ -91,6 +91,14 @@ def test_an_answer_cell_that_never_ends_costs_only_that_cell():
     assert "define `batchnorm_forward`" in verdict["message"]
 
 
+def test_a_cell_out_of_time_is_interrupted_and_keeps_what_it_defined():
+    verdict, problems = run(RIGHT + "\nwhile True:\n    pass", limits=Limits(seconds=1.0))
+    assert verdict["score"] == 3 and [code for code, _ in problems] == ["timeout"]
+    stubborn = "\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    verdict, problems = run(RIGHT + stubborn, limits=Limits(seconds=1.0))
+    assert verdict["score"] == 0 and [code for code, _ in problems] == ["timeout"]
+
+
 def test_monkeypatching_in_the_sandbox_does_not_reach_the_grader():
     wrong = RIGHT.replace("x.var(0)", "x.var(0, ddof=1)") + \
         "\nnp.allclose = lambda *a, **k: True\nimport builtins\nbuiltins.AssertionError = Exception"
