@@ -35,6 +35,22 @@ def release(course, assignment):
     return nbg.release(source(course, assignment), assignment, assignment, db, cfg)
 
 
+def with_answers(course, assignment, answers):
+    """The release with the answer cells of ``answers`` (a notebook) typed in."""
+    nb = release(course, assignment)
+    answers = nbformat.from_dict(answers)
+    for mine, theirs in zip(nb.cells, answers.cells):
+        if theirs.metadata.get("nbgrader", {}).get("solution"):
+            mine.source = theirs.source
+    return nb
+
+
+def correct_submission(course, assignment):
+    """What a good student submits: the release with the solution's answers."""
+    solution = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", 4)
+    return with_answers(course, assignment, solution)
+
+
 def submit(course, student, assignment, nb, filename=None):
     """Put ``nb`` (a notebook, raw text or None) in nbgrader's submitted/ layout."""
     folder = course / "submitted" / student / assignment

@@ -28,6 +28,8 @@ from servers import dask_cluster, postgres_server  # noqa: F401 (fixtures)
 from bngrade.course import Course
 from bngrade.store import Store
 
+pytestmark = pytest.mark.slow
+
 WRONG = ("x.var(axis=0)", "x.var(axis=0, ddof=1)")
 
 

@@ -32,6 +32,7 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     return gamma * (x - mu) / np.sqrt(var + eps) + beta, None
 """
 LIMITS = Limits(seconds=2.0, memory_mb=256)
+SANDBOXED = pytest.mark.slow  # starts real sandboxes (a fraction of a second each)
 
 
 def bn_spec(answer, setup="import numpy as np"):
@@ -54,6 +55,7 @@ def run(answer, setup="import numpy as np", limits=LIMITS):
     return verdicts["ps1_train_forward"], problems
 
 
+@SANDBOXED
 def test_a_right_answer_passes_through_the_sandbox():
     verdict, problems = run(RIGHT)
     assert verdict["score"] == 3 and problems == []
@@ -62,6 +64,7 @@ def test_a_right_answer_passes_through_the_sandbox():
 REFERENCE = "is bnlib's reference: it is not available"
 
 
+@SANDBOXED
 @pytest.mark.parametrize("answer, mistake, words", [
     ("import bnlib\nbatchnorm_forward = bnlib.batchnorm_forward", "raised", REFERENCE),
     ("import bnlib.batchnorm as b\ndef batchnorm_forward(*a):\n    return b.batchnorm_forward(*a)",
@@ -85,20 +88,24 @@ def test_what_goes_wrong_in_an_answer_is_said_in_words(answer, mistake, words):
     assert words in verdict["message"]
 
 
+@SANDBOXED
 def test_an_answer_cell_that_never_ends_costs_only_that_cell():
     verdict, problems = run("x = 1\nwhile True:\n    pass", limits=Limits(seconds=1.0))
     assert problems == [("timeout", "answer cell answer_forward did not finish within 1 s")]
     assert "define `batchnorm_forward`" in verdict["message"]
 
 
+@SANDBOXED
 def test_a_cell_out_of_time_is_interrupted_and_keeps_what_it_defined():
     verdict, problems = run(RIGHT + "\nwhile True:\n    pass", limits=Limits(seconds=1.0))
     assert verdict["score"] == 3 and [code for code, _ in problems] == ["timeout"]
-    stubborn = "\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    stubborn = ("\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                "while True:\n    pass")
     verdict, problems = run(RIGHT + stubborn, limits=Limits(seconds=1.0))
     assert verdict["score"] == 0 and [code for code, _ in problems] == ["timeout"]
 
 
+@SANDBOXED
 def test_monkeypatching_in_the_sandbox_does_not_reach_the_grader():
     wrong = RIGHT.replace("x.var(0)", "x.var(0, ddof=1)") + \
         "\nnp.allclose = lambda *a, **k: True\nimport builtins\nbuiltins.AssertionError = Exception"
@@ -107,6 +114,7 @@ def test_monkeypatching_in_the_sandbox_does_not_reach_the_grader():
     assert np.allclose(1.0, 1.0) and not np.allclose(1.0, 2.0)
 
 
+@SANDBOXED
 def test_the_sandbox_sees_no_reference_no_course_and_no_network():
     probe = """
 import os, socket, sys
@@ -150,6 +158,7 @@ result = {"uid": os.getuid(), "found": found, "net": net, "pids": pids,
     assert got["cwd"] == "/tmp/work" and len(got["pids"]) <= 3
 
 
+@SANDBOXED
 def test_helpers_are_allowed_by_qualified_name_only():
     session = Session(LIMITS)
     try:
@@ -170,6 +179,7 @@ def test_helpers_are_allowed_by_qualified_name_only():
         session.close()
 
 
+@SANDBOXED
 @pytest.mark.parametrize("forgery", [
     # a second reply to the request being answered, written straight to the channel
     "os.write(CHANNEL, (json.dumps({'re': 2, 'ok': True, 'out': 1}) + '\\n').encode())",
@@ -261,6 +271,7 @@ def test_hidden_seeds_are_fixed_per_student_and_question_but_differ():
                                                                            "q1")}) == 3
 
 
+@SANDBOXED
 def test_magics_become_calls_that_do_nothing():
     verdict, problems = run(RIGHT + "\n%timeit f(x)\n!ls\ny = 2")
     assert problems == [] and verdict["score"] == 3
@@ -291,6 +302,7 @@ def test_a_failed_record_leaves_nothing_behind(tmp_path):
     store.close()
 
 
+@SANDBOXED
 def test_one_bad_result_does_not_cost_the_others_their_rows(tmp_path):
     from engine_tools import make_course, source
 
@@ -315,6 +327,7 @@ def test_one_bad_result_does_not_cost_the_others_their_rows(tmp_path):
     store.close()
 
 
+@SANDBOXED
 def test_the_engine_score_stands_when_nbgraders_run_fails(tmp_path, monkeypatch):
     from engine_tools import make_course, source, submit
 
@@ -341,6 +354,7 @@ def test_the_engine_score_stands_when_nbgraders_run_fails(tmp_path, monkeypatch)
     assert nb.autograded is None and nb.feedback is None
 
 
+@SANDBOXED
 def test_feedback_that_fails_to_render_costs_no_points(tmp_path, monkeypatch):
     from engine_tools import make_course, source, submit
 
