@@ -129,7 +129,7 @@ class Session:
         self.box = isolation.Sandbox("inside", [json.dumps(limits.rlimits())],
                                      isolated=isolated)
         self.next_id, self.allowed, self.held = 0, set(), Held()
-        self.callbacks = []
+        self.callbacks, self.last_reply = [], {}
         try:  # start-up (Python, numpy) is not the student's time
             hello = self.box.channel.recv(time.monotonic() + STARTUP_SECONDS)
         except ProtocolError:
@@ -167,6 +167,7 @@ class Session:
                     if m["re"] != message["id"] or "op" in m:
                         raise Tampered(f"a reply to request {m.get('re')!r} while "
                                        f"{message['id']} was pending")
+                    self.last_reply = m
                     return self._reply(m)
                 theirs = m.get("id")
                 if type(theirs) is not int or theirs <= last:
@@ -241,7 +242,14 @@ class Session:
         message = {"op": op, **fields,
                    "args": encode_value(list(args), self.callbacks, self.held),
                    "kwargs": encode_value(dict(kwargs or {}), self.callbacks, self.held)}
-        reply = self.request(message)
+        self.last_reply = {}
+        try:
+            reply = self.request(message)
+        except RemoteError:  # it raised: what it did to its arguments still shows
+            if self.last_reply.get("args") is not None:
+                _write_back(list(args), decode_value(self.last_reply["args"],
+                                                     remote=self.held.get))
+            raise
         out = decode_value(reply.get("out"), remote=self.held.get)
         after = decode_value(reply.get("args", []), remote=self.held.get)
         _write_back(list(args), after)

@@ -166,7 +166,11 @@ def _answer(message, namespace):
             return {"ok": False, "error": {"type": "ValueError", "text": f"unknown op {op!r}",
                                            "kind": "raised"}}
     except BaseException as exc:  # the student's exception, reported as data
-        return {"ok": False, "error": _error(exc)}
+        try:  # what the call did to its arguments before it raised
+            after = encode_value(args, remotes=_Handles)
+        except BaseException:
+            after = None
+        return {"ok": False, "error": _error(exc), "args": after}
     return {"ok": True, "out": encode_value(out, remotes=_Handles),
             "args": encode_value(args, remotes=_Handles)}
 
