@@ -14,7 +14,6 @@ part's ``evaluate`` in this process.
 """
 
 import importlib
-import json
 import time
 
 import numpy as np
@@ -126,8 +125,7 @@ class Session:
 
     def __init__(self, limits, isolated=True):
         self.limits, self.seconds = limits, limits.seconds
-        self.box = isolation.Sandbox("inside", [json.dumps(limits.rlimits())],
-                                     isolated=isolated)
+        self.box = isolation.Sandbox("inside", limits.rlimits(), isolated=isolated)
         self.next_id, self.allowed, self.held = 0, set(), Held()
         self.callbacks, self.last_reply = [], {}
         try:  # start-up (Python, numpy) is not the student's time

@@ -191,7 +191,11 @@ def serve(channel):
 
 
 def main():
-    limits.apply(json.loads(sys.argv[1]))
+    limits.enter(json.loads(sys.argv[1]))
+    if sys.argv[2:] == ["--probe"]:  # isolation.check(): the sandbox works
+        import numpy  # noqa: F401
+
+        return
     # The channel gets descriptors of its own; the student's prints go nowhere.
     read_fd, write_fd = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)

@@ -18,6 +18,7 @@ notebook and feedback are shown but never scored.
 """
 
 import functools
+import json
 import os
 import shutil
 import signal
@@ -36,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # The grader's modules the sandbox runs (copied into the site as package ``bnbox``).
 BOX_MODULES = ("inside", "protocol", "limits", "kernel")
 NOBODY = 65534
+UID_BASE = 100_000_000
 BOOT = ("import sys; sys.path[:0] = ['/box', '/bn']; sys.argv[1:] = {args!r}; "
         "from bnbox import {module} as m; m.main()")
 
@@ -64,11 +66,34 @@ def python_dirs():
     return sorted(d for d in dirs if not any(d != o and d.startswith(o + os.sep) for o in dirs))
 
 
+def privileged():
+    """As root, sandboxes get no user namespace but a user id of their own (see
+    :mod:`bngrade.limits`); otherwise a user namespace as ``nobody``."""
+    return os.geteuid() == 0
+
+
+_uids, _uid_lock = [0], threading.Lock()
+
+
+def sandbox_uid():
+    """A user id for one sandbox: unique among the sandboxes alive on this machine (this
+    process's pid and a counter), unknown to the system; None when not root."""
+    if not privileged():
+        return None
+    with _uid_lock:
+        _uids[0] = (_uids[0] + 1) % 4096
+        return UID_BASE + (os.getpid() % 65536) * 4096 + _uids[0]
+
+
 def bwrap_argv(view, site, rw=(), env=None):
     """The bubblewrap command line (up to ``--``) for a sandbox with bnlib ``view``."""
-    argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-            "--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL",
-            "--hostname", "sandbox"]
+    argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+            "--hostname", "sandbox", "--cap-drop", "ALL"]
+    if privileged():
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        argv += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
     for kind, path in _host_dirs():
         if kind == "link":
             argv += ["--symlink", os.readlink(path), path]
@@ -77,9 +102,17 @@ def bwrap_argv(view, site, rw=(), env=None):
     for name in ("ld.so.cache", "localtime", "nsswitch.conf", "passwd", "group"):
         if os.path.exists(f"/etc/{name}"):
             argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    made = set()
     for path in python_dirs():
+        # the folders above a bound path: traversable by the sandbox's user (bwrap would make
+        # them 0700, which only root could cross)
+        parents = [p for p in _ancestors(path) if p not in made]
+        for parent in parents:
+            argv += ["--perms", "0755", "--dir", parent]
+        made.update(parents)
         argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/work",
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
+             "--perms", "0777", "--dir", "/tmp/work",
              "--ro-bind", os.path.join(site.root, "box"), "/box",
              "--ro-bind", os.path.join(site.root, view), "/bn"]
     for path in rw:
@@ -92,6 +125,12 @@ def bwrap_argv(view, site, rw=(), env=None):
     for key, value in {**base, **(env or {})}.items():
         argv += ["--setenv", key, value]
     return argv + ["--"]
+
+
+def _ancestors(path):
+    """``/a/b/c`` -> ``["/a", "/a/b"]``."""
+    parts = path.strip("/").split("/")[:-1]
+    return ["/" + "/".join(parts[:i + 1]) for i in range(len(parts))]
 
 
 def python_argv(module, args):
@@ -152,7 +191,7 @@ def check():
         raise IsolationUnavailable(
             "bubblewrap (the `bwrap` command) is not installed: install the Debian package "
             "`bubblewrap` (make sysdeps does), or grade with --unsafe-no-isolation")
-    probe = bwrap_argv("scoring", site()) + [sys.executable, "-I", "-c", "import numpy"]
+    probe, _ = command("inside", {}, ["--probe"])
     try:
         done = subprocess.run(probe, capture_output=True, timeout=120, text=True)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -166,12 +205,20 @@ def check():
     return None
 
 
-def command(module, args, view="scoring", isolated=True, rw=(), env=None):
-    """``(argv, cwd)`` running ``bnbox.<module>.main()`` in a sandbox with bnlib ``view``.
+def command(module, rlimits, args=(), view="scoring", isolated=True, rw=(), env=None):
+    """``(argv, cwd)`` running ``bnbox.<module>.main()`` in a sandbox with bnlib ``view``;
+    its first argument says what :func:`bngrade.limits.enter` sets up.
 
     ``isolated=False`` (``--unsafe-no-isolation``) runs the same program as this user,
     from a private folder: nothing stands between it and the machine."""
-    argv = python_argv(module, args)
+    uid = sandbox_uid() if isolated else None
+    for path in rw:  # the sandbox's user must be able to write there
+        if uid is not None:
+            for dirpath, _dirs, files in os.walk(path):
+                os.chown(dirpath, uid, uid)
+                for f in files:
+                    os.chown(os.path.join(dirpath, f), uid, uid)
+    argv = python_argv(module, [json.dumps({"rlimits": rlimits, "uid": uid}), *args])
     if isolated:
         return bwrap_argv(view, site(), rw=rw, env=env) + argv, None
     paths = f"{os.path.join(site().root, 'box')!r}, {os.path.join(site().root, view)!r}"
@@ -182,8 +229,8 @@ def command(module, args, view="scoring", isolated=True, rw=(), env=None):
 class Sandbox:
     """One sandbox process speaking :mod:`bngrade.protocol` on its stdin/stdout."""
 
-    def __init__(self, module, args, view="scoring", isolated=True):
-        cmd, self.workdir = command(module, args, view, isolated)
+    def __init__(self, module, rlimits, view="scoring", isolated=True):
+        cmd, self.workdir = command(module, rlimits, (), view, isolated)
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd=self.workdir, start_new_session=True)

@@ -14,7 +14,7 @@ from . import limits
 
 
 def main():
-    limits.apply(json.loads(sys.argv.pop(1)))
+    limits.enter(json.loads(sys.argv.pop(1)))
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()

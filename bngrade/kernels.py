@@ -11,6 +11,7 @@ killing its process group ends its whole sandbox.
 
 import atexit
 import functools
+import json
 import os
 import shutil
 import signal
@@ -49,7 +50,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         cmd = super().format_kernel_cmd(extra_arguments)
         tail = cmd[cmd.index("-f"):]
         rlimits, isolated = self.settings
-        argv, _cwd = isolation.command("kernel", [rlimits, *tail], view="public",
+        argv, _cwd = isolation.command("kernel", json.loads(rlimits), tail, view="public",
                                        isolated=isolated, rw=[self.workdir],
                                        env={"NBGRADER_EXECUTION": "autograde"})
         return argv

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from engine_tools import FIXTURE, cell
 
-from bngrade import protocol, scoring, spec
+from bngrade import isolation, protocol, scoring, spec
 from bngrade.calls import RemoteNamespace, Session
 from bngrade.course import DEFAULT_ZIP_REGEXP
 from bngrade.limits import Limits
@@ -153,9 +153,37 @@ result = {"uid": os.getuid(), "found": found, "net": net, "pids": pids,
         got = RemoteNamespace(session)["result"]
     finally:
         session.close()
-    assert got["uid"] == 65534 and got["found"] == [] and got["net"] != "open"
+    assert got["uid"] >= isolation.UID_BASE if os.geteuid() == 0 else got["uid"] == 65534
+    assert got["found"] == [] and got["net"] != "open"
     assert got["bnlib"] == "/bn/bnlib/__init__.py" and not got["home"]
     assert got["cwd"] == "/tmp/work" and len(got["pids"]) <= 3
+
+
+@SANDBOXED
+def test_a_fork_bomb_stops_at_the_process_limit_and_capabilities_are_gone():
+    bomb = """
+import os, time
+pids, error = [], None
+for i in range(500):
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        error = exc.errno
+        break
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    pids.append(pid)
+caps = open("/proc/self/status").read().split("CapEff:")[1].split()[0]
+result = [len(pids), error, caps]
+"""
+    session = Session(Limits(seconds=30, processes=32))
+    try:
+        assert session.run_cell(bomb, "<bomb>") is None
+        forked, error, caps = RemoteNamespace(session)["result"]
+    finally:
+        session.close()
+    assert forked < 32 and error == 11 and int(caps, 16) == 0
 
 
 @SANDBOXED
