@@ -14,6 +14,7 @@ import numpy as np
 from bnlib import batchnorm_backward_staged, batchnorm_forward
 from bnlib.checks import REGISTRY
 from bnlib.checks.core import Mistake
+from bnlib.checks.kinds import ChoicePart, ValuePart
 from bnlib.checks.ps1 import TINY_EPS, UNBIASED
 
 CHOICES = {
@@ -109,10 +110,27 @@ VALUES = {
 
 
 def install():
-    """Give the registered parts their keys (idempotent; the grader's process only)."""
+    """Give the registered parts their keys (idempotent; the grader's process only).
+
+    Raises if a key names no registered part, or if a registered multiple-choice or
+    value part has no key: without one it would check the format only, and give every
+    well-formed answer the points."""
     for grade_id, (answer, explain) in CHOICES.items():
-        part = REGISTRY[grade_id]
+        part = _part(grade_id)
         part.answer, part.explain = answer, dict(explain)
     for grade_id, (reference, mistakes) in VALUES.items():
-        part = REGISTRY[grade_id]
+        part = _part(grade_id)
         part.reference, part.mistakes = reference, list(mistakes)
+    unkeyed = [gid for gid, part in REGISTRY.items()
+               if (isinstance(part, ChoicePart) and not part.answer)
+               or (not isinstance(part, ChoicePart) and isinstance(part, ValuePart)
+                   and part.reference is None)]
+    if unkeyed:
+        raise RuntimeError(f"no answer key in bngrade/keys.py for {', '.join(unkeyed)}")
+
+
+def _part(grade_id):
+    if grade_id not in REGISTRY:
+        raise RuntimeError(f"bngrade/keys.py has a key for {grade_id!r}, which no checker "
+                           "registers")
+    return REGISTRY[grade_id]
