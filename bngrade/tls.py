@@ -27,6 +27,11 @@ Public functions
 ``security(folder, role="client") -> distributed.Security``
     Mutual TLS with the folder's authority and the role's certificate;
     ``ValueError`` naming the missing file.
+``for_scheduler(address, folder) -> Security | None``
+    What the driver connects to ``address`` with: ``security(folder)`` for a
+    ``tls://`` scheduler, ``None`` without a scheduler or ``folder``;
+    ``ValueError`` when one is given without the other (a ``tls://`` address
+    without certificates, certificates for a ``tcp://`` address).
 ``commands(folder, scheduler_host, port=8786) -> [str]``
     The ``dask scheduler`` / ``dask worker`` command lines that use the folder.
 """
@@ -139,6 +144,20 @@ def security(folder, role="client"):
                              f"`bngrade certs {folder}` and copy them to every machine")
     extra = {f"tls_{role}_cert": cert, f"tls_{role}_key": key}
     return Security(require_encryption=True, tls_ca_file=ca, **extra)
+
+
+def for_scheduler(address, folder):
+    """The driver's ``Security`` for the scheduler at ``address`` (see the module doc)."""
+    if not address:
+        if folder:
+            raise ValueError("--certs is for a Dask cluster: give its --scheduler tls://...")
+        return None
+    if address.startswith("tls://") and not folder:
+        raise ValueError(f"{address} is a TLS scheduler: give the folder of the cluster's "
+                         "certificates with --certs DIR (made by `bngrade certs DIR`)")
+    if folder and not address.startswith("tls://"):
+        raise ValueError(f"with --certs the scheduler address must be tls://..., got {address}")
+    return security(folder, "client") if folder else None
 
 
 def commands(folder, scheduler_host, port=8786):

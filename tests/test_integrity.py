@@ -8,6 +8,7 @@ import pytest
 from engine_tools import make_course, source
 
 from bngrade import integrity, nbg, spec
+from bngrade.results import Notebook, Question, Submission
 from bngrade.store import Store, transaction
 
 
@@ -50,10 +51,8 @@ def test_an_unsafe_key_is_refused(key_file, tmp_path):
 
 
 def _result(student, scores):
-    return {"student": student, "flags": [],
-            "notebooks": [{"name": "bn-mini", "questions": [
-                {"grade_id": gid, "points": 1.0, "score": s, "message": "", "mistake": None}
-                for gid, s in scores.items()]}]}
+    return Submission("bn-mini", student, [Notebook("bn-mini", [
+        Question(gid, 1.0, s) for gid, s in scores.items()])])
 
 
 @pytest.fixture
