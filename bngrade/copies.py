@@ -98,17 +98,17 @@ def _is_noise(stmt):
     return False
 
 
-class _Strip(ast.NodeTransformer):
-    """Drop docstrings, bare strings, ``pass`` and ``print`` statements; keep bodies non-empty."""
-
-    def generic_visit(self, node):
-        super().generic_visit(node)
+def _strip(tree):
+    """Drop docstrings, bare strings, ``pass`` and ``print`` statements (bodies stay
+    non-empty), in place."""
+    for node in ast.walk(tree):
         for fld in ("body", "orelse", "finalbody"):
             body = getattr(node, fld, None)
             if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
                 kept = [s for s in body if not _is_noise(s)]
-                setattr(node, fld, kept or [ast.Pass()])
-        return node
+                if len(kept) != len(body):
+                    setattr(node, fld, kept or [ast.Pass()])
+    return tree
 
 
 def _locals(fn):
@@ -144,9 +144,19 @@ def _locals(fn):
 
 
 def _source_order(node):
-    yield node
-    for child in ast.iter_child_nodes(node):
-        yield from _source_order(child)
+    """Every node under ``node`` (itself first), depth first in source order."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        yield node
+        children = []
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, ast.AST):
+                children.append(value)
+            elif isinstance(value, list):
+                children.extend(v for v in value if isinstance(v, ast.AST))
+        stack.extend(reversed(children))
 
 
 class _Unit:
@@ -179,7 +189,9 @@ class _Unit:
             return self.memo[qualname]
         if qualname in active:
             return None
-        fn = _Strip().visit(ast.parse(ast.unparse(self.defs[qualname])).body[0])
+        # In place: each definition is normalised once (memoised), and helpers are found by
+        # the names in the *calling* function, which are resolved before they are rewritten.
+        fn = _strip(self.defs[qualname])
         rename = {n: f"_{i}" for i, n in enumerate(_locals(fn))}
         nodes = 0
         active = (*active, qualname)

@@ -86,17 +86,20 @@ def _sql(course, statement):
         db.execute(statement)
 
 
+@pytest.mark.slow  # an nbgrader gradebook
 def test_rows_the_engine_sealed_verify(gradebook):
     course, store, key, gids = gradebook
     assert _check(store, key) == {}
 
 
+@pytest.mark.slow  # an nbgrader gradebook
 def test_an_engine_row_rewritten_by_sql_is_reported(gradebook):
     course, store, key, _ = gradebook
     _sql(course, "UPDATE bngrade_result SET score = 99 WHERE student = 'ben'")
     assert set(_check(store, key)) == {"ben"}
 
 
+@pytest.mark.slow  # an nbgrader gradebook
 def test_an_nbgrader_grade_rewritten_by_sql_is_reported(gradebook):
     course, store, key, _ = gradebook
     _sql(course, "UPDATE grade SET auto_score = 1.0 WHERE id IN (SELECT grade.id FROM grade "
@@ -106,6 +109,7 @@ def test_an_nbgrader_grade_rewritten_by_sql_is_reported(gradebook):
                                          "bngrade wrote them"}
 
 
+@pytest.mark.slow  # an nbgrader gradebook
 def test_a_row_copied_from_a_classmate_or_forged_with_another_key_is_reported(gradebook):
     course, store, key, _ = gradebook
     _sql(course, "UPDATE bngrade_seal SET mac = (SELECT mac FROM bngrade_seal WHERE "
@@ -114,6 +118,7 @@ def test_a_row_copied_from_a_classmate_or_forged_with_another_key_is_reported(gr
     assert set(_check(store, b"another key, another key")) == {"ann", "ben"}
 
 
+@pytest.mark.slow  # an nbgrader gradebook
 def test_an_unsealed_row_and_a_lone_nbgrader_submission_are_reported(gradebook):
     course, store, key, gids = gradebook
     store.record("bn-mini", [(_result("cy", dict.fromkeys(gids, 1.0)), "h", None)])
@@ -142,6 +147,7 @@ def test_private_files_and_write_private(tmp_path):
         os.umask(old)
 
 
+@pytest.mark.slow  # an nbgrader gradebook
 def test_bngrade_verify_reports_each_changed_row(gradebook, capsys):
     from bngrade import cli
 
