@@ -103,7 +103,9 @@ def _certs(args):
 
 
 def _log(message):
-    print(message, file=sys.stderr)
+    from .sanitize import line
+
+    print(line(message, limit=None), file=sys.stderr)  # one line: may quote a student's text
 
 
 def main(argv=None):
