@@ -1,15 +1,13 @@
 """bngrade.tls: certificates for the cluster; a real loopback Dask cluster refuses strangers."""
 
 import os
-import signal
 import socket
 import ssl
 import stat
 import subprocess
-import time
 
 import pytest
-from servers import BIN, free_port
+from servers import BIN, dask_tls_cluster  # noqa: F401 (fixture)
 
 from bngrade import tls
 
@@ -44,49 +42,9 @@ def test_security_requires_encryption_and_names_missing_files(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tls_cluster(tmp_path_factory):
-    """A ``dask scheduler`` and a worker on 127.0.0.1, both with the certificates."""
-    from distributed import Client
-
-    folder = str(tmp_path_factory.mktemp("certs"))
-    tls.make_certs(folder)
-    port = free_port()
-    address = f"tls://127.0.0.1:{port}"
-    log = open(tmp_path_factory.mktemp("logs") / "cluster.log", "w")
-
-    def flags(role):
-        cert, key = tls.files(folder, role)
-        return ["--tls-ca-file", os.path.join(folder, tls.CA), "--tls-cert", cert,
-                "--tls-key", key]
-
-    procs = [subprocess.Popen([os.path.join(BIN, "dask"), "scheduler", "--protocol", "tls",
-                               "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
-                               *flags("scheduler")], stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True),
-             subprocess.Popen([os.path.join(BIN, "dask"), "worker", address, "--host",
-                               "127.0.0.1", "--nthreads", "1", "--no-dashboard",
-                               "--memory-limit", "0", *flags("worker")], stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)]
-    try:
-        deadline = time.monotonic() + 90
-        with Client(address, security=tls.security(folder), timeout=90) as client:
-            while not client.scheduler_info()["workers"]:
-                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                    pytest.fail("the TLS cluster did not start:\n" + open(log.name).read())
-                time.sleep(0.3)
-        yield folder, port
-    finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-        log.close()
+def tls_cluster(dask_tls_cluster):  # noqa: F811 (the fixture)
+    folder, address = dask_tls_cluster
+    return folder, int(address.rsplit(":", 1)[1])
 
 
 @pytest.mark.slow
