@@ -69,7 +69,7 @@ def _cells(sources):
         lines = ["" if ln.lstrip().startswith(("%", "!")) else ln for ln in str(text).split("\n")]
         try:
             yield ast.parse("\n".join(lines))
-        except (SyntaxError, ValueError, RecursionError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
 
 
@@ -159,6 +159,34 @@ def _source_order(node):
         stack.extend(reversed(children))
 
 
+class _Token(str):
+    """Structure in :func:`_dump`'s output (not a value of the tree)."""
+
+
+def _dump(tree):
+    """The tree as text (types, fields in order, values), iteratively: a deeply nested
+    expression that parsed is fingerprinted, never a ``RecursionError``."""
+    out, stack = [], [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Token):
+            out.append(item)
+        elif isinstance(item, ast.AST):
+            out.append("(" + type(item).__name__)
+            parts = []
+            for name in item._fields:
+                value = getattr(item, name, None)
+                if isinstance(value, list):
+                    parts += [_Token("["), *value, _Token("]")]
+                else:
+                    parts.append(value)
+            parts.append(_Token(")"))
+            stack.extend(reversed(parts))
+        else:
+            out.append(repr(item))
+    return " ".join(out)
+
+
 class _Unit:
     """The functions of one unit (a student's notebook, bnlib, a solution) and their imports."""
 
@@ -221,7 +249,7 @@ class _Unit:
                 node.name = rename.get(node.name, node.name)
             elif isinstance(node, ast.alias):
                 node.asname = None
-        text = ast.dump(fn, annotate_fields=False, include_attributes=False)
+        text = _dump(fn)
         fp = Fingerprint(qualname, hashlib.sha256(text.encode()).hexdigest(), nodes)
         self.memo[qualname] = fp
         return fp

@@ -260,6 +260,16 @@ def test_independent_correct_solutions_are_not_flagged():
                        ignore=_release("ps1-forward") + _release("ps2-backward")) == {}
 
 
+def test_a_deeply_nested_answer_is_fingerprinted_or_skipped_never_an_error():
+    for n in (300, 1000, 2500, 20000):  # parses up to some depth, then a SyntaxError/Recursion
+        src = "def f(x):\n    return " + "+".join(["x"] * n) + "\n"
+        fps = copies.fingerprints([src, BOB])
+        assert "batchnorm_forward" in fps
+    answers = {s: {"nb": ["def f(x):\n    return " + "+".join(["x"] * 1000)]} for s in "ab"}
+    assert {f["kind"] for fl in copies.find(answers, {}).values() for f in fl} == \
+        {"copies_classmate"}
+
+
 def test_bad_cells_are_skipped_and_magics_ignored():
     fps = copies.fingerprints(["def f(:\n", "%timeit 1\n" + BOB])
     assert set(fps) == {"normalise_centred", "remove_mean", "batchnorm_forward"}
