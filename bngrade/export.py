@@ -24,6 +24,7 @@ file written here agrees with ``nbgrader export`` row by row. Formats:
 
 import csv
 import datetime
+import io
 import os
 
 from nbgrader.api import (
@@ -36,8 +37,10 @@ from nbgrader.api import (
     SubmittedNotebook,
 )
 
-from .lms import cell, read_lms_ids
+from .integrity import write_private
+from .lms import read_lms_ids
 from .roster import Roster
+from .sanitize import csv_cell
 
 FORMATS = ("canvas", "moodle", "blackboard", "csv")
 
@@ -112,49 +115,51 @@ def _people(rows, ids, roster, fmt):
 
 
 def write(path, fmt, assignment, rows, ids=None, roster=None, title=None, column_id=None):
-    """Write ``rows`` (from :func:`final_scores`) to ``path`` in ``fmt``; return the count."""
+    """Write ``rows`` (from :func:`final_scores`) to ``path`` in ``fmt`` (mode 0600); return
+    the count. Names and logins are one line each and never a spreadsheet formula."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     title, ids = title or assignment, ids or {}
     max_score = number(rows[0]["max_score"]) if rows else "0"
     people = list(_people(rows, ids, roster, fmt))
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        if fmt == "canvas":
-            w = csv.writer(f)
-            column = f"{title} ({column_id})" if column_id else title
-            w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
-            w.writerow(["    Points Possible", "", "", "", "", max_score])
-            for r, p in people:
-                student = f"{p['last']}, {p['first']}" if p["last"] and p["first"] else \
-                    p["name"] or r["student"]
-                w.writerow([cell(student), p["lms_id"], cell(p["sis_user_id"]),
-                            cell(r["student"]), cell(p["section"]), number(r["score"])])
-        elif fmt == "moodle":
-            w = csv.writer(f)
-            now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-            w.writerow(["Identifier", "Full name", "Email address", "Username", "Grade",
-                        "Maximum Grade", "Last modified (grade)"])
-            for r, p in people:
-                ident = f"Participant {p['lms_id']}" if p["lms_id"] else ""
-                w.writerow([ident, cell(p["name"] or r["student"]), cell(p["email"]),
-                            cell(r["student"]), number(r["score"]), max_score, now])
-        elif fmt == "blackboard":
-            w = csv.writer(f, quoting=csv.QUOTE_ALL)
-            column = f"{title} [Total Pts: {max_score} Score]" + \
-                (f" |{column_id}" if column_id else "")
-            w.writerow(["Last Name", "First Name", "Username", column])
-            for r, p in people:
-                w.writerow([cell(p["last"]), cell(p["first"]), cell(r["student"]),
-                            number(r["score"])])
-        else:
-            w = csv.writer(f)
-            w.writerow(["student_id", "last_name", "first_name", "email", "lms_user_id",
-                        "raw_score", "late_submission_penalty", "score", "max_score"])
-            for r, p in people:
-                w.writerow([cell(r["student"]), cell(p["last"]), cell(p["first"]),
-                            cell(p["email"]), p["lms_id"], number(r["raw_score"]),
-                            number(r["late_submission_penalty"]), number(r["score"]),
-                            max_score])
+    f = io.StringIO(newline="")
+    if fmt == "canvas":
+        w = csv.writer(f)
+        column = f"{title} ({column_id})" if column_id else title
+        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
+        w.writerow(["    Points Possible", "", "", "", "", max_score])
+        for r, p in people:
+            student = f"{p['last']}, {p['first']}" if p["last"] and p["first"] else \
+                p["name"] or r["student"]
+            w.writerow([csv_cell(student), p["lms_id"], csv_cell(p["sis_user_id"]),
+                        csv_cell(r["student"]), csv_cell(p["section"]), number(r["score"])])
+    elif fmt == "moodle":
+        w = csv.writer(f)
+        now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        w.writerow(["Identifier", "Full name", "Email address", "Username", "Grade",
+                    "Maximum Grade", "Last modified (grade)"])
+        for r, p in people:
+            ident = f"Participant {p['lms_id']}" if p["lms_id"] else ""
+            w.writerow([ident, csv_cell(p["name"] or r["student"]), csv_cell(p["email"]),
+                        csv_cell(r["student"]), number(r["score"]), max_score, now])
+    elif fmt == "blackboard":
+        w = csv.writer(f, quoting=csv.QUOTE_ALL)
+        column = f"{title} [Total Pts: {max_score} Score]" + \
+            (f" |{column_id}" if column_id else "")
+        w.writerow(["Last Name", "First Name", "Username", column])
+        for r, p in people:
+            w.writerow([csv_cell(p["last"]), csv_cell(p["first"]), csv_cell(r["student"]),
+                        number(r["score"])])
+    else:
+        w = csv.writer(f)
+        w.writerow(["student_id", "last_name", "first_name", "email", "lms_user_id",
+                    "raw_score", "late_submission_penalty", "score", "max_score"])
+        for r, p in people:
+            w.writerow([csv_cell(r["student"]), csv_cell(p["last"]), csv_cell(p["first"]),
+                        csv_cell(p["email"]), p["lms_id"], number(r["raw_score"]),
+                        number(r["late_submission_penalty"]), number(r["score"]),
+                        max_score])
+    write_private(path, f.getvalue())
     return len(rows)
 
 
@@ -169,7 +174,6 @@ def export(assignment, fmt, course_dir=".", db_url=None, out=None, roster=None, 
     with Gradebook(course.db_url, course.course_id) as gb:
         rows = final_scores(gb, assignment)
     path = out or os.path.join(course.root, "reports", assignment, f"{assignment}-{fmt}.csv")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     n = write(path, fmt, assignment, rows, read_lms_ids(course.root, assignment), roster,
               title, column_id)
     return path, n

@@ -36,6 +36,7 @@ The file-name schemes, as the LMSs write them:
 
 import csv
 import dataclasses
+import io
 import os
 import re
 import stat
@@ -43,7 +44,9 @@ import zipfile
 import zlib
 
 from .course import MAX_NOTEBOOK_BYTES
+from .integrity import write_private
 from .roster import Roster, norm, safe_login
+from .sanitize import csv_cell, line
 
 MAX_ENTRIES = 100_000
 MAX_TOTAL_BYTES = 8 << 30  # notebooks written by one collection
@@ -108,12 +111,13 @@ class Collection:
                             if e.status == "skipped"]}
 
     def describe(self):
-        """Lines for the log: the counts, then each skipped entry with its reason."""
+        """Lines for the log: the counts, then each skipped entry with its reason (one line
+        each, whatever the entry's name holds)."""
         c = self.counts()
         lines = [f"collected {c['collected']} notebooks of {c['students']} students from "
                  f"{c['entries']} zip entries ({c['receipt']} receipts read, {c['skipped']} "
                  f"skipped; every entry is listed in {self.files['collection']})"]
-        lines += [f"  skipped {e.name!r}: {e.reason}" for e in self.entries
+        lines += [line(f"  skipped {e.name!r}: {e.reason}", limit=None) for e in self.entries
                   if e.status == "skipped"]
         return lines
 
@@ -449,34 +453,30 @@ def _extract(zf, e, path):
         e.status, e.reason = "collected", "the latest of this notebook"
 
 
-def cell(text):
-    """A CSV cell a spreadsheet shows as text (never runs it as a formula)."""
-    text = str(text)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def write_csv(path, header, rows):
+    """A private CSV (:func:`bngrade.integrity.write_private`) of text cells, each on one
+    line and never a spreadsheet formula (:func:`bngrade.sanitize.csv_cell`, uncut)."""
+    f = io.StringIO(newline="")
+    w = csv.writer(f)
+    w.writerow(header)
+    w.writerows([csv_cell(v, limit=None) for v in row] for row in rows)
+    write_private(path, f.getvalue())
 
 
 def _write_reports(course, assignment, entries, students):
     folder = os.path.join(course.root, "reports", assignment)
-    os.makedirs(folder, exist_ok=True)
     files = {"collection": os.path.join(folder, "collection.csv"),
              "lms_ids": os.path.join(folder, "lms_ids.csv")}
-    with open(files["collection"], "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["entry", "layout", "status", "student", "lms_id", "saved_as", "attempt",
-                    "late", "reason"])
-        for e in entries:
-            w.writerow([cell(v) for v in (e.name, e.layout, e.status, e.login, e.lms_id,
-                                          e.saved_as, e.attempt, "late" if e.late else "",
-                                          e.reason)])
+    write_csv(files["collection"], ["entry", "layout", "status", "student", "lms_id",
+                                    "saved_as", "attempt", "late", "reason"],
+              [(e.name, e.layout, e.status, e.login, e.lms_id, e.saved_as, e.attempt,
+                "late" if e.late else "", e.reason) for e in entries])
     known = read_lms_ids(course.root, assignment)  # a class may come in several zips
     known.update(students)
-    with open(files["lms_ids"], "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "lms", "lms_user_id", "name", "late", "attempt"])
-        for login in sorted(known):
-            s = known[login]
-            w.writerow([cell(v) for v in (login, s["lms"], s["lms_user_id"], s["name"],
-                                          "late" if s["late"] else "", s["attempt"])])
+    write_csv(files["lms_ids"], ["student", "lms", "lms_user_id", "name", "late", "attempt"],
+              [(login, known[login]["lms"], known[login]["lms_user_id"], known[login]["name"],
+                "late" if known[login]["late"] else "", known[login]["attempt"])
+               for login in sorted(known)])
     return files
 
 

@@ -301,9 +301,10 @@ def test_hostile_entry_names_reach_the_summary_as_text(course, tmp_path):
     text = render({"assignment": NB, "students": 0, "mean": 0, "max_score": 4,
                    "per_question": [], "per_student": [], "flagged": [],
                    "collection": got.summary()})
-    span = "`kim_4410_9921_<img src=x onerror=alert(1)>.pdf`"  # code: shown, never run
-    assert span in text and "<img" not in text.replace(span, "") and "&lt;img" in text
-    assert "- `kim_4410_9922_a'b?c.txt`" in text  # one line, its code span closed
+    # Markdown-escaped: shown, never run; one line each
+    assert "- kim_4410_9921_\\<img src=x onerror=alert(1)\\>.pdf: " in text
+    assert "<img" not in text.replace("\\<img", "")
+    assert "- kim_4410_9922_a\\`b\\\\x0ac.txt: " in text
     cells = [r["entry"] for r in rows(course, "collection.csv")]
     assert cells[2] == "kim_4410_9923_=HYPERLINK(1).pdf"  # not at the start of the cell
     with open(course.root + f"/reports/{NB}/collection.csv", newline="") as f:
