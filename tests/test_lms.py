@@ -8,6 +8,7 @@ merge, the login ``smith_j``, the Canvas user id. Fast: nothing is graded here
 """
 
 import csv
+import os
 import stat
 import zipfile
 
@@ -325,3 +326,24 @@ def test_export_files_show_names_from_the_lms_as_text(tmp_path):
             cells = [c for r in csv.reader(f) for c in r]
         assert not any(c.startswith("=") for c in cells), fmt
         assert "3.5" in cells, fmt
+
+
+def test_hostile_entry_names_reach_the_log_on_one_line_each(course, tmp_path):
+    got = collect(course, NB, make_zip(tmp_path / "h.zip", {
+        "kim/a\x1b[2J\nbngrade: all grades deleted\r.txt": "x",
+        "kim/bn-mini.ipynb": "{}"}), [NB])
+    lines = got.describe()  # the reason repeats the file name: "not a notebook (...)"
+    assert len(lines) == 2 and "(a\\x1b[2J\\x0abngrade: all grades deleted\\x0d.txt)" in lines[1]
+    assert not any(ch in text for text in lines for ch in "\x1b\n\r")
+
+
+def test_collection_and_export_files_are_private(course, tmp_path):
+    from bngrade.export import write
+
+    got = collect(course, NB, make_zip(tmp_path / "a.zip", {"kim/bn-mini.ipynb": "{}"}), [NB])
+    row = {"student": "kim", "first_name": "", "last_name": "", "email": "",
+           "lms_user_id": "", "max_score": 4.0, "timestamp": None, "raw_score": 3.5,
+           "late_submission_penalty": 0.0, "score": 3.5, "grades": {}}
+    write(tmp_path / "out" / "canvas.csv", "canvas", NB, [row])
+    for path in (got.files["collection"], got.files["lms_ids"], tmp_path / "out" / "canvas.csv"):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
