@@ -149,8 +149,8 @@ for path in glob.glob(os.path.join(COURSE, "solutions", "*", "*.ipynb")) + glob.
     for cell in json.load(open(path))["cells"]:
         text = "".join(cell["source"])
         if text.startswith("def batchnorm_forward") and "np.sqrt" in text and \
-                "batchnorm_forward" not in globals():
-            exec(text)
+                len(STOLEN) == 1:
+            exec(text)  # the solution's own answer
 print("stolen:", len(STOLEN))
 ''', {"ps1_train_forward": 0}),
     "write_into_the_course": (PS1, "answer_forward", FIND_COURSE + '''
