@@ -376,6 +376,14 @@ def test_the_feedback_holds_no_salt_and_no_hidden_test(attacked):
         assert salt not in page and "hidden=True" not in page, path
 
 
+def test_the_gradebook_verifies(attacked):
+    env = dict(os.environ, PATH=f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}")
+    for a in attacked["runs"]:
+        done = subprocess.run([BNGRADE, "verify", a, "--course-dir", str(attacked["course"])],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
 def test_without_the_sandbox_the_attacks_work(tmp_path):
     """The attacks that need an OS boundary, graded with --unsafe-no-isolation: they succeed
     (which is why bngrade refuses to grade without a sandbox unless told)."""
