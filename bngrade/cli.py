@@ -1,11 +1,16 @@
 """``bngrade``: the instructor's command.
 
     bngrade autograde ps1-forward [--course-dir .] [--workers N | --scheduler tcp://host:port]
-                                  [--db URL] [--student ID ...] [--zip submissions.zip]
+                                  [--certs DIR] [--db URL] [--student ID ...]
+                                  [--zip submissions.zip [--roster roster.csv]]
     bngrade summary ps1-forward [--course-dir .] [--db URL]
+    bngrade export ps1-forward --format canvas|moodle|blackboard|csv [--out FILE]
+    bngrade verify ps1-forward [--course-dir .] [--db URL]
+    bngrade certs DIR [--host NAME ...] [--days N] [--force]
 """
 
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -25,35 +30,126 @@ def _parser():
     a.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     a.add_argument("--scheduler", help="a Dask scheduler address, e.g. tcp://10.0.0.5:8786; "
                    "its workers must have this package installed")
+    a.add_argument("--certs", help="the folder of the cluster's TLS certificates (made by "
+                   "`bngrade certs DIR`); with --scheduler tls://host:port")
     a.add_argument("--student", action="append", help="grade (again) only this student; "
                    "repeat for several")
-    a.add_argument("--zip", help="an LMS zip of notebooks to collect into submitted/ first")
+    a.add_argument("--zip", help="an LMS download (Canvas, Moodle or Blackboard zip) to "
+                   "collect into submitted/ first")
+    a.add_argument("--roster", help="a CSV mapping LMS ids and names to logins (see README)")
     a.add_argument("--zip-regexp", help="file-name pattern with (?P<student_id>...) and "
-                   "(?P<file_id>...) groups, as nbgrader zip_collect's")
+                   "(?P<file_id>...) groups, as nbgrader zip_collect's (replaces the LMS "
+                   "layouts)")
     a.add_argument("--force", action="store_true", help="regrade everything")
     a.add_argument("--time-limit", type=float, help="seconds per question (default: the "
                    "course's Execute.timeout, else 30)")
     a.add_argument("--memory-mb", type=int, default=1024, help="memory an answer may use")
-    a.add_argument("--no-user-isolation", action="store_true", help="as root, do not run "
-                   "student code under a user id of its own")
+    a.add_argument("--unsafe-no-isolation", action="store_true", help="run student code "
+                   "WITHOUT a sandbox (when bubblewrap cannot be used); every row is flagged "
+                   "'unisolated'")
     a.add_argument("--no-progress", action="store_true")
     s = sub.add_parser("summary", help="print the summary of an assignment's recorded grades")
     s.add_argument("assignment")
     s.add_argument("--course-dir", default=".")
     s.add_argument("--db")
+    e = sub.add_parser("export", help="write the grades (manual ones included) in an LMS's "
+                       "import format")
+    e.add_argument("assignment")
+    e.add_argument("--format", required=True, choices=("canvas", "moodle", "blackboard", "csv"))
+    e.add_argument("--out", help="the file to write (default: reports/<id>/<id>-<format>.csv)")
+    e.add_argument("--roster", help="a CSV of logins with names and LMS ids (see README)")
+    e.add_argument("--title", help="the grade column's title (default: the assignment id)")
+    e.add_argument("--column-id", help="the LMS's id of the grade column (Canvas's "
+                   "assignment id, Blackboard's column id), to fill an existing column")
+    e.add_argument("--course-dir", default=".")
+    e.add_argument("--db")
+    v = sub.add_parser("verify", help="report every gradebook row of an assignment that does "
+                       "not match the seal bngrade wrote (exit status 1 if any)")
+    v.add_argument("assignment")
+    v.add_argument("--course-dir", default=".")
+    v.add_argument("--db")
+    c = sub.add_parser("certs", help="make the TLS certificates of a Dask cluster (an "
+                       "authority and scheduler, worker, client certificates)")
+    c.add_argument("folder")
+    c.add_argument("--host", action="append", help="a host name or address of the scheduler "
+                   "or a worker, written in the certificates; repeat for several "
+                   "(default: 127.0.0.1 and localhost)")
+    c.add_argument("--days", type=int, default=365, help="validity (default 365)")
+    c.add_argument("--force", action="store_true", help="replace existing certificates")
     return p
 
 
+def _verify(args):
+    from . import integrity, sanitize
+    from .course import Course
+    from .store import Store
+
+    course = Course(args.course_dir, args.db)
+    key = integrity.load_key(course_root=course.root)
+    store = Store(course.db_url, course.course_id)
+    try:
+        rows = store.rows(args.assignment)
+        bad = integrity.check(store.gb, key, course.course_id, args.assignment, rows)
+    finally:
+        store.close()
+    for m in bad:
+        print(f"{sanitize.line(m.student)}: {m.reason}")
+    mismatched = {m.student for m in bad}
+    ok = sum(r["student"] not in mismatched for r in rows)
+    print(f"{args.assignment}: {ok} of {len(rows)} rows match their seal; {len(bad)} do not"
+          + (f" (`bngrade autograde {args.assignment}` regrades them)" if bad else ""))
+    return 1 if bad else 0
+
+
+def _certs(args):
+    from . import tls
+
+    hosts = tuple(args.host or ("127.0.0.1", "localhost"))
+    try:
+        out = tls.make_certs(args.folder, hosts=hosts, days=args.days, force=args.force)
+    except FileExistsError as exc:
+        _log(f"bngrade certs: {exc}")
+        return 2
+    print(f"made in {args.folder}: {', '.join(sorted(os.path.basename(p) for p in out.values()))}")
+    print("copy ca.pem and the role's two files to each machine (never ca-key.pem); then:")
+    for line in tls.commands(args.folder, hosts[0]):
+        print(f"  {line}")
+    return 0
+
+
 def _log(message):
-    print(message, file=sys.stderr)
+    from .sanitize import line
+
+    print(line(message, limit=None), file=sys.stderr)  # one line: may quote a student's text
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    from . import engine, report
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as exc:  # bad input: say what, lose nothing
+        _log(f"bngrade {args.command}: {exc}")
+        return 2
+
+
+def _run(args):
+    from . import integrity
+
+    integrity.private_files()
+    if args.command == "verify":
+        return _verify(args)
+    if args.command == "certs":
+        return _certs(args)
+    from . import engine, export, report
     from .course import Course
+    from .lms import CollectionError
     from .store import Store
 
+    if args.command == "export":  # a bad roster or assignment: main says so, exit 2
+        path, n = export.export(args.assignment, args.format, args.course_dir, args.db,
+                                args.out, args.roster, args.title, args.column_id)
+        print(f"{args.format}: {n} students written to {path}")
+        return 0
     if args.command == "summary":
         course = Course(args.course_dir, args.db)
         store = Store(course.db_url, course.course_id)
@@ -62,12 +158,24 @@ def main(argv=None):
         finally:
             store.close()
     else:
-        summary = engine.autograde(
-            args.assignment, args.course_dir, workers=args.workers, scheduler=args.scheduler,
-            db_url=args.db, students=args.student, zip_path=args.zip,
-            zip_regexp=args.zip_regexp, force=args.force, time_limit=args.time_limit,
-            memory_mb=args.memory_mb, isolate_users=not args.no_user_isolation,
-            progress=not args.no_progress, log=_log)
+        from . import tls
+        from .isolation import IsolationUnavailable
+
+        try:
+            summary = engine.autograde(
+                args.assignment, args.course_dir, workers=args.workers,
+                scheduler=args.scheduler, db_url=args.db, students=args.student,
+                zip_path=args.zip, zip_regexp=args.zip_regexp, roster=args.roster,
+                force=args.force, time_limit=args.time_limit, memory_mb=args.memory_mb,
+                isolated=not args.unsafe_no_isolation, progress=not args.no_progress, log=_log,
+                security=tls.for_scheduler(args.scheduler, args.certs))
+        except IsolationUnavailable as exc:
+            _log(f"bngrade: refusing to grade: {exc}")
+            return 2
+        except CollectionError as exc:  # a line per ambiguous entry (names quoted with repr)
+            for i, text in enumerate(str(exc).split("\n")):
+                _log(text if i else f"bngrade autograde: {text}")
+            return 2
     print(report.render(summary))
     for kind, path in summary["files"].items():
         print(f"{kind}: {path}")

@@ -1,4 +1,4 @@
-"""The course directory as nbgrader lays it out, and LMS zips turned into that layout.
+"""The course directory as nbgrader lays it out (LMS zips are read by :mod:`bngrade.lms`).
 
 Read: ``<source>/<assignment>/*.ipynb`` and
 ``submitted/<student>/<assignment>/*.ipynb`` (+ ``timestamp.txt``). Written by
@@ -8,16 +8,12 @@ the driver only: ``autograded/`` and ``feedback/`` (nbgrader's places) and
 
 import glob
 import os
-import re
-import zipfile
 
 from nbgrader.utils import parse_utc
 
 from . import nbg
 
 MAX_NOTEBOOK_BYTES = 50 << 20
-# LMS names such as "smithj_12345_67890_ps1-forward.ipynb", or folders "smithj/ps1-forward.ipynb"
-DEFAULT_ZIP_REGEXP = r"^(?:.*/)?(?P<student_id>[^/_]+)(?:/|_(?:\d+_)*)(?P<file_id>[^/]+\.ipynb)$"
 
 
 class Course:
@@ -80,35 +76,3 @@ class Course:
         except (OSError, ValueError):
             return None
 
-
-def collect_zip(course, assignment, zip_path, names, regexp=DEFAULT_ZIP_REGEXP):
-    """Unpack an LMS zip of notebooks into ``submitted/<student>/<assignment>/``.
-
-    Like ``nbgrader zip_collect``: ``regexp`` must name groups ``student_id`` and
-    ``file_id`` (optionally ``timestamp``). A file id that is not one of the
-    assignment's notebooks is kept under its own name (graded as renamed when
-    it is the only one). Returns ``{student: [file names]}``; entries that do not
-    match, or escape the folder, are skipped.
-    """
-    pattern, collected = re.compile(regexp), {}
-    with zipfile.ZipFile(zip_path) as zf:
-        for info in zf.infolist():
-            m = pattern.match(info.filename)
-            if info.is_dir() or m is None or info.file_size > MAX_NOTEBOOK_BYTES:
-                continue
-            student, file_id = m.group("student_id"), os.path.basename(m.group("file_id"))
-            if student in ("", ".", "..") or "/" in student or file_id in ("", ".", ".."):
-                continue
-            for name in names:  # LMS resubmission suffixes: "ps1-forward-2.ipynb"
-                if re.fullmatch(re.escape(name) + r"(?:-\d+)?\.ipynb", file_id):
-                    file_id = f"{name}.ipynb"
-            folder = course.path("submitted", student, assignment)
-            os.makedirs(folder, exist_ok=True)
-            with zf.open(info) as src, open(os.path.join(folder, file_id), "wb") as dst:
-                dst.write(src.read(MAX_NOTEBOOK_BYTES + 1))
-            stamp = m.groupdict().get("timestamp")
-            if stamp:
-                with open(os.path.join(folder, "timestamp.txt"), "w") as f:
-                    f.write(stamp)
-            collected.setdefault(student, []).append(file_id)
-    return collected
