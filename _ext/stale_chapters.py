@@ -6,8 +6,10 @@ so a change to ``bnlib/symbolic.py`` would leave chapter 3's cached outputs
 starts, this reads each chapter's imports of ``bnlib`` (and, inside ``bnlib``,
 their imports in turn), fingerprints those files, and removes from the cache
 the chapters whose fingerprint changed since the last build, so myst-nb runs
-them again. Fingerprints are kept next to the cache (``bnlib-fingerprints.json``).
-A chapter seen for the first time with a cached record is re-executed too.
+them again; it also tells Sphinx those pages are outdated (``env-get-outdated``),
+since Sphinx re-reads only pages whose own source changed. Fingerprints are kept
+next to the cache (``bnlib-fingerprints.json``). A chapter seen for the first
+time is treated as changed.
 """
 
 from __future__ import annotations
@@ -140,11 +142,19 @@ def on_builder_inited(app):
     chapters = sorted((root / "chapters").glob("*.md"))
     chapters = [c for c in chapters if "code-cell" in c.read_text()]
     stale = invalidate(chapters, root, cache_dir)
+    app.bnlib_stale_docs = [p.relative_to(root.resolve()).with_suffix("").as_posix()
+                            for p in stale]
     if stale:
         logging.getLogger(__name__).info(
             "bnlib changed: re-executing " + ", ".join(p.name for p in stale))
 
 
+def outdated_docs(app, env, added, changed, removed):
+    """The pages to re-read although their source is unchanged: the stale chapters."""
+    return [doc for doc in getattr(app, "bnlib_stale_docs", []) if doc in env.found_docs]
+
+
 def setup(app):
     app.connect("builder-inited", on_builder_inited)
+    app.connect("env-get-outdated", outdated_docs)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -106,6 +106,19 @@ def test_changing_an_imported_module_removes_only_that_chapter_from_the_cache(co
     assert cached_uris(cache) == {str(plain)}
 
 
+def test_sphinx_is_told_to_re_read_the_stale_chapters(tmp_path):
+    """Sphinx re-reads only changed sources: the stale chapters are reported as outdated."""
+    from types import SimpleNamespace
+
+    connected = {}
+    app = SimpleNamespace(connect=lambda event, fn: connected.setdefault(event, fn))
+    stale_chapters.setup(app)
+    assert set(connected) == {"builder-inited", "env-get-outdated"}
+    app.bnlib_stale_docs = ["chapters/02-forward", "chapters/gone"]
+    env = SimpleNamespace(found_docs={"chapters/02-forward", "chapters/03-backward"})
+    assert connected["env-get-outdated"](app, env, set(), set(), set()) == ["chapters/02-forward"]
+
+
 def test_the_extension_is_enabled_in_the_book():
     config = (ROOT / "_config.yml").read_text()
     assert "stale_chapters: _ext/" in config and "- stale_chapters" in config
