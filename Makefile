@@ -13,11 +13,12 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: book test lint bench lock clean sysdeps
+.PHONY: book test check lint bench lock clean sysdeps
 
 # Debian packages the tests need: the system Chromium (and a font) for the
-# browser test, a real PostgreSQL server for the gradebook tests.
-SYSDEPS := chromium fonts-dejavu-core postgresql
+# browser test, a real PostgreSQL server for the gradebook tests, bubblewrap for
+# the sandboxes every student's code runs in.
+SYSDEPS := chromium fonts-dejavu-core postgresql bubblewrap
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -30,9 +31,14 @@ $(STAMP): requirements.lock pyproject.toml
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
 
-## Lint, build the book (as `make book`), then the whole test suite.
+## Lint, build the book (as `make book`), then the whole test suite (slowest tests listed).
 test: sysdeps lint book
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
+
+## The fast tier: lint and the unit tests (no book, engine, nbgrader or browser; < 30 s).
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider
 
 ## Install the Debian packages the tests need (as root), or say which are missing.
 sysdeps:

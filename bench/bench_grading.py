@@ -1,18 +1,20 @@
-"""Grading a class: stock ``nbgrader autograde`` vs the engine (bngrade), and the engine's
-overhead over bare notebook execution. Prints measured figures and ratios; not a test.
+"""Grading a class: stock ``nbgrader autograde`` vs the engine (bngrade), and what isolation
+costs. Prints measured figures and ratios side by side; not a test.
 
-    .venv/bin/python bench/bench_grading.py [--n 200] [--stock-n N] [--assignment ps1-forward]
+    .venv/bin/python bench/bench_grading.py [--n 200] [--assignment ps1-forward]
 
 Arms, all on the same synthetic class (correct, wrong and blank submissions in turn):
 
-* stock: the ``nbgrader autograde --student S`` command, one student at a time
-  (``--stock-n`` of them, when the full class would take too long);
-* bare: each submitted notebook executed by nbclient in a fresh kernel, nothing else;
-* engine: ``bngrade autograde`` with 1 and with 2 local workers (fresh gradebook each).
+* stock: ONE ``nbgrader autograde <assignment>`` command for the whole class (the fair
+  baseline: nbgrader's own start-up paid once);
+* engine: ``bngrade autograde`` with 1 and with 2 local workers (fresh gradebook each);
+* engine unisolated: 2 workers with ``--unsafe-no-isolation`` (the same work without
+  bubblewrap): the difference is what isolation costs;
+* sandbox alone: starting a scoring sandbox and running one cell, with and without
+  bubblewrap (mean of ``--sandboxes`` starts).
 
-Targets: engine with 2 workers >= 1.8x faster than stock per submission; engine with
-1 worker <= 1.3x bare execution per submission. The per-submission cost of the
-1-worker engine (one core busy) projects the wall time of a large class on Dask.
+Target: the engine with 2 workers at least 3x faster than stock per submission.
+``--projection`` adds the 1-worker cost of every assignment and a Dask projection.
 """
 
 import argparse
@@ -26,7 +28,6 @@ import tempfile
 import time
 
 import nbformat
-from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -82,31 +83,34 @@ def fresh_db(course):
 
 
 def stock(course, assignment, students):
+    """One ``nbgrader autograde`` command for the whole class; seconds per submission."""
     env = dict(os.environ, PATH=f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}")
     run = lambda *a: subprocess.run(["nbgrader", *a], cwd=course, env=env,  # noqa: E731
                                     capture_output=True, text=True, check=True)
     run("generate_assignment", assignment, "--force")
     start = time.perf_counter()
-    for s in students:
-        run("autograde", assignment, "--student", s, "--force")
+    run("autograde", assignment, "--force")
     return (time.perf_counter() - start) / len(students)
 
 
-def bare(course, assignment, students):
+def sandbox_start(isolated, n):
+    """Seconds to start a scoring sandbox and run one cell in it (mean of ``n``)."""
+    from bngrade.calls import Session
+    from bngrade.limits import Limits
+
     start = time.perf_counter()
-    for s in students:
-        path = course / "submitted" / s / assignment / f"{assignment}.ipynb"
-        nb = nbformat.read(path, 4)
-        NotebookClient(nb, timeout=60, allow_errors=True,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-    return (time.perf_counter() - start) / len(students)
+    for _ in range(n):
+        session = Session(Limits(seconds=30), isolated=isolated)
+        assert session.run_cell("x = 1", "<bench>") is None
+        session.close()
+    return (time.perf_counter() - start) / n
 
 
-def engine_run(course, assignment, workers, time_limit):
+def engine_run(course, assignment, workers, time_limit, isolated=True):
     fresh_db(course)
     start = time.perf_counter()
     summary = engine.autograde(assignment, str(course), workers=workers, progress=False,
-                               time_limit=time_limit, log=lambda m: None)
+                               time_limit=time_limit, log=lambda m: None, isolated=isolated)
     wall = time.perf_counter() - start
     return wall, summary
 
@@ -114,57 +118,67 @@ def engine_run(course, assignment, workers, time_limit):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--stock-n", type=int, help="students for the stock arm (default: n)")
-    ap.add_argument("--bare-n", type=int, default=40, help="notebooks for the bare arm")
     ap.add_argument("--assignment", default="ps1-forward")
     ap.add_argument("--source-root", type=pathlib.Path, default=ROOT)
     ap.add_argument("--time-limit", type=float, default=30)
+    ap.add_argument("--sandboxes", type=int, default=20, help="starts for the sandbox arm")
+    ap.add_argument("--projection", action="store_true", help="also every assignment, 1 worker")
     ap.add_argument("--projection-n", type=int, default=20,
                     help="submissions per assignment for the projection")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bngrade-bench-") as tmp:
         course = make_course(tmp, args.source_root, args.assignment)
-        students = build_class(course, args.assignment, args.n)
+        build_class(course, args.assignment, args.n)
         print(f"{args.n} submissions of {args.assignment} (correct/wrong/correct/blank), "
               f"{os.cpu_count()} cores")
         res = {}
-        for workers in (1, 2):
-            wall, summary = engine_run(course, args.assignment, workers, args.time_limit)
+        for key, workers, isolated in ((1, 1, True), (2, 2, True), ("unsafe", 2, False)):
+            wall, summary = engine_run(course, args.assignment, workers, args.time_limit,
+                                       isolated)
             assert summary["students"] == args.n
-            res[workers] = wall / args.n
-            res["driver"] = summary["driver_seconds"] / args.n
-            print(f"engine, {workers} worker(s): {wall:.1f} s for {args.n} -> "
-                  f"{res[workers]:.3f} s per submission (mean score {summary['mean']:.2f}; "
-                  f"the driver spent {res['driver']:.3f} s per submission recording)")
-        res["bare"] = bare(course, args.assignment, students[:args.bare_n])
-        print(f"bare nbclient execution: {res['bare']:.3f} s per notebook "
-              f"({min(args.bare_n, args.n)} notebooks)")
-        stock_n = min(args.stock_n or args.n, args.n)
+            res[key] = wall / args.n
+            if key == 1:
+                res["driver"] = summary["driver_seconds"] / args.n
+            print(f"engine, {workers} worker(s){'' if isolated else ', UNISOLATED'}: "
+                  f"{wall:.1f} s for {args.n} -> {res[key]:.3f} s per submission "
+                  f"(mean score {summary['mean']:.2f})")
         fresh_db(course)
-        res["stock"] = stock(course, args.assignment, students[:stock_n])
-        print(f"stock nbgrader autograde CLI: {res['stock']:.3f} s per submission "
-              f"({stock_n} students, one command each)")
-        speedup, overhead = res["stock"] / res[2], res[1] / res["bare"]
-        print(f"speed-up, engine 2 workers vs stock: {speedup:.2f}x (target >= 1.8x)")
-        print(f"overhead, engine 1 worker vs bare execution: {overhead:.2f}x (target <= 1.3x)")
-        costs = {}
-        for a in sorted(p.name for p in (args.source_root / "solutions").iterdir()
-                        if (p / f"{p.name}.ipynb").exists()):
-            other = make_course(pathlib.Path(tmp) / a, args.source_root, a)
-            build_class(other, a, args.projection_n)
-            wall, _ = engine_run(other, a, 1, args.time_limit)
-            costs[a] = wall / args.projection_n
-        print("engine, 1 worker, per submission of each assignment "
-              f"({args.projection_n} each, start-up included): "
-              + ", ".join(f"{a} {c:.3f} s" for a, c in costs.items()))
-        per_student = sum(costs.values()) * 5 / len(costs)  # five assignments per student
-        workers_bound = 2000 * per_student / 32
-        driver_bound = 2000 * 5 * res["driver"]
-        print(f"projection: 2,000 students x 5 assignments on 32 single-core Dask workers: "
-              f"workers {workers_bound / 60:.1f} min ({per_student:.2f} core-s per student), "
-              f"driver {driver_bound / 60:.1f} min (10,000 x {res['driver']:.3f} s of "
-              f"recording); wall ~ {max(workers_bound, driver_bound) / 60:.1f} min, set by the "
-              f"{'driver' if driver_bound > workers_bound else 'workers'}")
+        res["stock"] = stock(course, args.assignment, range(args.n))
+        print(f"stock nbgrader autograde, one command for the class: {res['stock']:.3f} s per "
+              "submission")
+        res["box"] = sandbox_start(True, args.sandboxes)
+        res["nobox"] = sandbox_start(False, args.sandboxes)
+        print(f"sandbox start + one cell: {res['box']:.3f} s with bubblewrap, "
+              f"{res['nobox']:.3f} s without ({args.sandboxes} starts each)")
+        print("side by side, seconds per submission: "
+              f"stock {res['stock']:.3f} | engine 1 worker {res[1]:.3f} | "
+              f"engine 2 workers {res[2]:.3f} | engine 2 workers unisolated {res['unsafe']:.3f}")
+        print(f"speed-up, engine 2 workers vs stock: {res['stock'] / res[2]:.2f}x (target >= 3x)")
+        print(f"cost of isolation, engine 2 workers: {res[2] / res['unsafe']:.2f}x "
+              f"({res[2] - res['unsafe']:+.3f} s per submission)")
+        if args.projection:
+            project(args, tmp, res)
+
+
+def project(args, tmp, res):
+    costs = {}
+    for a in sorted(p.name for p in (args.source_root / "solutions").iterdir()
+                    if (p / f"{p.name}.ipynb").exists()):
+        other = make_course(pathlib.Path(tmp) / a, args.source_root, a)
+        build_class(other, a, args.projection_n)
+        wall, _ = engine_run(other, a, 1, args.time_limit)
+        costs[a] = wall / args.projection_n
+    print("engine, 1 worker, per submission of each assignment "
+          f"({args.projection_n} each, start-up included): "
+          + ", ".join(f"{a} {c:.3f} s" for a, c in costs.items()))
+    per_student = sum(costs.values()) * 5 / len(costs)  # five assignments per student
+    workers_bound = 2000 * per_student / 32
+    driver_bound = 2000 * 5 * res["driver"]
+    print(f"projection: 2,000 students x 5 assignments on 32 single-core Dask workers: "
+          f"workers {workers_bound / 60:.1f} min ({per_student:.2f} core-s per student), "
+          f"driver {driver_bound / 60:.1f} min (10,000 x {res['driver']:.3f} s of "
+          f"recording); wall ~ {max(workers_bound, driver_bound) / 60:.1f} min, set by the "
+          f"{'driver' if driver_bound > workers_bound else 'workers'}")
 
 
 if __name__ == "__main__":

@@ -6,18 +6,37 @@ backend. Workers are stateless; a worker that dies costs only a retry.
 """
 
 import concurrent.futures as cf
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 
 from .task import grade_submission
 
+PR_SET_PDEATHSIG = 1
 
-def _warm(kernel_limits):
-    """Pool initializer: import everything and start a zygote and a standby kernel."""
-    from . import kernels, zygotes
 
-    zygotes.zygote()
-    kernels.take_standby(kernel_limits)
+def die_with_parent():
+    """Linux: this process gets SIGKILL when its parent ends (a killed driver leaves no
+    worker behind; each worker's sandboxes die with it, ``bwrap --die-with-parent``)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent was already gone
+        os._exit(1)
+
+
+def _warm(kernel_settings):
+    """Pool initializer: no import from the working directory, die with the pool, and
+    start a standby kernel."""
+    die_with_parent()
+    sys.path[:] = [p for p in sys.path if p and os.path.isabs(p) and p != os.getcwd()]
+    from . import kernels
+
+    if kernel_settings is not None:
+        kernels.take_standby(kernel_settings)
 
 
 class LocalBackend:
@@ -25,20 +44,26 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, workers=None, kernel_limits=(2 << 30, 0)):
+    def __init__(self, workers=None, kernel_settings=None):
         self.workers = workers or os.cpu_count() or 1
-        self.kernel_limits = kernel_limits
+        self.kernel_settings = kernel_settings
         self._start()
 
     def _start(self):
         # A fork server imports the grading code once; each worker is a fork of it, so
         # starting N workers does not cost N imports (nothing of the driver is inherited).
+        # It runs ``python -I`` (no environment variables, no user site, no working
+        # directory on sys.path) from the driver's private working directory.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["bngrade.task"])
+        context.set_executable(sys.executable)
         self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=context,
-                                           initializer=_warm, initargs=(self.kernel_limits,))
+                                           initializer=_warm,
+                                           initargs=(self.kernel_settings,))
 
     def submit(self, payload):
+        if self.pool._broken:
+            self.recover(cf.process.BrokenProcessPool("broken"))
         return self.pool.submit(grade_submission, payload)
 
     def wait(self, futures):
@@ -62,14 +87,17 @@ class LocalBackend:
 
 
 class DaskBackend:
-    """An existing Dask scheduler (``tcp://host:port``); its workers need this package."""
+    """An existing Dask scheduler (``tls://host:port``); its workers need this package.
+
+    ``security``: a ``distributed.Security`` (mutual TLS) or None."""
 
     name = "dask"
 
-    def __init__(self, address):
+    def __init__(self, address, security=None):
         from distributed import Client
 
-        self.client = Client(address, timeout=30, set_as_default=False)
+        self.client = Client(address, timeout=30, set_as_default=False,
+                             **({"security": security} if security is not None else {}))
 
     def submit(self, payload):
         return self.client.submit(grade_submission, payload, pure=False)
@@ -93,5 +121,7 @@ class DaskBackend:
         self.client.close()
 
 
-def make(workers=None, scheduler=None, kernel_limits=(2 << 30, 0)):
-    return DaskBackend(scheduler) if scheduler else LocalBackend(workers, kernel_limits)
+def make(workers=None, scheduler=None, kernel_settings=None, security=None):
+    if scheduler:
+        return DaskBackend(scheduler, security)
+    return LocalBackend(workers, kernel_settings)

@@ -34,8 +34,9 @@ def _parser():
     a.add_argument("--time-limit", type=float, help="seconds per question (default: the "
                    "course's Execute.timeout, else 30)")
     a.add_argument("--memory-mb", type=int, default=1024, help="memory an answer may use")
-    a.add_argument("--no-user-isolation", action="store_true", help="as root, do not run "
-                   "student code under a user id of its own")
+    a.add_argument("--unsafe-no-isolation", action="store_true", help="run student code "
+                   "WITHOUT a sandbox (when bubblewrap cannot be used); every row is flagged "
+                   "'unisolated'")
     a.add_argument("--no-progress", action="store_true")
     s = sub.add_parser("summary", help="print the summary of an assignment's recorded grades")
     s.add_argument("assignment")
@@ -62,12 +63,18 @@ def main(argv=None):
         finally:
             store.close()
     else:
-        summary = engine.autograde(
-            args.assignment, args.course_dir, workers=args.workers, scheduler=args.scheduler,
-            db_url=args.db, students=args.student, zip_path=args.zip,
-            zip_regexp=args.zip_regexp, force=args.force, time_limit=args.time_limit,
-            memory_mb=args.memory_mb, isolate_users=not args.no_user_isolation,
-            progress=not args.no_progress, log=_log)
+        from .isolation import IsolationUnavailable
+
+        try:
+            summary = engine.autograde(
+                args.assignment, args.course_dir, workers=args.workers,
+                scheduler=args.scheduler, db_url=args.db, students=args.student,
+                zip_path=args.zip, zip_regexp=args.zip_regexp, force=args.force,
+                time_limit=args.time_limit, memory_mb=args.memory_mb,
+                isolated=not args.unsafe_no_isolation, progress=not args.no_progress, log=_log)
+        except IsolationUnavailable as exc:
+            _log(f"bngrade: refusing to grade: {exc}")
+            return 2
     print(report.render(summary))
     for kind, path in summary["files"].items():
         print(f"{kind}: {path}")

@@ -7,23 +7,23 @@ to the backend a few at a time, and records each result as it arrives, in its
 own transaction, after writing the autograded notebook and the feedback.
 """
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
+import sys
+import tempfile
 import time
 
 import nbformat
 from tqdm import tqdm
 
-from . import __version__, backends, nbg, report, spec
+from . import __version__, backends, inkernel, isolation, nbg, report, spec
 from .course import DEFAULT_ZIP_REGEXP, Course, collect_zip
-from .inkernel import kernel_limits
+from .limits import Limits
+from .results import Submission, failed_notebook
 from .store import Store
-from .task import failed
-
-# As root, each sandbox child and kernel runs as uid = gid = UID_BASE + its pid: a user of
-# its own, unknown to the system, that owns nothing but its working folder.
-UID_BASE = 1_000_000
 
 
 def _write(path, text):
@@ -44,7 +44,7 @@ def _outputs_exist(course, student, assignment, names):
                for n in names)
 
 
-def plan(course, store, assignment, students, force, limits):
+def plan(course, store, assignment, students, force, limits, isolated=True):
     """Payloads to grade (student -> (payload JSON, input hash)); the rest are up to date."""
     sources = course.sources(assignment)
     releases = nbg.register(course.db_url, course.course_id, assignment,
@@ -54,14 +54,15 @@ def plan(course, store, assignment, students, force, limits):
     for name, text in sources.items():
         sp = spec.build(name, nbformat.reads(text, as_version=4), releases[name])
         questions[name] = [{"grade_id": q.grade_id, "points": q.points} for q in sp.questions]
-    config, salt, done = nbg.plain_config(course.cfg, limits["time"]), store.salt(), \
+    config, salt, done = nbg.plain_config(course.cfg, limits.seconds), store.salt(), \
         store.done(assignment)
     todo = {}
     for student in students:
         notebooks = [dict(entry, source=sources[entry["name"]], questions=questions[entry["name"]])
                      for entry in course.submission(student, assignment, list(sources))]
-        payload = {"assignment": assignment, "student": student, "salt": salt, "limits": limits,
-                   "config": config, "notebooks": notebooks}
+        payload = {"assignment": assignment, "student": student, "salt": salt,
+                   "limits": limits.to_json(), "isolated": isolated, "config": config,
+                   "notebooks": notebooks}
         h = _input_hash(payload)
         if force or done.get(student) != h or not _outputs_exist(course, student, assignment,
                                                                  sources):
@@ -71,12 +72,12 @@ def plan(course, store, assignment, students, force, limits):
 
 def save_outputs(course, assignment, result):
     """Autograded notebooks and feedback HTML where nbgrader keeps them."""
-    student = result["student"]
+    student = result.student
     stamp = course.path("submitted", student, assignment, "timestamp.txt")
-    for nb in result["notebooks"]:
-        for kind, text, ext in (("autograded", nb["autograded"], "ipynb"),
-                                ("feedback", nb["feedback"], "html")):
-            path = course.path(kind, student, assignment, f"{nb['name']}.{ext}")
+    for nb in result.notebooks:
+        for kind, text, ext in (("autograded", nb.autograded, "ipynb"),
+                                ("feedback", nb.feedback, "html")):
+            path = course.path(kind, student, assignment, f"{nb.name}.{ext}")
             if text is None:
                 if os.path.exists(path):
                     os.remove(path)  # a stale result of an earlier submission
@@ -86,10 +87,34 @@ def save_outputs(course, assignment, result):
                 _write(course.path(kind, student, assignment, "timestamp.txt"), open(stamp).read())
 
 
+@contextlib.contextmanager
+def private_cwd():
+    """Work from a private, empty folder: nothing planted in the caller's working directory
+    can be imported by a grading process (they start with ``python -I`` too)."""
+    before, folder = os.getcwd(), tempfile.mkdtemp(prefix="bngrade-run-")
+    path = list(sys.path)
+    # what workers inherit as sys.path: never the working directory (python -m puts it first)
+    sys.path[:] = [p for p in path if p and os.path.isabs(p) and p != before]
+    os.chmod(folder, 0o700)
+    os.chdir(folder)
+    try:
+        yield folder
+    finally:
+        os.chdir(before)
+        sys.path[:] = path
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=None,
               students=None, zip_path=None, zip_regexp=None, force=False, time_limit=None,
-              memory_mb=1024, isolate_users=True, progress=True, log=print):
-    """Grade ``assignment`` for the class (or ``students``); return the summary dict."""
+              memory_mb=1024, isolated=True, progress=True, log=print, security=None):
+    """Grade ``assignment`` for the class (or ``students``); return the summary dict.
+
+    Refuses (:class:`bngrade.isolation.IsolationUnavailable`) when no sandbox can be made,
+    unless ``isolated=False`` (``--unsafe-no-isolation``), which flags every row."""
+    course_dir, zip_path = os.path.abspath(course_dir), zip_path and os.path.abspath(zip_path)
+    if isolated:
+        isolation.check()
     course = Course(course_dir, db_url)
     if zip_path:
         got = collect_zip(course, assignment, zip_path, list(course.sources(assignment)),
@@ -97,24 +122,25 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         log(f"collected {sum(map(len, got.values()))} notebooks of {len(got)} students "
             f"from {zip_path}")
     time_limit = time_limit or course.cfg.get("Execute", {}).get("timeout", 30)
-    limits = {"time": float(time_limit), "memory_mb": int(memory_mb),
-              "uid_base": UID_BASE if isolate_users else 0}
+    limits = Limits(seconds=float(time_limit), memory_mb=int(memory_mb))
     everyone = course.students(assignment)
     chosen = list(students) if students else everyone
     store = Store(course.db_url, course.course_id)
     try:
-        todo = plan(course, store, assignment, chosen, force or bool(students), limits)
+        todo = plan(course, store, assignment, chosen, force or bool(students), limits, isolated)
         log(f"{assignment}: {len(chosen)} submissions, {len(chosen) - len(todo)} up to date, "
             f"{len(todo)} to grade")
         recording = 0.0
         if todo:
-            backend = backends.make(workers, scheduler, kernel_limits(limits))
-            try:
-                recording = dispatch(
-                    backend, todo, lambda batch: _record(course, store, assignment, batch, log),
-                    progress)
-            finally:
-                backend.close()
+            with private_cwd():
+                backend = backends.make(workers, scheduler,
+                                        inkernel.kernel_settings(limits, isolated), security)
+                try:
+                    recording = dispatch(
+                        backend, todo,
+                        lambda batch: _record(course, store, assignment, batch, log), progress)
+                finally:
+                    backend.close()
         summary = report.write(course, store, assignment)
         summary["driver_seconds"] = recording  # spent writing results (not in the files)
         return summary
@@ -127,7 +153,7 @@ def _record(course, store, assignment, batch, log):
     items = []
     for result, input_hash in batch:
         save_outputs(course, assignment, result)
-        items.append((result, input_hash, course.timestamp(result["student"], assignment)))
+        items.append((result, input_hash, course.timestamp(result.student, assignment)))
     try:
         store.record(assignment, items)
     except Exception:  # find the culprit; the others are recorded alone
@@ -135,10 +161,10 @@ def _record(course, store, assignment, batch, log):
             try:
                 store.record(assignment, [item])
             except Exception as exc:  # left unrecorded: the next run grades it again
-                log(f"could not record {item[0]['student']}: {type(exc).__name__}: {exc}")
+                log(f"could not record {item[0].student}: {type(exc).__name__}: {exc}")
 
 
-def dispatch(backend, todo, record, progress=True, attempts=2):
+def dispatch(backend, todo, record, progress=True, attempts=3):
     """Keep the backend busy (a bounded window of tasks); record results as they come.
 
     Returns the seconds spent recording (the driver's own share of the work)."""
@@ -157,11 +183,13 @@ def dispatch(backend, todo, record, progress=True, attempts=2):
             for fut in done:
                 student = running.pop(fut)
                 try:
-                    result = json.loads(fut.result())
+                    result = Submission.from_json(fut.result())
+                    if result.student != student:
+                        raise ValueError("a result for another student")
                 except Exception as exc:  # the worker died or the task could not finish
+                    backend.recover(exc)  # a dead worker is replaced; the run goes on
                     if tries[student] < attempts:
                         queue.append(student)
-                        backend.recover(exc)
                         continue
                     result = lost(todo[student][0], exc)
                 batch.append((result, todo[student][1]))
@@ -179,6 +207,6 @@ def lost(payload_json, exc):
     """A result for a submission whose worker died twice: zero, flagged, not lost."""
     p = json.loads(payload_json)
     detail = f"the grading worker died twice on this submission ({type(exc).__name__})"
-    nbs = [failed(nbp, "worker_died", detail) for nbp in p["notebooks"]]
-    return {"assignment": p["assignment"], "student": p["student"], "notebooks": nbs,
-            "flags": [f for nb in nbs for f in nb["flags"]], "seconds": 0.0}
+    return Submission(p["assignment"], p["student"],
+                      [failed_notebook(nbp["name"], nbp["questions"], "worker_died", detail)
+                       for nbp in p["notebooks"]], 0.0, p["isolated"])

@@ -1,15 +1,18 @@
-"""nbgrader's normal in-kernel autograde, run inside a worker against a private gradebook.
+"""nbgrader's normal in-kernel autograde: the autograded notebook and the feedback's outputs.
 
 The worker never touches the course's gradebook: it records the source's cells
 in a throw-away SQLite file (:func:`template`), copies it per submission, and
-runs nbgrader's sanitize and autograde preprocessors against the copy, on a
-fresh limited kernel (:mod:`bngrade.kernels`) whose output is capped and whose
-total time is bounded.
+runs nbgrader's sanitize and autograde preprocessors against the copy. The
+notebook's code runs in a fresh kernel in a sandbox of its own
+(:mod:`bngrade.kernels`), with output capped and total time bounded, and with
+the hidden tests removed first: nothing secret is ever in that sandbox. Its
+scores are not the engine's (those come from :mod:`bngrade.scoring`); the
+notebook it produces is what the student sees.
 """
 
 import atexit
 import copy
-import functools
+import json
 import os
 import shutil
 import tempfile
@@ -19,10 +22,13 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.api import Gradebook
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import ClearHiddenTests, Execute
 
-from . import child, kernels, nbg, scoring
+from bnlib.checks import REGISTRY
+
+from . import kernels, nbg, scoring
 from .kernels import kill_kernel
+from .spec import meta
 
 _templates = {}  # source hash -> (private gradebook template, release)
 _local = threading.local()
@@ -55,6 +61,17 @@ class EngineExecute(Execute):
             outs.append(new_output("stream", name="stdout", text=(
                 f"\n... output cut by the grader after {self.output_limit} characters ...\n")))
         return None
+
+
+class ClearCheckedHiddenTests(ClearHiddenTests):
+    """Hidden tests removed from the cells a shared checker scores (the engine runs those
+    parts itself, outside the kernel). Other test cells keep theirs: only nbgrader's run in
+    the kernel can score them, and their score is marked unverified."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if meta(cell).get("grade_id") in REGISTRY:
+            return super().preprocess_cell(cell, resources, cell_index)
+        return cell, resources
 
 
 def template(assignment, notebook, source_nb, cfg, key):
@@ -92,6 +109,7 @@ def autograde(nb, res, cfg, km, total_seconds):
     timer = threading.Timer(total_seconds, kill_kernel, [km])
     timer.start()
     try:
+        nb, res = ClearCheckedHiddenTests(config=cfg)(nb, res)  # the kernel never sees them
         for pp in Autograde.class_traits()["autograde_preprocessors"].default():
             try:
                 nb, res = (runner if pp is Execute else pp(config=cfg))(nb, res)
@@ -118,7 +136,7 @@ def private_gradebook():
     return _local.db
 
 
-def run(nb, release, sp, answers, assignment, name, student, db, cfg, limits, flags):
+def run(nb, release, sp, answers, assignment, name, student, db, cfg, limits, isolated, flags):
     """nbgrader's own autograde of ``nb`` (of a rebuilt copy if nbgrader refuses it).
 
     A kernel that fails (it may not even start: ports are raced for) gets one retry.
@@ -133,9 +151,9 @@ def run(nb, release, sp, answers, assignment, name, student, db, cfg, limits, fl
             "submission's answer cells was graded instead")})
         rebuilt = scoring.rebuild(release, sp, nb.cells, answers)
         clean, res = sanitize(rebuilt, assignment, name, student, url, cfg)
-    total = limits["time"] * (1 + sum(c.cell_type == "code" for c in sp.cells)) + 60
+    total = limits.seconds * (1 + sum(c.cell_type == "code" for c in sp.cells)) + 60
     for attempt in (1, 2):
-        km = kernels.take_kernel(kernel_limits(limits))
+        km = kernels.take_kernel(kernel_settings(limits, isolated))
         try:
             return autograde(copy.deepcopy(clean), copy.deepcopy(res), cfg, km, total)
         except Exception:
@@ -145,16 +163,7 @@ def run(nb, release, sp, answers, assignment, name, student, db, cfg, limits, fl
             kernels.discard_kernel(km)
 
 
-@functools.cache
-def _isolation_possible():
-    return child.isolation_possible()
-
-
-def uid_base(limits):
-    """The uid base student code runs under here (0: as this user; see :mod:`bngrade.kernel`)."""
-    return limits["uid_base"] if limits["uid_base"] and _isolation_possible() else 0
-
-
-def kernel_limits(limits):
-    """(memory cap, uid base) of the in-kernel run: the answer's cap plus the kernel's own."""
-    return ((limits["memory_mb"] + KERNEL_BASE_MB) << 20, uid_base(limits))
+def kernel_settings(limits, isolated):
+    """What a kernel is started with: its limits (the answer's memory plus the kernel's own)
+    and whether it runs in a sandbox."""
+    return json.dumps(limits.rlimits(base_mb=KERNEL_BASE_MB)), bool(isolated)

@@ -1,19 +1,21 @@
-"""Kernels for the in-kernel run: limited, one per submission, started ahead of need.
+"""Kernels for nbgrader's in-kernel run: each in a sandbox of its own, started ahead of need.
 
-:func:`take_kernel` hands out a fresh kernel and starts the next one at once
-(a *standby*), so a kernel's start-up overlaps the previous submission's
-grading. A kernel is never reused: nothing carries over from one student to the
-next. Kernels run :mod:`bngrade.kernel` (memory cap, no core dumps, optionally
-a user id of their own) and share one zmq context per process.
+A kernel runs :mod:`bngrade.kernel` under bubblewrap (:mod:`bngrade.isolation`,
+the ``public`` view of bnlib: what students install) with no network at all.
+The grader's client talks to it over ``ipc`` sockets in a folder that is the
+only writable path bound into the sandbox. :func:`take_kernel` hands out a
+fresh kernel and starts the next one at once (a *standby*), so a kernel's
+start-up overlaps the previous submission's grading. A kernel is never reused;
+killing its process group ends its whole sandbox.
 """
 
 import atexit
 import functools
+import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 
@@ -21,73 +23,84 @@ import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
+from . import isolation
+
 _local = threading.local()
+MAX_MESSAGE = 64 << 20  # what one kernel message may weigh (the client's memory)
 
 
 @functools.cache
 def _context():
     """One zmq context for every kernel this process talks to (each has its own threads
     and file descriptors, which would otherwise pile up, one set per submission)."""
-    return zmq.asyncio.Context()
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+    return context
 
 
 _standbys = []  # every kernel started as a standby, for clean-up at exit
 
 
-class LimitedKernelManager(AsyncKernelManager):
-    """Launches :mod:`bngrade.kernel` (memory cap, no core dumps) instead of ipykernel."""
+class SandboxedKernelManager(AsyncKernelManager):
+    """Launches :mod:`bngrade.kernel` in a sandbox instead of ipykernel on the host."""
 
-    limits = (2 << 30, 0)  # (memory cap in bytes, uid base: 0 keeps the user)
+    settings = ("{}", True)  # (rlimits as JSON, isolated)
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        tail = cmd[cmd.index("-f"):] if "-f" in cmd else cmd[-2:]
-        return [sys.executable, "-m", "bngrade.kernel", *map(str, self.limits)] + tail
+        tail = cmd[cmd.index("-f"):]
+        rlimits, isolated = self.settings
+        argv, _cwd = isolation.command("kernel", json.loads(rlimits), tail, view="public",
+                                       isolated=isolated, rw=[self.workdir],
+                                       env={"NBGRADER_EXECUTION": "autograde"})
+        return argv
 
 
-def _start(limits):
-    km = LimitedKernelManager(kernel_name="python3", context=_context())
-    km.limits = tuple(limits)
-    km.workdir = tempfile.mkdtemp(prefix="bngrade-kernel-")
-    env = dict(os.environ, NBGRADER_EXECUTION="autograde", OPENBLAS_NUM_THREADS="1")
+def _start(settings):
+    workdir = tempfile.mkdtemp(prefix="bngrade-k-")
+    km = SandboxedKernelManager(kernel_name="python3", context=_context(), transport="ipc",
+                                ip=os.path.join(workdir, "k"))
+    km.connection_file = os.path.join(workdir, "kernel.json")
+    km.settings, km.workdir = tuple(settings), workdir
+    km.kernel_spec.interrupt_mode = "message"  # a signal would reach bwrap, not the kernel
     run_sync(km.start_kernel)(extra_arguments=["--HistoryManager.hist_file=:memory:"],
-                              cwd=km.workdir, env=env, stdout=subprocess.DEVNULL,
+                              cwd=workdir, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     return km
 
 
-def take_standby(limits):
-    """This thread's standby kernel, started now if there is none (or other limits)."""
+def take_standby(settings):
+    """This thread's standby kernel, started now if there is none (or other settings)."""
     km = getattr(_local, "standby", None)
-    if km is not None and km.limits != tuple(limits):
+    if km is not None and km.settings != tuple(settings):
         discard_kernel(km)
         km = None
     if km is None:
-        _local.standby = km = _start(limits)
+        _local.standby = km = _start(settings)
         _standbys.append(km)
     return km
 
 
-def take_kernel(limits):
+def take_kernel(settings):
     """A fresh kernel (started earlier if possible); a new standby starts at once."""
-    km = take_standby(limits)
+    km = take_standby(settings)
     _local.standby = None
     if not run_sync(km.is_alive)():
         discard_kernel(km)
-        km = _start(limits)
-    take_standby(limits)
+        km = _start(settings)
+    take_standby(settings)
     return km
 
 
 @atexit.register
 def _cleanup():
-    for km in _standbys:
+    for km in list(_standbys):
         kill_kernel(km)
         shutil.rmtree(km.workdir, ignore_errors=True)
 
 
 def kill_kernel(km):
-    """Kill the kernel's process group (the kernel runs in a session of its own)."""
+    """Kill the kernel's process group: bwrap, hence its whole sandbox."""
     try:
         os.killpg(km.provisioner.process.pid, signal.SIGKILL)
     except (AttributeError, ProcessLookupError, PermissionError):
@@ -95,7 +108,7 @@ def kill_kernel(km):
 
 
 def discard_kernel(km):
-    """Stop a used kernel for good and remove its working folder."""
+    """Stop a used kernel for good and remove its folder."""
     if km in _standbys:
         _standbys.remove(km)
     kill_kernel(km)

@@ -1,10 +1,10 @@
-"""The engine's score: the sandbox program, the verdicts, the comparison with nbgrader.
+"""The engine's score: the notebook's cells in a scoring sandbox, the checkers in the grader.
 
-:func:`program` turns the source notebook and a submission's answer cells into
-sandbox steps: the source's read-only code, the student's answers, and one
-step per graded part on inputs made here (the visible cases plus hidden cases
-with a seed the student never sees). :func:`verdicts` evaluates the records in
-this process, with bnlib, through the shared checkers.
+:func:`score_notebook` runs the source's read-only code and the student's answer
+cells in a sandbox (:mod:`bngrade.calls`), then each graded part *here*, on
+inputs made here (the visible cases plus hidden cases with a seed the student
+never sees), each call's inputs sent when that call starts. The verdicts come
+from :mod:`bnlib.checks` with the grader's keys (:mod:`bngrade.keys`).
 """
 
 import copy
@@ -14,9 +14,13 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 from bnlib.checks import REGISTRY
 from bnlib.checks.core import Outcome
-from bnlib.checks.plain import decode, encode
+from bnlib.checks.scenario import ScenarioPart
 
+from . import keys
+from .calls import OutOfMemory, OutOfTime, ProtocolError, RemoteNamespace, Session, Tampered
 from .spec import _text
+
+keys.install()  # this module scores: the keys belong to the grader's process
 
 
 def python_source(text):
@@ -33,85 +37,116 @@ def seed_for(salt, student, grade_id):
     return int(digest[:8], 16)
 
 
-def program(spec, cells, answers, salt, student):
-    """Sandbox steps for one notebook, and the cases each part is run on."""
-    steps, cases = [], {}
+def runnable_cells(spec, cells, answers):
+    """The cells the scoring sandbox runs, in order: read-only set-up code and answers."""
+    out = []
     for c in spec.cells:
         if c.cell_type != "code":
             continue
         if c.kind == "setup":
-            steps.append({"kind": "setup", "label": f"<read-only cell {c.index}>",
-                          "source": python_source(c.release)})
+            out.append((f"<read-only cell {c.index}>", python_source(c.release), None))
         elif c.kind in ("answer", "manual") and c.grade_id in answers:
-            text = _text(cells[answers[c.grade_id]])
-            steps.append({"kind": "answer", "label": f"<answer cell {c.grade_id}>",
-                          "source": python_source(text), "grade_id": c.grade_id})
-        elif c.kind == "test" and c.grade_id in REGISTRY:
-            part = REGISTRY[c.grade_id]
-            cases[c.grade_id] = (part.cases() +
-                                 part.cases(hidden=True, seed=seed_for(salt, student, c.grade_id)))
-            steps.append({"kind": "part", "label": c.grade_id, "grade_id": c.grade_id,
-                          "cases": encode(cases[c.grade_id])})
-    return steps, cases
-
-
-def allowed(cases):
-    """bnlib functions the parts of this notebook allow answers to call."""
-    return sorted({name for gid in cases for name in REGISTRY[gid].allowed_reference})
-
-
-def _outcome(part, cases, result, step_seconds, memory_mb):
-    if result is None:
-        return Outcome(False, "no result: the grading process stopped first", "crashed")
-    status = result.get("status")
-    if status == "timeout":
-        return Outcome(False, f"`{part.target}` did not finish within {step_seconds:g} s on the "
-                       "grader's inputs (an endless loop?)", "timeout")
-    if status != "ok":
-        return Outcome(False, f"while `{part.target}` was being called, "
-                       f"{result.get('error', 'something failed')}", "crashed")
-    try:
-        outcome = part.evaluate(cases, decode(result["records"]))
-    except Exception as exc:  # records from the student's process did not make sense
-        return Outcome(False, f"the grader could not read what `{part.target}` returned "
-                       f"({type(exc).__name__})", "malformed")
-    if not outcome.passed and "MemoryError" in outcome.message:
-        return Outcome(False, f"`{part.target}` ran out of memory (the limit is {memory_mb} MB)",
-                       "memory")
-    return outcome
-
-
-def step_problems(steps, results, step_seconds, memory_mb):
-    """Answer or read-only cells that failed in the sandbox, in words."""
-    problems = []
-    for i, step in enumerate(steps):
-        r = results.get(i) or {"status": "crashed", "error": "no result"}
-        if step["kind"] == "part" or r.get("status") == "ok":
-            continue
-        what = {"timeout": f"did not finish within {step_seconds:g} s",
-                "crashed": r.get("error", "")}.get(r.get("status"), f"raised {r.get('error')}")
-        if "MemoryError" in what:
-            what = f"ran out of memory (the limit is {memory_mb} MB)"
-        problems.append((r.get("status"), f"{step['label'].strip('<>')} {what}"))
-    return problems
-
-
-def verdicts(spec, steps, results, cases, step_seconds, memory_mb):
-    """``{grade_id: {score, points, message, mistake}}`` for every part the engine ran."""
-    problems = [text for _status, text in step_problems(steps, results, step_seconds, memory_mb)]
-    points = {c.grade_id: c.points for c in spec.cells if c.kind == "test"}
-    out = {}
-    for i, step in enumerate(steps):
-        if step["kind"] != "part":
-            continue
-        gid = step["grade_id"]
-        outcome = _outcome(REGISTRY[gid], cases[gid], results.get(i), step_seconds, memory_mb)
-        message = outcome.message
-        if not outcome.passed and "NameError" in message and problems:
-            message += " -- " + "; ".join(problems)
-        out[gid] = {"score": points[gid] if outcome.passed else 0.0, "points": points[gid],
-                    "message": message, "mistake": outcome.mistake}
+            out.append((f"<answer cell {c.grade_id}>",
+                        python_source(_text(cells[answers[c.grade_id]])), c.grade_id))
     return out
+
+
+def graded_parts(spec):
+    """``(grade_id, points)`` of the test cells a shared checker scores, in order."""
+    return [(c.grade_id, c.points) for c in spec.cells
+            if c.kind == "test" and c.grade_id in REGISTRY]
+
+
+def allowed(grade_ids):
+    """bnlib helpers (qualified names) the parts ``grade_ids`` allow."""
+    return sorted({name for gid in grade_ids for name in REGISTRY[gid].allowed_reference})
+
+
+class _Box:
+    """The notebook's scoring sandbox, (re)started on demand with its cells run in it."""
+
+    def __init__(self, cells, limits, isolated, helpers):
+        self.cells, self.limits, self.isolated, self.helpers = cells, limits, isolated, helpers
+        self.session, self.skip, self.problems = None, set(), {}
+
+    def get(self):
+        while self.session is None:
+            session = Session(self.limits, self.isolated)
+            session.allow(self.helpers)  # what the cells may call at their top level
+            for label, source, _gid in self.cells:
+                if label in self.skip:
+                    continue
+                try:
+                    error = session.run_cell(source, label)
+                except ProtocolError as exc:  # this cell ends the sandbox: run without it
+                    self.problems[label] = (exc.code, _words(exc, self.limits))
+                    self.skip.add(label)
+                    session.kill()
+                    session = None
+                    break
+                if error is not None and label not in self.problems:
+                    self.problems[label] = (error["code"], error["text"]) if "code" in error \
+                        else ("raised", f"raised {error['type']}: {error['text']}")
+            self.session = session
+        return self.session
+
+    def drop(self):
+        if self.session is not None:
+            self.session.kill()
+            self.session = None
+
+
+def _words(exc, limits):
+    if isinstance(exc, OutOfTime):
+        return f"did not finish within {limits.seconds:g} s"
+    if isinstance(exc, OutOfMemory):
+        return f"ran out of memory (the limit is {limits.memory_mb} MB)"
+    if isinstance(exc, Tampered):
+        return f"broke the grader's protocol ({exc})"
+    return str(exc) or "stopped the sandbox"
+
+
+def score_notebook(spec, cells, answers, salt, student, limits, isolated=True):
+    """Run the notebook's parts: the student's code in a sandbox, the checker here.
+
+    Returns ``(verdicts, problems)``: ``{grade_id: {score, points, message, mistake}}`` and
+    ``[(code, text)]`` for cells that failed. A part whose call ends the sandbox (a
+    timeout, a crash, the memory limit, a broken protocol) scores zero with that code, and
+    the next part gets a fresh sandbox."""
+    parts = graded_parts(spec)
+    box = _Box(runnable_cells(spec, cells, answers), limits, isolated,
+               allowed(gid for gid, _ in parts))
+    verdicts = {}
+    try:
+        for gid, points in parts:
+            part = REGISTRY[gid]
+            cases = part.cases() + part.cases(hidden=True, seed=seed_for(salt, student, gid))
+            try:
+                session = box.get()
+                session.allow(part.allowed_reference)
+                ns = RemoteNamespace(session, classes=[part.target]
+                                     if isinstance(part, ScenarioPart) else [])
+                records = part.run(ns, cases, watch=False)
+                try:
+                    outcome = part.evaluate(cases, records)
+                except Exception as exc:  # what came back made no sense to the checker
+                    outcome = Outcome(False, f"the grader could not read what `{part.target}` "
+                                      f"returned ({type(exc).__name__})", "malformed")
+            except ProtocolError as exc:
+                box.drop()
+                outcome = Outcome(False, f"while `{part.target}` was being called, it "
+                                  f"{_words(exc, limits)}", exc.code)
+            message = outcome.message
+            if not outcome.passed and "NameError" in message and box.problems:
+                message += " -- " + "; ".join(f"{label.strip('<>')} {text}" for label, (_, text)
+                                              in box.problems.items())
+            verdicts[gid] = {"score": points if outcome.passed else 0.0, "points": points,
+                             "message": message, "mistake": outcome.mistake}
+    finally:
+        box.drop()
+    problems = [(code, f"{label.strip('<>')} {text}") for label, (code, text)
+                in box.problems.items()]
+    return verdicts, problems
 
 
 def rebuild(release_nb, spec, cells, answers):

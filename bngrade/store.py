@@ -12,6 +12,7 @@ import datetime
 import json
 import secrets
 from contextlib import contextmanager
+from dataclasses import asdict
 
 from nbgrader.api import Gradebook
 from sqlalchemy import (
@@ -91,25 +92,26 @@ class Store:
                 self._write(session, assignment, result, input_hash, timestamp)
 
     def _write(self, s, assignment, result, input_hash, timestamp):
-        student, gb = result["student"], self.gb
+        """One :class:`bngrade.results.Submission`: nbgrader's grades and the engine's row."""
+        student, gb = result.student, self.gb
         gb.update_or_create_student(student)
         extra = {"timestamp": timestamp} if timestamp else {}
         gb.update_or_create_submission(assignment, student, **extra)
         total = maximum = 0.0
-        for nb in result["notebooks"]:
-            for q in nb["questions"]:
-                grade = gb.find_grade(q["grade_id"], nb["name"], assignment, student)
-                grade.auto_score = q["score"]
-                grade.needs_manual_grade = grade.manual_score is not None or q["score"] is None
-                total += q["score"] or 0.0
-                maximum += q["points"]
+        for nb in result.notebooks:
+            for q in nb.questions:
+                grade = gb.find_grade(q.grade_id, nb.name, assignment, student)
+                grade.auto_score = q.score
+                grade.needs_manual_grade = grade.manual_score is not None or q.score is None
+                total += q.score or 0.0
+                maximum += q.points
         s.execute(delete(RESULT).where(RESULT.c.assignment == assignment,
                                        RESULT.c.student == student))
         s.execute(insert(RESULT).values(
             assignment=assignment, student=student, input_hash=input_hash, score=total,
-            max_score=maximum, flags=json.dumps(result["flags"]),
-            detail=json.dumps([{"name": nb["name"], "questions": nb["questions"]}
-                               for nb in result["notebooks"]]),
+            max_score=maximum, flags=json.dumps([asdict(f) for f in result.flags]),
+            detail=json.dumps([{"name": nb.name, "questions": [asdict(q) for q in nb.questions]}
+                               for nb in result.notebooks]),
             graded_at=datetime.datetime.now(datetime.UTC).replace(tzinfo=None)))
 
     def rows(self, assignment):

@@ -35,6 +35,22 @@ def release(course, assignment):
     return nbg.release(source(course, assignment), assignment, assignment, db, cfg)
 
 
+def with_answers(course, assignment, answers):
+    """The release with the answer cells of ``answers`` (a notebook) typed in."""
+    nb = release(course, assignment)
+    answers = nbformat.from_dict(answers)
+    for mine, theirs in zip(nb.cells, answers.cells):
+        if theirs.metadata.get("nbgrader", {}).get("solution"):
+            mine.source = theirs.source
+    return nb
+
+
+def correct_submission(course, assignment):
+    """What a good student submits: the release with the solution's answers."""
+    solution = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", 4)
+    return with_answers(course, assignment, solution)
+
+
 def submit(course, student, assignment, nb, filename=None):
     """Put ``nb`` (a notebook, raw text or None) in nbgrader's submitted/ layout."""
     folder = course / "submitted" / student / assignment
@@ -99,3 +115,47 @@ def environ_with_venv():
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(os.sys.executable) + os.pathsep + env.get("PATH", "")
     return env
+
+
+def children(pid):
+    """Direct children of ``pid`` (Linux /proc)."""
+    out = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def descendants(pid):
+    """Every process below ``pid`` in the process tree, now."""
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cmdline(pid):
+    """A process's command line as text ("" once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def alive(pids):
+    """Those of ``pids`` that still exist (and are not zombies)."""
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.append(pid)
+        except OSError:
+            pass
+    return out

@@ -21,12 +21,14 @@ from engine_tools import (
     ROOT,
     by_student,
     cell,
+    correct_submission,
     edited,
     environ_with_venv,
     grade,
     make_course,
     release,
     submit,
+    with_answers,
 )
 from exercise_tools import (
     ASSIGNMENTS,
@@ -40,6 +42,8 @@ from injections import ALL
 
 from bngrade.store import Store
 from bnlib.checks import parts_for
+
+pytestmark = pytest.mark.slow
 
 PS1 = "ps1-forward"
 POINTS = {"ps1_train_forward": 3.0, "ps1_worked_examples": 2.0, "ps1_inference_forward": 3.0}
@@ -61,21 +65,6 @@ TAMPER = {
                     "bnlib.batchnorm_forward = batchnorm_forward"),
 }
 MEMORY_HOG = "    hog = []\n    while True:\n        hog.append(np.empty(100_000_000))\n"
-
-
-def with_answers(course, assignment, answers):
-    """The release with the answer cells of ``answers`` (a notebook) typed in."""
-    nb = release(course, assignment)
-    answers = nbformat.from_dict(answers)
-    for mine, theirs in zip(nb.cells, answers.cells):
-        if theirs.metadata.get("nbgrader", {}).get("solution"):
-            mine.source = theirs.source
-    return nb
-
-
-def correct_submission(course, assignment):
-    """What a good student submits: the release with the solution's answers."""
-    return with_answers(course, assignment, notebook("solutions", assignment))
 
 
 def _drop(nb, grade_id):
@@ -120,7 +109,7 @@ def catalogue(ok, blank):
         "calls_reference": (edited(ok, "answer_forward", append=(
             "import bnlib\n\ndef batchnorm_forward(x, gamma, beta, eps=1e-5):\n"
             "    return bnlib.batchnorm_forward(x, gamma, beta, eps)")),
-            {fwd: 3}, {"calls_reference"}, {fwd: "calls bnlib's reference"}),
+            {fwd: 3}, set(), {fwd: "is bnlib's reference: it is not available"}),
         "test_cell_edited": (edited(wrong, fwd, "check(", "print('OK') or ("),
                              {fwd: 3}, {"tests_edited"}, {fwd: "biased variance"}),
         "test_cell_deleted": (_drop(wrong, fwd), {fwd: 3}, {"cells_missing"},
@@ -137,10 +126,9 @@ def catalogue(ok, blank):
         "huge_output": (edited(ok, "answer_forward", append="print('x' * 50_000_000)"), {},
                         set(), {}),
     }
-    for name, code in TAMPER.items():
-        in_kernel_fooled = name in ("patch_allclose", "patch_import", "patch_bnlib")
-        cases[name] = (edited(wrong, "answer_forward", append=code), {fwd: 3},
-                       {"tampered"} if in_kernel_fooled else set(), {fwd: "biased variance"})
+    for name, code in TAMPER.items():  # patches in the student's process reach no checker
+        cases[name] = (edited(wrong, "answer_forward", append=code), {fwd: 3}, set(),
+                       {fwd: "biased variance"})
     return cases
 
 

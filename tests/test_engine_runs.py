@@ -12,8 +12,12 @@ import zipfile
 
 import pytest
 from engine_tools import (
+    alive,
     by_student,
+    children,
+    cmdline,
     db_rows,
+    descendants,
     edited,
     environ_with_venv,
     grade,
@@ -27,6 +31,8 @@ from servers import dask_cluster, postgres_server  # noqa: F401 (fixtures)
 
 from bngrade.course import Course
 from bngrade.store import Store
+
+pytestmark = pytest.mark.slow
 
 WRONG = ("x.var(axis=0)", "x.var(axis=0, ddof=1)")
 
@@ -86,8 +92,14 @@ def test_resume_after_a_killed_run_then_idempotent_then_one_student(tmp_path):
                 recorded = db_rows(course, "SELECT count(*) FROM bngrade_result")[0][0]
             except Exception:  # the table may not exist yet, or the file is locked
                 recorded = 0
-    os.killpg(proc.pid, signal.SIGKILL)
+    run = descendants(proc.pid)  # workers, their sandboxes and kernels
+    assert run
+    os.kill(proc.pid, signal.SIGKILL)  # the driver alone: nothing of the run may outlive it
     proc.wait()
+    deadline = time.monotonic() + 30
+    while alive(run) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive(run) == []
     done_before = {r[0] for r in db_rows(course, "SELECT student FROM bngrade_result")}
     assert 2 <= len(done_before) < 10
 
@@ -108,6 +120,30 @@ def test_resume_after_a_killed_run_then_idempotent_then_one_student(tmp_path):
     after = dict(db_rows(course, "SELECT student, graded_at FROM bngrade_result"))
     assert [s for s in after if after[s] != stamps[s]] == ["s03"]
     assert db_rows(course, "SELECT count(*) FROM grade") == [(20,)]
+
+
+def test_a_dead_worker_is_replaced_and_its_submissions_regraded(tmp_path):
+    course = make_course(tmp_path)
+    expected = class_of(course, 8)
+    cmd = [sys.executable, "-m", "bngrade", "autograde", "bn-mini", "--course-dir", str(course),
+           "--workers", "2", "--time-limit", "5", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=environ_with_venv())
+    deadline, victim = time.monotonic() + 300, None
+    while victim is None and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        for server in children(proc.pid):  # the fork server; its children are the workers
+            busy = [w for w in children(server)
+                    if any("inside" in cmdline(c) for c in descendants(w))]
+            victim = busy[0] if busy else None
+    assert victim is not None, "no worker caught grading"
+    os.kill(victim, signal.SIGKILL)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    rows = {s: (score, flags) for s, score, flags in
+            db_rows(course, "SELECT student, score, flags FROM bngrade_result")}
+    assert {s: score for s, (score, _) in rows.items()} == expected
+    assert not any("worker_died" in flags for _, flags in rows.values())
 
 
 def test_a_changed_submission_is_regraded_on_the_next_run(tmp_path):

@@ -1,16 +1,27 @@
-"""The engine's pieces without kernels: the sandbox, the poison, the answer finder, the codec."""
+"""The engine's pieces without nbgrader: the scoring sandbox, the protocol, the answer finder.
+
+Each test that runs student code starts real sandboxes (bubblewrap), a fraction of a
+second each.
+"""
 
 import copy
+import json
+import os
+import subprocess
+import sys
 
 import nbformat
+import numpy as np
 import pytest
 from engine_tools import FIXTURE, cell
 
-from bngrade import sandbox, scoring, spec
+from bngrade import isolation, protocol, scoring, spec
+from bngrade.calls import RemoteNamespace, Session
 from bngrade.course import DEFAULT_ZIP_REGEXP
+from bngrade.limits import Limits
+from bngrade.results import Notebook, Question, Submission
 from bngrade.store import transaction
 from bnlib.checks import REGISTRY
-from bnlib.checks.plain import decode, encode
 
 PART = REGISTRY["ps1_train_forward"]
 CASES = PART.cases() + PART.cases(hidden=True, seed=5)
@@ -20,82 +31,230 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     mu, var = x.mean(0), x.var(0)
     return gamma * (x - mu) / np.sqrt(var + eps) + beta, None
 """
-JOB = {"parts": ["ps1_train_forward"], "allowed": [], "uid_base": 0,
-       "limits": {"memory_bytes": 256 << 20, "cpu_seconds": 30, "file_bytes": 1 << 20}}
+LIMITS = Limits(seconds=2.0, memory_mb=256)
+SANDBOXED = pytest.mark.slow  # starts real sandboxes (a fraction of a second each)
 
 
-def run(answer, setup="import numpy as np", seconds=2.0):
-    steps = [{"kind": "setup", "label": "<setup>", "source": setup},
-             {"kind": "answer", "label": "<answer a>", "source": answer},
-             {"kind": "part", "label": "p", "grade_id": "ps1_train_forward",
-              "cases": encode(CASES)}]
-    results = sandbox.run_steps(steps, JOB, seconds)
-    outcome = scoring._outcome(PART, CASES, results.get(2), seconds, 256)
-    return results, outcome
+def bn_spec(answer, setup="import numpy as np"):
+    """A two-cell notebook (set-up, answer) and its ps1_train_forward test cell."""
+    cells = [nbformat.v4.new_code_cell(setup, metadata={"nbgrader": {"locked": True,
+                                                                     "grade_id": "setup"}}),
+             nbformat.v4.new_code_cell(answer, metadata={"nbgrader": {
+                 "solution": True, "grade_id": "answer_forward"}}),
+             nbformat.v4.new_code_cell("check('ps1_train_forward', globals())", metadata={
+                 "nbgrader": {"grade": True, "locked": True, "grade_id": "ps1_train_forward",
+                              "points": 3}})]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    return spec.build("nb", nb, nb), nb.cells
 
 
+def run(answer, setup="import numpy as np", limits=LIMITS):
+    sp, cells = bn_spec(answer, setup)
+    verdicts, problems = scoring.score_notebook(sp, cells, {"answer_forward": 1}, "salt",
+                                                "ann", limits)
+    return verdicts["ps1_train_forward"], problems
+
+
+@SANDBOXED
 def test_a_right_answer_passes_through_the_sandbox():
-    results, outcome = run(RIGHT)
-    assert [results[i]["status"] for i in range(3)] == ["ok", "ok", "ok"]
-    assert outcome.passed
+    verdict, problems = run(RIGHT)
+    assert verdict["score"] == 3 and problems == []
 
 
-@pytest.mark.parametrize("answer, words", [
-    ("import bnlib\nbatchnorm_forward = bnlib.batchnorm_forward", "calls bnlib's reference"),
+REFERENCE = "is bnlib's reference: it is not available"
+
+
+@SANDBOXED
+@pytest.mark.parametrize("answer, mistake, words", [
+    ("import bnlib\nbatchnorm_forward = bnlib.batchnorm_forward", "raised", REFERENCE),
+    ("import bnlib.batchnorm as b\ndef batchnorm_forward(*a):\n    return b.batchnorm_forward(*a)",
+     "raised", REFERENCE),
     ("from bnlib.checks import REGISTRY\n"
      "def batchnorm_forward(*a):\n    return REGISTRY['ps1_train_forward'].reference(*a)",
-     "calls bnlib's reference"),
-    ("import bnlib.batchnorm as b\ndef batchnorm_forward(*a):\n    return b.batchnorm_forward(*a)",
-     "calls bnlib's reference"),
-    (RIGHT.replace("mu, var =", "while True: pass\n    mu, var ="), "did not finish within 2 s"),
-    (RIGHT.replace("mu, var =", "import os; os._exit(3)\n    mu, var ="), "status 3"),
-    (RIGHT.replace("mu, var =", "import ctypes; ctypes.string_at(0)\n    mu, var ="), "SIGSEGV"),
-    (RIGHT.replace("mu, var =", "h = [np.ones(10**7) for _ in range(100)]\n    mu, var ="),
-     "ran out of memory (the limit is 256 MB)"),
+     "raised", "KeyError"),
+    (RIGHT.replace("mu, var =", "while True: pass\n    mu, var ="), "timeout",
+     "did not finish within 2 s"),
+    (RIGHT.replace("mu, var =", "import os; os._exit(3)\n    mu, var ="), "crashed", "stopped"),
+    (RIGHT.replace("mu, var =", "import ctypes; ctypes.string_at(0)\n    mu, var ="), "crashed",
+     "stopped"),
+    (RIGHT.replace("mu, var =", "h = np.ones((100, 10**7))\n    mu, var ="),
+     "memory", "ran out of memory (the limit is 256 MB)"),
+    (RIGHT.replace("mu, var =", "raise ValueError('MemoryError timeout tampered')\n    mu, var ="),
+     "raised", "MemoryError timeout"),  # words in the student's text decide nothing
 ])
-def test_what_goes_wrong_in_an_answer_is_said_in_words(answer, words):
-    _results, outcome = run(answer)
-    assert not outcome.passed and words in outcome.message
+def test_what_goes_wrong_in_an_answer_is_said_in_words(answer, mistake, words):
+    verdict, _problems = run(answer)
+    assert verdict["score"] == 0 and verdict["mistake"] == mistake, verdict
+    assert words in verdict["message"]
 
 
+@SANDBOXED
 def test_an_answer_cell_that_never_ends_costs_only_that_cell():
-    results, outcome = run("x = 1\nwhile True:\n    pass", seconds=1.0)
-    assert results[1]["status"] == "timeout"
-    assert results[0]["status"] == "ok" and "define `batchnorm_forward`" in outcome.message
+    verdict, problems = run("x = 1\nwhile True:\n    pass", limits=Limits(seconds=1.0))
+    assert problems == [("timeout", "answer cell answer_forward did not finish within 1 s")]
+    assert "define `batchnorm_forward`" in verdict["message"]
 
 
-def test_an_answer_that_survives_interrupts_is_killed():
-    loop = "while True:\n    try:\n        pass\n    except BaseException:\n        pass"
-    results, _ = run(loop, seconds=0.5)
-    assert results[1] == {"status": "timeout", "error": "no result within 0.5 s"}
+@SANDBOXED
+def test_a_cell_out_of_time_is_interrupted_and_keeps_what_it_defined():
+    verdict, problems = run(RIGHT + "\nwhile True:\n    pass", limits=Limits(seconds=1.0))
+    assert verdict["score"] == 3 and [code for code, _ in problems] == ["timeout"]
+    stubborn = ("\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                "while True:\n    pass")
+    verdict, problems = run(RIGHT + stubborn, limits=Limits(seconds=1.0))
+    assert verdict["score"] == 0 and [code for code, _ in problems] == ["timeout"]
 
 
+@SANDBOXED
 def test_monkeypatching_in_the_sandbox_does_not_reach_the_grader():
-    import numpy as np
-
     wrong = RIGHT.replace("x.var(0)", "x.var(0, ddof=1)") + \
         "\nnp.allclose = lambda *a, **k: True\nimport builtins\nbuiltins.AssertionError = Exception"
-    _results, outcome = run(wrong)
-    assert outcome.mistake == "unbiased_variance"
+    verdict, _ = run(wrong)
+    assert verdict["mistake"] == "unbiased_variance"
     assert np.allclose(1.0, 1.0) and not np.allclose(1.0, 2.0)
 
 
-def test_setup_cells_may_use_the_reference_but_answers_may_not():
-    setup = "import numpy as np\nimport bnlib\nPROBE = bnlib.batchnorm_forward(np.ones((2, 1)) * " \
-            "[[1.0], [3.0]], np.ones(1), np.zeros(1))[0]"
-    results, outcome = run(RIGHT + "\nassert PROBE.shape == (2, 1)", setup=setup)
-    assert results[0]["status"] == "ok" and results[1]["status"] == "ok" and outcome.passed
+@SANDBOXED
+def test_the_sandbox_sees_no_reference_no_course_and_no_network():
+    probe = """
+import os, socket, sys
+import bnlib
+seen = []
+for top in ("/", "/tmp", "/box", "/bn"):
+    seen += os.listdir(top)
+found = []
+for root, dirs, files in os.walk("/"):
+    if root.startswith(("/proc", "/sys", "/dev")):
+        continue
+    for f in files:
+        path = os.path.join(root, f)
+        if path == VENV + "/bin/bngrade":
+            continue  # the command's launcher (the package it imports is not there)
+        if "bngrade" in path or (path.startswith(REPO) and not path.startswith(VENV)):
+            found.append(path)  # the grader's code or the course
+        elif "bnlib" in path and f.endswith(".py"):
+            text = open(path).read()
+            if "np." in text or "numpy" in text or "you choose them" in text:
+                found.append(path)  # code of the reference, or an answer key
+try:
+    socket.create_connection(("127.0.0.1", 22), timeout=1)
+    net = "open"
+except OSError as exc:
+    net = type(exc).__name__
+pids = [p for p in os.listdir("/proc") if p.isdigit()]
+result = {"uid": os.getuid(), "found": found, "net": net, "pids": pids,
+          "cwd": os.getcwd(), "bnlib": bnlib.__file__, "home": os.path.exists("/root/.cache")}
+"""
+    session = Session(Limits(seconds=120))
+    repo = str(FIXTURE.parents[1])
+    probe = f"REPO, VENV = {repo!r}, {sys.prefix!r}\n" + probe
+    try:
+        assert session.run_cell(probe, "<probe>") is None
+        got = RemoteNamespace(session)["result"]
+    finally:
+        session.close()
+    assert got["uid"] >= isolation.UID_BASE if os.geteuid() == 0 else got["uid"] == 65534
+    assert got["found"] == [] and got["net"] != "open"
+    assert got["bnlib"] == "/bn/bnlib/__init__.py" and not got["home"]
+    assert got["cwd"] == "/tmp/work" and len(got["pids"]) <= 3
 
 
-def test_forged_records_are_only_data():
-    forged = encode([{"out": "<not an array>", "args_after": CASES[0], "error": None,
-                      "used_reference": []}] * len(CASES))
-    outcome = scoring._outcome(PART, CASES, {"status": "ok", "records": forged}, 1, 1)
-    assert not outcome.passed
-    outcome = scoring._outcome(PART, CASES, {"status": "ok", "records": '{"__ndarray__": '
-                                             '"object", "shape": [1], "data": ""}'}, 1, 1)
-    assert outcome.mistake == "malformed"
-    assert decode(encode([1.5, (2, None)])) == [1.5, (2, None)]
+@SANDBOXED
+def test_a_fork_bomb_stops_at_the_process_limit_and_capabilities_are_gone():
+    bomb = """
+import os, time
+pids, error = [], None
+for i in range(500):
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        error = exc.errno
+        break
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    pids.append(pid)
+caps = open("/proc/self/status").read().split("CapEff:")[1].split()[0]
+result = [len(pids), error, caps]
+"""
+    session = Session(Limits(seconds=30, processes=32))
+    try:
+        assert session.run_cell(bomb, "<bomb>") is None
+        forked, error, caps = RemoteNamespace(session)["result"]
+    finally:
+        session.close()
+    assert forked < 32 and error == 11 and int(caps, 16) == 0
+
+
+@SANDBOXED
+def test_helpers_are_allowed_by_qualified_name_only():
+    session = Session(LIMITS)
+    try:
+        session.run_cell("import numpy as np\nfrom bnlib.nn import MLP\nfrom bnlib.data import "
+                         "train, spirals\n"
+                         "def f():\n    m = MLP([2, 3, 2])\n    return m(np.ones((4, 2))).shape\n"
+                         "def g():\n    return train(MLP([2, 3, 2]), np.ones((4, 2)), "
+                         "np.zeros(4, int), 0.1, 2, 2)\n", "<cell>")
+        ns = RemoteNamespace(session)
+        session.allow(REGISTRY["ps4_train_with_without_bn"].allowed_reference)
+        assert ns.get("f")() == (4, 2)
+        with pytest.raises(Exception, match=REFERENCE):
+            ns.get("g")()  # bnlib.data.train: the checker's own loop, never a helper
+        session.allow([])
+        with pytest.raises(Exception, match=REFERENCE):
+            ns.get("f")()
+    finally:
+        session.close()
+
+
+@SANDBOXED
+@pytest.mark.parametrize("forgery", [
+    # a second reply to the request being answered, written straight to the channel
+    "os.write(CHANNEL, (json.dumps({'re': 2, 'ok': True, 'out': 1}) + '\\n').encode())",
+    "os.write(CHANNEL, b'not json\\n')",
+    "os.write(CHANNEL, (json.dumps({'re': 99, 'ok': True}) + '\\n').encode())",
+])
+def test_forged_duplicated_or_malformed_messages_are_tampering(forgery):
+    answer = RIGHT.replace("mu, var =", "import os, json\n    CHANNEL = 4\n    " + forgery +
+                           "\n    mu, var =")
+    verdict, _ = run(answer)
+    assert verdict["mistake"] == "tampered" and verdict["score"] == 0
+
+
+def test_the_protocol_takes_plain_data_only():
+    with pytest.raises(protocol.Tampered):
+        protocol.decode_value({"__ndarray__": "object", "shape": [1], "data": ""})
+    with pytest.raises(protocol.Tampered):
+        protocol.decode_value({"__ndarray__": "float64", "shape": [10**9], "data": ""})
+    with pytest.raises(protocol.Tampered):
+        protocol.decode_value({"__callback__": 0})
+    value = (1.5, [np.arange(3.0), {"a": None}])
+    back = protocol.decode_value(json.loads(json.dumps(protocol.encode_value(value))))
+    assert back[0] == 1.5 and np.array_equal(back[1][0], value[1][0])
+
+
+@pytest.mark.parametrize("grade_id", sorted(REGISTRY))
+def test_every_evaluate_fails_on_missing_or_extra_records(grade_id):
+    part = REGISTRY[grade_id]
+    cases = part.cases() + part.cases(hidden=True, seed=3)
+    assert not part.evaluate(cases, []).passed  # a run that sent none
+    fine = {"out": None, "args_after": None, "error": None, "used_reference": []}
+    assert not part.evaluate(cases, [fine] * (len(cases) + 1)).passed
+
+
+def test_the_installed_package_has_no_answer_key():
+    code = ("import bnlib.checks as c, sys; "
+            "print(repr(c.REGISTRY['ps5_q_output_stats'].answer), c.REGISTRY['ps1_worked_examples']"
+            ".reference, c.REGISTRY['ps5_backward_by_hand'].reference)")
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["''", "None", "None"]
+    import bnlib
+
+    root = os.path.dirname(bnlib.__file__)
+    text = "".join(open(os.path.join(d, f), encoding="utf-8").read()
+                   for d, _, fs in os.walk(root) for f in fs if f.endswith(".py"))
+    assert "3 = |gamma| is the standard deviation" not in text and "-1.342" not in text
 
 
 @pytest.fixture
@@ -140,12 +299,10 @@ def test_hidden_seeds_are_fixed_per_student_and_question_but_differ():
                                                                            "q1")}) == 3
 
 
+@SANDBOXED
 def test_magics_become_calls_that_do_nothing():
-    text = scoring.python_source("%timeit f(x)\n!ls\ny = 2")
-    results = sandbox.run_steps([{"kind": "answer", "label": "<a>", "source": text},
-                                 {"kind": "part", "label": "p", "grade_id": "ps1_train_forward",
-                                  "cases": encode(CASES)}], JOB, 2)
-    assert results[0]["status"] == "ok"
+    verdict, problems = run(RIGHT + "\n%timeit f(x)\n!ls\ny = 2")
+    assert problems == [] and verdict["score"] == 3
 
 
 def test_the_default_zip_pattern_reads_lms_names():
@@ -165,7 +322,7 @@ def test_a_failed_record_leaves_nothing_behind(tmp_path):
         with transaction(store.gb):
             store.gb.update_or_create_student("ann")
             raise RuntimeError("the driver was interrupted")
-    result = {"student": "bob", "flags": [], "notebooks": []}
+    result = Submission("no-such-assignment", "bob")
     with pytest.raises(Exception, match="no-such-assignment"):
         store.record("no-such-assignment", [(result, "hash", None)])  # fails after the student
     assert store.gb.students == []
@@ -173,6 +330,7 @@ def test_a_failed_record_leaves_nothing_behind(tmp_path):
     store.close()
 
 
+@SANDBOXED
 def test_one_bad_result_does_not_cost_the_others_their_rows(tmp_path):
     from engine_tools import make_course, source
 
@@ -186,9 +344,8 @@ def test_one_bad_result_does_not_cost_the_others_their_rows(tmp_path):
     store = Store(course.db_url)
 
     def result(student, grade_id="ps1_train_forward"):
-        q = {"grade_id": grade_id, "points": 3.0, "score": 3.0, "mistake": None}
-        return {"student": student, "flags": [], "notebooks": [
-            {"name": "bn-mini", "autograded": None, "feedback": None, "questions": [q]}]}
+        return Submission("bn-mini", student, [Notebook("bn-mini", [
+            Question(grade_id, 3.0, 3.0)])])
 
     messages = []
     batch = [(result("ann"), "h1"), (result("bob", "no_such_cell"), "h2"), (result("cy"), "h3")]
@@ -198,9 +355,8 @@ def test_one_bad_result_does_not_cost_the_others_their_rows(tmp_path):
     store.close()
 
 
+@SANDBOXED
 def test_the_engine_score_stands_when_nbgraders_run_fails(tmp_path, monkeypatch):
-    import json
-
     from engine_tools import make_course, source, submit
 
     from bngrade import engine, inkernel, task
@@ -211,7 +367,7 @@ def test_the_engine_score_stands_when_nbgraders_run_fails(tmp_path, monkeypatch)
     submit(path, "ann", "bn-mini", source(path, "bn-mini"))
     course = Course(str(path))
     store = Store(course.db_url)
-    limits = {"time": 3.0, "memory_mb": 256, "uid_base": 0}
+    limits = Limits(seconds=3.0, memory_mb=256)
     payload, _ = engine.plan(course, store, "bn-mini", ["ann"], True, limits)["ann"]
     store.close()
 
@@ -219,9 +375,32 @@ def test_the_engine_score_stands_when_nbgraders_run_fails(tmp_path, monkeypatch)
         raise OSError("no kernel today")
 
     monkeypatch.setattr(inkernel, "run", broken)
-    result = json.loads(task.grade_submission(payload))
-    nb = result["notebooks"][0]
-    assert {q["grade_id"]: q["score"] for q in nb["questions"]} == \
+    nb = Submission.from_json(task.grade_submission(payload)).notebooks[0]
+    assert {q.grade_id: q.score for q in nb.questions} == \
         {"ps1_train_forward": 3.0, "test_scale": None}  # no checker: left to a human
-    assert [f["kind"] for f in nb["flags"]] == ["kernel_failed"]
-    assert nb["autograded"] is None and nb["feedback"] is None
+    assert [f.kind for f in nb.flags] == ["kernel_failed"]
+    assert nb.autograded is None and nb.feedback is None
+
+
+@SANDBOXED
+def test_feedback_that_fails_to_render_costs_no_points(tmp_path, monkeypatch):
+    from engine_tools import make_course, source, submit
+
+    from bngrade import engine, feedback, task
+    from bngrade.course import Course
+    from bngrade.store import Store
+
+    path = make_course(tmp_path)
+    submit(path, "ann", "bn-mini", source(path, "bn-mini"))
+    course = Course(str(path))
+    store = Store(course.db_url)
+    payload, _ = engine.plan(course, store, "bn-mini", ["ann"], True, Limits(seconds=3.0))["ann"]
+    store.close()
+
+    def broken(*args, **kwargs):
+        raise ValueError("BEGIN HIDDEN TESTS without its end")
+
+    monkeypatch.setattr(feedback, "render", broken)
+    nb = Submission.from_json(task.grade_submission(payload)).notebooks[0]
+    assert nb.questions[0].score == 3.0 and nb.feedback is None
+    assert [f.kind for f in nb.flags] == ["feedback_failed"]

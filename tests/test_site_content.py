@@ -197,17 +197,16 @@ def page_text(html):
 
 def graded_secrets():
     """(label, text) pairs that must not be published: ps5's graded material."""
+    from bngrade.keys import CHOICES
     from bnlib.checks import ps5
     from bnlib.checks.ps5_questions import QUESTIONS
 
     secrets = []
     for grade_id, question, choices in QUESTIONS:
+        right, explain = CHOICES[grade_id]
         secrets.append((f"{grade_id} question", question))
-        for letter, (text, why) in choices.items():
-            if why is None:
-                secrets.append((f"{grade_id} answer", text))
-            else:
-                secrets.append((f"{grade_id} feedback {letter}", why))
+        secrets.append((f"{grade_id} answer", choices[right]))
+        secrets += [(f"{grade_id} feedback {letter}", why) for letter, why in explain.items()]
     x = ", ".join(f"{v:g}" for v in ps5.P1_X)
     dy = ", ".join(f"{v:g}" for v in ps5.P1_DY)
     secrets += [("P1 input", f"[{x}]"), ("P1 upstream gradient", f"[{dy}]"),
@@ -259,13 +258,14 @@ def test_graded_questions_differ_from_what_the_book_answers():
     """Each ps5 question and right answer is far from every question the book solves."""
     from difflib import SequenceMatcher
 
+    from bngrade.keys import CHOICES
     from bnlib.checks.ps5_questions import QUESTIONS
 
     book = book_questions()
     assert len(book) >= 10, "the chapters' exercises were not read"
     close = []
     for grade_id, question, choices in QUESTIONS:
-        right = next(text for text, why in choices.values() if why is None)
+        right = choices[CHOICES[grade_id][0]]
         for text in (question, right):
             text = normalised(text)
             for block in book:

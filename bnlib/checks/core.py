@@ -67,7 +67,7 @@ class Part:
     make_cases: object = None  # callable (rng, hidden) -> list of argument tuples
     reference: object = None  # callable (*case) -> expected output
     mistakes: list = field(default_factory=list)
-    allowed_reference: tuple = ()  # bnlib functions the student may call here
+    allowed_reference: tuple = ()  # bnlib helpers the student may call, by qualified name
     select: object = None  # callable: the student's plain output -> what is compared
     rtol: float = 1e-6
     atol: float = 1e-8
@@ -80,15 +80,20 @@ class Part:
         return [tuple(c) for c in self.make_cases(rng, hidden)]
 
     # 2. the student's code -------------------------------------------------
-    def run(self, namespace, cases):
-        """Call the student's ``target`` on copies of each case; return plain records."""
+    def run(self, namespace, cases, watch=True):
+        """Call the student's ``target`` on copies of each case; return plain records.
+
+        ``watch``: note calls into bnlib's reference (in a notebook, where the student's
+        code and bnlib share the process). The grading engine runs parts with
+        ``watch=False`` on a namespace whose functions run in a sandbox that has no
+        reference code at all."""
         fn = namespace.get(self.target)
         if not callable(fn):
             return [{"error": f"NameError: define `{self.target}` (run its cell first)"}]
         records = []
         for case in cases:
             args = copy.deepcopy(case)
-            used = ReferenceWatch(self.allowed_reference)
+            used = ReferenceWatch(self.allowed_reference if watch else None)
             try:
                 with used:
                     out = fn(*args)
@@ -102,8 +107,10 @@ class Part:
     # 3. the verdict --------------------------------------------------------
     def no_result(self, cases, records):
         """The verdict when the run gave no record per case (e.g. the target is undefined)."""
-        if len(records) != len(cases):
-            return Outcome(False, records[0].get("error") if records else "no result")
+        if not isinstance(records, list) or len(records) != len(cases):
+            first = records[0] if isinstance(records, list) and records else {}
+            error = first.get("error") if isinstance(first, dict) else None
+            return Outcome(False, error or "no result")
         return None
 
     def calls_reference(self, rec):

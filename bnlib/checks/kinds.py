@@ -42,15 +42,17 @@ class ValuePart(Part):
         if self.make_cases is None:
             self.make_cases = _one_case
 
-    def run(self, namespace, cases):
+    def run(self, namespace, cases, watch=True):
         """Read the variables (nothing is called); one record per case."""
         out = {n: to_plain(namespace[n]) for n in self.names if n in namespace}
         return [{"out": out, "error": None, "used_reference": []} for _ in cases]
 
     def evaluate(self, cases, records):
         """Compare each variable with the reference; name the first wrong one."""
-        if len(records) != len(cases):
-            return Outcome(False, "no result")
+        if (missing := self.no_result(cases, records)) is not None:
+            return missing
+        if self.reference is None:  # the values are grader material: check the format only
+            return self._recorded(records)
         for case, rec in zip(cases, records):
             expected = to_plain(self.reference(*case))
             wrongs = [(m, to_plain(m.make(*case))) for m in self.mistakes]
@@ -59,6 +61,15 @@ class ValuePart(Part):
                 if verdict is not None:
                     return verdict
         return Outcome(True, f"{self.description}: passed")
+
+    def _recorded(self, records):
+        for name in self.names:
+            if not all(name in rec.get("out", {}) for rec in records):
+                return Outcome(False, f"`{name}` is not defined: set it in the answer cell "
+                               "and run that cell.", "undefined")
+        names = ", ".join(f"`{n}`" for n in self.names)
+        return Outcome(True, f"{names} recorded; their values are checked when your notebook "
+                       "is graded")
 
     def _judge(self, name, answers, expected, wrongs):
         if name not in answers:
@@ -83,7 +94,8 @@ class ChoicePart(ValuePart):
 
     The visible test only checks that the answer is one of ``options``; the
     hidden test checks it is ``answer``. ``explain[letter]`` says why a wrong
-    option is wrong.
+    option is wrong. ``answer`` and ``explain`` are grader material, filled in by
+    the grader (``bngrade.keys``); without them only the format is checked.
     """
 
     options: str = "abcd"
@@ -97,6 +109,8 @@ class ChoicePart(ValuePart):
 
     def evaluate(self, cases, records):
         """Check the format on every case; the answer only on the hidden one."""
+        if (missing := self.no_result(cases, records)) is not None:
+            return missing
         name = self.names[0]
         for case, rec in zip(cases, records):
             got = rec["out"].get(name)
@@ -108,10 +122,10 @@ class ChoicePart(ValuePart):
                                f"{', '.join(repr(o) for o in self.options)}, got {got!r:.40}.",
                                "invalid_option")
             letter = got.strip().lower()
-            if case == ("answer",) and letter != self.answer:
+            if case == ("answer",) and self.answer and letter != self.answer:
                 return Outcome(False, f"`{name}` = {letter!r} is not right: "
                                f"{self.explain[letter]}", f"option_{letter}")
-        if ("answer",) in cases:
+        if ("answer",) in cases and self.answer:
             return Outcome(True, f"`{name}`: right")
         return Outcome(True, f"`{name}` = {letter!r} recorded; whether it is right is checked "
                        "when your notebook is graded")
@@ -132,13 +146,13 @@ class BuiltArgsPart(Part):
 
     build: object = None  # callable: (*case) -> argument tuple for the student's function
 
-    def run(self, namespace, cases):
+    def run(self, namespace, cases, watch=True):
         """Call the student's function on the built arguments (see :meth:`Part.run`)."""
         fn = namespace.get(self.target)
         if not callable(fn):
-            return super().run(namespace, cases)
+            return super().run(namespace, cases, watch)
 
         def call(*case):
             return fn(*self.build(*case))
 
-        return super().run({self.target: call}, cases)
+        return super().run({self.target: call}, cases, watch)

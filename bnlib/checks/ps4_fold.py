@@ -98,7 +98,7 @@ register(Part(
     make_cases=_bias_cases,
     reference=lambda x, w, b, g, bt, eps: (_bn_of_linear(x, w, b, g, bt, eps),
                                            _bn_of_linear(x, w, 0.0, g, bt, eps)),
-    allowed_reference=("batchnorm_forward",),
+    allowed_reference=("bnlib.batchnorm_forward",),
     mistakes=[
         Mistake("bias_after_bn",
                 "The bias belongs to the linear layer, before batch norm: "

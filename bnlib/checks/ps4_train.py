@@ -60,8 +60,9 @@ register(Part(
     make_cases=_cases,
     reference=trained,
     select=as_lists,
-    allowed_reference=("__init__", "train", "eval", "forward", "backward", "sgd_step",
-                       "softmax_cross_entropy"),
+    allowed_reference=("bnlib.nn.MLP", "bnlib.nn.MLP.__init__", "bnlib.nn.MLP.train",
+                       "bnlib.nn.MLP.eval", "bnlib.nn.MLP.forward", "bnlib.nn.MLP.backward",
+                       "bnlib.nn.MLP.sgd_step", "bnlib.nn.softmax_cross_entropy"),
     rtol=1e-7, atol=1e-9,
     mistakes=[
         Mistake("validated_in_train_mode",

@@ -18,6 +18,8 @@ STATE = ("running_mean", "running_var", "num_batches_tracked", "training")
 
 
 def _snapshot(obj, names):
+    if hasattr(type(obj), "snapshot_of"):  # an object in another process (the grading engine)
+        return obj.snapshot_of(names)
     return {n: to_plain(getattr(obj, n, "<missing>")) for n in names}
 
 

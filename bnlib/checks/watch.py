@@ -11,7 +11,10 @@ class ReferenceWatch:
     """Notes calls into bnlib's reference code while the student's code runs."""
 
     def __init__(self, allowed):
-        self.allowed, self.names = set(allowed), []
+        """``allowed``: qualified names (``bnlib.nn.MLP.forward``); None: watch nothing."""
+        self.off = allowed is None
+        self.allowed = {name.rsplit(".", 1)[-1] for name in allowed or ()}
+        self.names = []
 
     @staticmethod
     def _is_reference(frame):
@@ -26,10 +29,13 @@ class ReferenceWatch:
                 self.names.append(f"bnlib.{name}")
 
     def __enter__(self):
+        if self.off:
+            return self
         self._old = sys.getprofile()
         sys.setprofile(self._profile)
         return self
 
     def __exit__(self, *exc):
-        sys.setprofile(self._old)
+        if not self.off:
+            sys.setprofile(self._old)
         return False

@@ -1,0 +1,368 @@
+"""The grader's side of the calls: the checker runs here, the sandbox only runs the student's code.
+
+:class:`Session` owns one scoring sandbox (:mod:`bngrade.isolation`) in which a
+notebook's read-only and answer cells have run. A part of
+:mod:`bnlib.checks` is run *here*, unchanged, on a :class:`RemoteNamespace`:
+looking up the part's target gives a proxy whose calls send that call's
+inputs (plain data, at the moment of the call) and bring back plain outputs;
+a class gives instances proxied method by method. While a call runs, the
+sandbox may ask for the bnlib helpers the part allows (by qualified name,
+e.g. ``bnlib.nn.MLP.forward``): they run here, on plain inputs, and objects
+they make stay here behind a handle. Everything that comes back is decoded
+by :mod:`bngrade.protocol` (plain data only, bounded sizes) and judged by the
+part's ``evaluate`` in this process.
+"""
+
+import importlib
+import time
+
+import numpy as np
+
+from . import isolation
+from .protocol import (
+    MAX_ELEMENTS,
+    Lost,
+    OutOfTime,
+    ProtocolError,
+    Tampered,
+    decode_value,
+    encode_value,
+)
+
+STARTUP_SECONDS = 120.0  # a loaded machine may take long to start Python and numpy
+INTERRUPT_GRACE = 2.0  # seconds an interrupted cell has to stop before the sandbox is killed
+
+
+class OutOfMemory(ProtocolError):
+    """The student's code hit the sandbox's memory limit (MemoryError inside)."""
+
+    code = "memory"
+
+
+class RemoteError(Exception):
+    """An exception the student's code raised in the sandbox, by name and text (data only)."""
+
+    kind = "raised"
+
+
+_error_classes = {}
+
+
+def remote_error(error):
+    """An exception whose class is named as the sandbox's was (``replay`` compares names)."""
+    name = str(error.get("type", "Exception"))
+    if not name.isidentifier():
+        name = "Exception"
+    cls = _error_classes.get(name)
+    if cls is None:
+        cls = _error_classes[name] = type(name, (RemoteError,), {})
+    return cls(str(error.get("text", ""))[:600])
+
+
+def resolve(qualname):
+    """bnlib's object named ``qualname`` (``bnlib.nn.MLP.forward``), or None."""
+    if not isinstance(qualname, str) or not qualname.startswith("bnlib.") or \
+            qualname.startswith("bnlib.checks"):
+        if qualname != "bnlib":
+            return None
+    parts = qualname.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[cut:]:
+                if name.startswith("_") and name != "__call__" and name != "__init__":
+                    return None
+                obj = getattr(obj, name)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _too_big(value):
+    """Sizes a helper must not be asked to allocate (an MLP of a million units, say)."""
+    if isinstance(value, (list, tuple)):
+        ints = [v for v in value if type(v) is int]
+        if any(abs(v) > 1_000_000 for v in ints) or any(
+                abs(a * b) > MAX_ELEMENTS for a, b in zip(ints, ints[1:])):
+            return True
+        return any(_too_big(v) for v in value)
+    if isinstance(value, dict):
+        return any(_too_big(v) for v in value.values())
+    return type(value) is int and abs(value) > 1_000_000
+
+
+class Held:
+    """Objects the grader holds for the sandbox (made by helpers), behind integer handles."""
+
+    def __init__(self):
+        self.ids, self.objects = {}, {}
+
+    @staticmethod
+    def wants(o):
+        return type(o).__module__.startswith("bnlib.") and not isinstance(o, np.ndarray)
+
+    def add(self, o):
+        handle = len(self.objects)
+        self.ids[id(o)], self.objects[handle] = handle, o
+        return handle
+
+    def get(self, handle):
+        if handle not in self.objects:
+            raise Tampered("a handle the grader never gave")
+        return self.objects[handle]
+
+    def names(self):
+        return {str(h): f"{type(o).__module__}.{type(o).__qualname__}"
+                for h, o in self.objects.items()}
+
+
+class Session:
+    """A scoring sandbox with one notebook's cells run in it; calls go through :meth:`request`."""
+
+    def __init__(self, limits, isolated=True):
+        self.limits, self.seconds = limits, limits.seconds
+        self.box = isolation.Sandbox("inside", limits.rlimits(), isolated=isolated)
+        self.next_id, self.allowed, self.held = 0, set(), Held()
+        self.callbacks, self.last_reply = [], {}
+        try:  # start-up (Python, numpy) is not the student's time
+            hello = self.box.channel.recv(time.monotonic() + STARTUP_SECONDS)
+        except ProtocolError:
+            self.box.kill()
+            raise
+        if hello != {"ready": True}:
+            self.box.kill()
+            raise Tampered("the sandbox did not start as expected")
+
+    def allow(self, qualnames):
+        """The helpers the sandbox may ask for from now on (resolved to bnlib's objects)."""
+        self.allowed = {id(o) for o in map(resolve, qualnames) if o is not None}
+
+    def close(self):
+        try:
+            self.box.channel.send({"op": "bye", "id": 0}, time.monotonic() + 1)
+        except (ProtocolError, ValueError):
+            pass
+        self.box.kill()
+
+    kill = close
+
+    def request(self, message, seconds=None):
+        """Send one request; serve the sandbox's own requests; return the reply (a dict)."""
+        self.next_id += 1
+        message["id"] = self.next_id
+        deadline = time.monotonic() + (seconds or self.seconds)
+        chan = self.box.channel
+        try:
+            chan.send(message, deadline)
+            last = 0
+            while True:
+                m = chan.recv(deadline)
+                if "re" in m:
+                    if m["re"] != message["id"] or "op" in m:
+                        raise Tampered(f"a reply to request {m.get('re')!r} while "
+                                       f"{message['id']} was pending")
+                    self.last_reply = m
+                    return self._reply(m)
+                theirs = m.get("id")
+                if type(theirs) is not int or theirs <= last:
+                    raise Tampered("a request out of order or repeated")
+                last = theirs
+                answer = self._serve(m)
+                answer["re"] = theirs
+                chan.send(answer, deadline)
+        except Lost as exc:
+            code = self.box.exit_code()
+            raise Lost(f"the process running your code stopped ({exc}; exit status {code})") \
+                from None
+
+    def _reply(self, m):
+        if m.get("ok") is True:
+            return m
+        if m.get("ok") is not False or not isinstance(m.get("error"), dict):
+            raise Tampered("a malformed reply")
+        if m["error"].get("kind") == "memory":
+            raise OutOfMemory(f"ran out of memory (the limit is {self.limits.memory_mb} MB)")
+        raise remote_error(m["error"])
+
+    def _serve(self, m):
+        op = m.get("op")
+        try:
+            args = decode_value(m.get("args", []), remote=self.held.get)
+            kwargs = decode_value(m.get("kwargs", {}), remote=self.held.get)
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise Tampered("malformed arguments")
+            if op == "callback":
+                key = m.get("cb")
+                if type(key) is not int or not 0 <= key < len(self.callbacks):
+                    raise Tampered("a callback the grader never gave")
+                fn = self.callbacks[key]
+            elif op == "helper":
+                fn = self._helper(m)
+            else:
+                raise Tampered(f"an unknown request {op!r}")
+            if _too_big(args) or _too_big(kwargs):
+                raise ValueError("arguments too large for a helper run by the grader")
+            out = fn(*args, **kwargs)
+        except ProtocolError:
+            raise
+        except Exception as exc:  # bnlib's own error on the student's arguments, as data
+            return {"ok": False, "error": {"type": type(exc).__name__, "text": str(exc)[:300]}}
+        value = encode_value(out, remotes=self.held)
+        return {"ok": True, "out": value, "names": self.held.names()}
+
+    def _helper(self, m):
+        name, handle = m.get("name"), m.get("self")
+        if handle is not None:
+            obj = self.held.get(handle)
+            method = str(name).rsplit(".", 1)[-1]
+            owner = f"{type(obj).__module__}.{type(obj).__qualname__}"
+            if str(name) != f"{owner}.{method}" or (method.startswith("_")
+                                                    and method != "__call__"):
+                raise PermissionError(f"{name} is not a method of {owner}")
+            real = getattr(type(obj), method, None)
+            bound = getattr(obj, method, None)
+        else:
+            real = bound = resolve(name)
+        if real is None or id(real) not in self.allowed:
+            raise PermissionError(
+                f"{name} is bnlib's reference: it is not available while this part is graded "
+                "(implement it yourself with numpy)")
+        return bound
+
+    # what parts call ---------------------------------------------------------
+    def call(self, op, args=(), kwargs=None, **fields):
+        """A call into the student's code: returns (output, arguments after the call)."""
+        self.callbacks = []
+        message = {"op": op, **fields,
+                   "args": encode_value(list(args), self.callbacks, self.held),
+                   "kwargs": encode_value(dict(kwargs or {}), self.callbacks, self.held)}
+        self.last_reply = {}
+        try:
+            reply = self.request(message)
+        except RemoteError:  # it raised: what it did to its arguments still shows
+            if self.last_reply.get("args") is not None:
+                _write_back(list(args), decode_value(self.last_reply["args"],
+                                                     remote=self.held.get))
+            raise
+        out = decode_value(reply.get("out"), remote=self.held.get)
+        after = decode_value(reply.get("args", []), remote=self.held.get)
+        _write_back(list(args), after)
+        return out
+
+    def run_cell(self, source, label):
+        """Execute a cell's code in the sandbox's namespace; None or the error (a dict).
+
+        A cell that runs out of time is interrupted (SIGINT, as Jupyter does: what it
+        defined before stays) and raises :class:`OutOfTime` only if it does not stop."""
+        try:
+            self.request({"op": "run", "source": source, "label": label})
+        except RemoteError as exc:
+            return {"type": type(exc).__name__, "text": str(exc)}
+        except OutOfTime:
+            if not self.box.interrupt():
+                raise
+            try:
+                self._reply(self.box.channel.recv(time.monotonic() + INTERRUPT_GRACE))
+            except RemoteError:
+                pass
+            except ProtocolError:
+                raise OutOfTime("no reply in time") from None
+            return {"type": "timeout", "text": f"did not finish within {self.seconds:g} s",
+                    "code": "timeout"}
+        return None
+
+
+def _write_back(local, after):
+    """What the call did to its arguments, mirrored on the grader's copies (in place)."""
+    if isinstance(local, np.ndarray):
+        if isinstance(after, np.ndarray) and after.shape == local.shape:
+            np.copyto(local, after, casting="unsafe")
+        else:
+            local[...] = np.nan  # replaced by something else: it certainly changed
+        return
+    if isinstance(local, (list, tuple)) and isinstance(after, (list, tuple)):
+        for a, b in zip(local, after):
+            _write_back(a, b)
+    elif isinstance(local, dict) and isinstance(after, dict):
+        for k, v in local.items():
+            if k in after:
+                _write_back(v, after[k])
+
+
+class RemoteFunction:
+    """The student's function ``name`` in the sandbox."""
+
+    def __init__(self, session, name):
+        self.session, self.name = session, name
+
+    def __call__(self, *args, **kwargs):
+        return self.session.call("call", args, kwargs, target=self.name)
+
+
+class RemoteInstance:
+    """An instance of the student's class in the sandbox: methods and attributes by request."""
+
+    def __init__(self, session, handle):
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_handle", handle)
+
+    def __call__(self, *args):
+        return self._session.call("method", args, obj=self._handle, name="__call__")
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args: self._session.call("method", args, obj=self._handle, name=name)
+
+    def __setattr__(self, name, value):
+        self._session.call("setattr", (value,), obj=self._handle, name=name)
+
+    def snapshot_of(self, names):
+        """Plain values of attributes ``names`` (``"<missing>"`` for absent ones)."""
+        return self._session.call("getattr", (), obj=self._handle, names=list(names))
+
+
+class RemoteClass:
+    def __init__(self, session, name):
+        self.session, self.name = session, name
+
+    def __call__(self, *args, **kwargs):
+        handle = self.session.call("new", args, kwargs, target=self.name)
+        if type(handle) is not int:
+            raise Tampered("a malformed object handle")
+        return RemoteInstance(self.session, handle)
+
+
+class RemoteNamespace:
+    """What a part's ``run`` sees as the notebook's namespace."""
+
+    def __init__(self, session, classes=()):
+        self.session, self.classes = session, set(classes)
+
+    def get(self, name, default=None):
+        if name in self.classes:
+            return RemoteClass(self.session, name)
+        return RemoteFunction(self.session, name)
+
+    def _vars(self, names):
+        out = self.session.call("vars", (), names=list(names))
+        if not isinstance(out, dict):
+            raise Tampered("malformed variables")
+        return out
+
+    def __contains__(self, name):
+        return name in self._vars([name])
+
+    def __getitem__(self, name):
+        values = self._vars([name])
+        if name not in values:
+            raise KeyError(name)
+        return values[name]
+
+
+__all__ = ["Session", "RemoteNamespace", "OutOfMemory", "OutOfTime", "Lost", "Tampered",
+           "ProtocolError", "RemoteError", "resolve"]

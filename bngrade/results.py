@@ -1,0 +1,110 @@
+"""What a grading task hands back: one dataclass contract, one list of flag codes.
+
+A task (:mod:`bngrade.task`) returns a :class:`Submission` as JSON text; the
+driver decodes it with :meth:`Submission.from_json` (plain data only) and the
+store, the reports and the summary read these fields. Every flag's ``kind`` is
+one of :data:`FLAGS`; a flag is decided by the grader from what it observed
+(a deadline, an exit status, a structured error type, a protocol violation),
+never from words in a student's text.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field
+
+FLAGS = {
+    # the submission as a file
+    "missing": "a notebook was not submitted",
+    "corrupt": "a notebook could not be read",
+    "renamed": "a notebook was graded under another file name",
+    "metadata_edited": "nbgrader metadata was edited (the source's is used)",
+    "cells_duplicated": "a graded cell appears more than once",
+    "cells_missing": "a graded cell was deleted (the source's is used)",
+    "tests_edited": "a test cell was edited (the source's is used)",
+    # the student's code, as the scoring sandbox observed it
+    "timeout": "a cell or a graded call ran out of time",
+    "crashed": "the sandbox stopped during a cell or a graded call",
+    "memory": "a cell or a graded call hit the memory limit",
+    "tampered": "the sandbox broke the call protocol (forged, repeated or malformed messages)",
+    "malformed": "a graded call returned something the checker could not read",
+    # nbgrader's in-kernel run (the notebook and feedback shown to the student)
+    "kernel_failed": "nbgrader's in-kernel run failed: no autograded notebook or feedback",
+    "kernel_died": "the notebook's kernel died",
+    "nbgrader_refused": "nbgrader refused the notebook; a rebuilt copy was run",
+    "feedback_failed": "the feedback could not be rendered (the score stands)",
+    # the grader itself
+    "grader_error": "the grader failed on this notebook",
+    "worker_died": "the grading worker died twice on this submission",
+    "unisolated": "graded with --unsafe-no-isolation: student code ran without a sandbox",
+    # comparisons across submissions (bngrade.copies)
+    "copies_reference": "an answer's syntax tree matches bnlib's reference or the solution",
+    "copies_classmate": "an answer's syntax tree matches a classmate's",
+}
+
+
+@dataclass
+class Flag:
+    kind: str
+    notebook: str
+    detail: str
+
+    def __post_init__(self):
+        if self.kind not in FLAGS:
+            raise ValueError(f"unknown flag {self.kind!r}")
+
+
+@dataclass
+class Question:
+    grade_id: str
+    points: float
+    score: float | None
+    message: str = ""
+    mistake: str | None = None
+    verified: bool = True  # scored by the engine's checker (False: nbgrader's score only)
+
+
+@dataclass
+class Notebook:
+    name: str
+    questions: list = field(default_factory=list)  # of Question
+    flags: list = field(default_factory=list)  # of Flag
+    autograded: str | None = None  # notebook JSON text
+    feedback: str | None = None  # HTML text
+    timings: dict = field(default_factory=dict)
+
+
+@dataclass
+class Submission:
+    assignment: str
+    student: str
+    notebooks: list = field(default_factory=list)  # of Notebook
+    seconds: float = 0.0
+    isolated: bool = True
+
+    @property
+    def flags(self):
+        return [f for nb in self.notebooks for f in nb.flags]
+
+    @property
+    def score(self):
+        return sum(q.score or 0.0 for nb in self.notebooks for q in nb.questions)
+
+    @property
+    def max_score(self):
+        return sum(q.points for nb in self.notebooks for q in nb.questions)
+
+    def to_json(self):
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text):
+        d = json.loads(text)
+        nbs = [Notebook(**{**nb, "questions": [Question(**q) for q in nb["questions"]],
+                           "flags": [Flag(**f) for f in nb["flags"]]})
+               for nb in d.pop("notebooks")]
+        return cls(notebooks=nbs, **d)
+
+
+def failed_notebook(name, questions, kind, detail):
+    """A notebook that could not be graded: every question scores zero, with the reason."""
+    return Notebook(name, [Question(q["grade_id"], q["points"], 0.0, detail, kind, False)
+                           for q in questions], [Flag(kind, name, detail)])
