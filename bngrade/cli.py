@@ -1,11 +1,15 @@
 """``bngrade``: the instructor's command.
 
     bngrade autograde ps1-forward [--course-dir .] [--workers N | --scheduler tcp://host:port]
-                                  [--db URL] [--student ID ...] [--zip submissions.zip]
+                                  [--certs DIR] [--db URL] [--student ID ...]
+                                  [--zip submissions.zip]
     bngrade summary ps1-forward [--course-dir .] [--db URL]
+    bngrade verify ps1-forward [--course-dir .] [--db URL]
+    bngrade certs DIR [--host NAME ...] [--days N] [--force]
 """
 
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -25,6 +29,8 @@ def _parser():
     a.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     a.add_argument("--scheduler", help="a Dask scheduler address, e.g. tcp://10.0.0.5:8786; "
                    "its workers must have this package installed")
+    a.add_argument("--certs", help="the folder of the cluster's TLS certificates (made by "
+                   "`bngrade certs DIR`); with --scheduler tls://host:port")
     a.add_argument("--student", action="append", help="grade (again) only this student; "
                    "repeat for several")
     a.add_argument("--zip", help="an LMS zip of notebooks to collect into submitted/ first")
@@ -42,15 +48,83 @@ def _parser():
     s.add_argument("assignment")
     s.add_argument("--course-dir", default=".")
     s.add_argument("--db")
+    v = sub.add_parser("verify", help="report every gradebook row of an assignment that does "
+                       "not match the seal bngrade wrote (exit status 1 if any)")
+    v.add_argument("assignment")
+    v.add_argument("--course-dir", default=".")
+    v.add_argument("--db")
+    c = sub.add_parser("certs", help="make the TLS certificates of a Dask cluster (an "
+                       "authority and scheduler, worker, client certificates)")
+    c.add_argument("folder")
+    c.add_argument("--host", action="append", help="a host name or address of the scheduler "
+                   "or a worker, written in the certificates; repeat for several "
+                   "(default: 127.0.0.1 and localhost)")
+    c.add_argument("--days", type=int, default=365, help="validity (default 365)")
+    c.add_argument("--force", action="store_true", help="replace existing certificates")
     return p
 
 
+def _verify(args):
+    from . import integrity, sanitize
+    from .course import Course
+    from .store import Store
+
+    course = Course(args.course_dir, args.db)
+    key = integrity.load_key(course_root=course.root)
+    store = Store(course.db_url, course.course_id)
+    try:
+        rows = store.rows(args.assignment)
+        bad = integrity.check(store.gb, key, course.course_id, args.assignment, rows)
+    finally:
+        store.close()
+    for m in bad:
+        print(f"{sanitize.line(m.student)}: {m.reason}")
+    mismatched = {m.student for m in bad}
+    ok = sum(r["student"] not in mismatched for r in rows)
+    print(f"{args.assignment}: {ok} of {len(rows)} rows match their seal; {len(bad)} do not"
+          + (f" (`bngrade autograde {args.assignment}` regrades them)" if bad else ""))
+    return 1 if bad else 0
+
+
+def _certs(args):
+    from . import tls
+
+    hosts = tuple(args.host or ("127.0.0.1", "localhost"))
+    try:
+        out = tls.make_certs(args.folder, hosts=hosts, days=args.days, force=args.force)
+    except FileExistsError as exc:
+        _log(f"bngrade certs: {exc}")
+        return 2
+    print(f"made in {args.folder}: {', '.join(sorted(os.path.basename(p) for p in out.values()))}")
+    print("copy ca.pem and the role's two files to each machine (never ca-key.pem); then:")
+    for line in tls.commands(args.folder, hosts[0]):
+        print(f"  {line}")
+    return 0
+
+
 def _log(message):
-    print(message, file=sys.stderr)
+    from .sanitize import line
+
+    print(line(message, limit=None), file=sys.stderr)  # one line: may quote a student's text
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as exc:  # bad input: say what, lose nothing
+        _log(f"bngrade {args.command}: {exc}")
+        return 2
+
+
+def _run(args):
+    from . import integrity
+
+    integrity.private_files()
+    if args.command == "verify":
+        return _verify(args)
+    if args.command == "certs":
+        return _certs(args)
     from . import engine, report
     from .course import Course
     from .store import Store
@@ -63,6 +137,7 @@ def main(argv=None):
         finally:
             store.close()
     else:
+        from . import tls
         from .isolation import IsolationUnavailable
 
         try:
@@ -71,7 +146,8 @@ def main(argv=None):
                 scheduler=args.scheduler, db_url=args.db, students=args.student,
                 zip_path=args.zip, zip_regexp=args.zip_regexp, force=args.force,
                 time_limit=args.time_limit, memory_mb=args.memory_mb,
-                isolated=not args.unsafe_no_isolation, progress=not args.no_progress, log=_log)
+                isolated=not args.unsafe_no_isolation, progress=not args.no_progress, log=_log,
+                security=tls.for_scheduler(args.scheduler, args.certs))
         except IsolationUnavailable as exc:
             _log(f"bngrade: refusing to grade: {exc}")
             return 2

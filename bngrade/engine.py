@@ -19,19 +19,16 @@ import time
 import nbformat
 from tqdm import tqdm
 
-from . import __version__, backends, inkernel, isolation, nbg, report, spec
+from . import __version__, backends, inkernel, integrity, isolation, nbg, report, spec
 from .course import DEFAULT_ZIP_REGEXP, Course, collect_zip
 from .limits import Limits
 from .results import Submission, failed_notebook
+from .sanitize import html_document, line
 from .store import Store
 
 
 def _write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    integrity.write_private(path, text)
 
 
 def _input_hash(payload):
@@ -56,6 +53,8 @@ def plan(course, store, assignment, students, force, limits, isolated=True):
         questions[name] = [{"grade_id": q.grade_id, "points": q.points} for q in sp.questions]
     config, salt, done = nbg.plain_config(course.cfg, limits.seconds), store.salt(), \
         store.done(assignment)
+    for m in store.mismatches(assignment):  # rewritten behind the engine's back: grade again
+        done.pop(m.student, None)
     todo = {}
     for student in students:
         notebooks = [dict(entry, source=sources[entry["name"]], questions=questions[entry["name"]])
@@ -75,8 +74,10 @@ def save_outputs(course, assignment, result):
     student = result.student
     stamp = course.path("submitted", student, assignment, "timestamp.txt")
     for nb in result.notebooks:
+        # The page shows what the sandboxed kernel printed: no script of it may run.
+        feedback = None if nb.feedback is None else html_document(nb.feedback)
         for kind, text, ext in (("autograded", nb.autograded, "ipynb"),
-                                ("feedback", nb.feedback, "html")):
+                                ("feedback", feedback, "html")):
             path = course.path(kind, student, assignment, f"{nb.name}.{ext}")
             if text is None:
                 if os.path.exists(path):
@@ -125,8 +126,12 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
     limits = Limits(seconds=float(time_limit), memory_mb=int(memory_mb))
     everyone = course.students(assignment)
     chosen = list(students) if students else everyone
-    store = Store(course.db_url, course.course_id)
+    store = Store(course.db_url, course.course_id, integrity.load_key(course.root))
     try:
+        bad = store.mismatches(assignment)
+        if bad:
+            log(f"{len(bad)} gradebook rows do not match their seal (regraded if submitted): "
+                + ", ".join(line(m.student, 60) for m in bad[:10]))
         todo = plan(course, store, assignment, chosen, force or bool(students), limits, isolated)
         log(f"{assignment}: {len(chosen)} submissions, {len(chosen) - len(todo)} up to date, "
             f"{len(todo)} to grade")
@@ -161,7 +166,7 @@ def _record(course, store, assignment, batch, log):
             try:
                 store.record(assignment, [item])
             except Exception as exc:  # left unrecorded: the next run grades it again
-                log(f"could not record {item[0].student}: {type(exc).__name__}: {exc}")
+                log(line(f"could not record {item[0].student}: {type(exc).__name__}: {exc}"))
 
 
 def dispatch(backend, todo, record, progress=True, attempts=3):

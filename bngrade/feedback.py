@@ -1,13 +1,13 @@
 """Per-student feedback HTML: nbgrader's feedback template, the engine's scores, no hidden test.
 
 nbgrader's ``generate_feedback`` shows hidden tests unless configured otherwise;
-here they are always removed (``ClearHiddenTests``), test-cell tracebacks (which
+here they are always removed (``SafeClearHiddenTests``: test cells only, and a
+marker a student typed never makes rendering fail), test-cell tracebacks (which
 quote test code) are reduced to their final line, and after each test cell a
 note gives the engine's verdict: the score the gradebook records.
 """
 
 import functools
-import html
 import json
 import os
 
@@ -16,11 +16,12 @@ from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
 from nbformat.v4 import new_markdown_cell
 from nbgrader.api import Gradebook
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbgrader.preprocessors import GetGrades
 from traitlets import Bool
 from traitlets.config import Config
 
 from . import nbg
+from .sanitize import SafeClearHiddenTests, markdown
 from .spec import meta
 
 _FORMGRADER = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader")
@@ -48,7 +49,7 @@ def verdict_cells(nb, verdicts):
         v = verdicts.get(meta(cell).get("grade_id"))
         if v is not None and cell.cell_type == "code":
             text = (f"**Grader** (your functions, run outside this notebook on new inputs): "
-                    f"{v['score']:g} / {v['points']:g}. {html.escape(v['message'])}")
+                    f"{v['score']:g} / {v['points']:g}. {markdown(v['message'], limit=2000)}")
             cells.append(new_markdown_cell(text, metadata={"bngrade": True}))
     nb.cells = cells
     return nb
@@ -82,6 +83,6 @@ def _exporter(cfg_json):
     """The HTML exporter, kept per process: building one compiles its templates (0.3 s)."""
     exporter = HTMLExporter(config=_exporter_config(Config(json.loads(cfg_json))))
     exporter._preprocessors = []
-    for pp in (GetGrades, ScrubTests, ClearHiddenTests, CSSHTMLHeaderPreprocessor):
+    for pp in (GetGrades, ScrubTests, SafeClearHiddenTests, CSSHTMLHeaderPreprocessor):
         exporter.register_preprocessor(pp)
     return exporter

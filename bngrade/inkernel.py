@@ -119,13 +119,23 @@ def autograde(nb, res, cfg, km, total_seconds):
     finally:
         timer.cancel()
         if runner.kc is not None:  # the client's sockets are ours to close (we own the km)
-            runner.kc.stop_channels()
+            kill_kernel(km)  # done with it: a kernel an answer broke must not hold us
+            stop_client(runner.kc)
             runner.kc = None
     info = res["nbgrader"]
     with Gradebook(info["db_url"]) as gb:
         sub = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
         scores = {g.name: g.auto_score for g in sub.grades}
     return nb, scores, note
+
+
+def stop_client(kc, seconds=5.0):
+    """Close a kernel client's channels, giving up after ``seconds``: the heartbeat
+    channel of a kernel whose sockets an answer wrote into can wait for ever. (Its
+    thread is a daemon; the worker goes on.)"""
+    closer = threading.Thread(target=kc.stop_channels, daemon=True)
+    closer.start()
+    closer.join(seconds)
 
 
 def private_gradebook():

@@ -27,6 +27,7 @@ from . import isolation
 
 _local = threading.local()
 MAX_MESSAGE = 64 << 20  # what one kernel message may weigh (the client's memory)
+SEND_TIMEOUT_MS = 10_000
 
 
 @functools.cache
@@ -35,6 +36,10 @@ def _context():
     and file descriptors, which would otherwise pile up, one set per submission)."""
     context = zmq.asyncio.Context()
     context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+    # A kernel whose sockets an answer broke never reads again: a send (an interrupt
+    # request, say) must fail after a while instead of blocking the worker for good.
+    context.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
+    context.setsockopt(zmq.LINGER, 0)
     return context
 
 

@@ -2,13 +2,23 @@
 
 Both are written from the gradebook's ``bngrade_result`` rows, so after a resumed
 or partial run they still cover every recorded student. Files:
-``reports/<assignment>/grades.csv``, ``summary.json`` and ``summary.md``.
+``reports/<assignment>/grades.csv``, ``summary.json`` and ``summary.md`` (mode
+0600). Student text in them (ids, flag details, messages) is one line with its
+control characters escaped (``bngrade.sanitize``): Markdown-escaped in the
+summary, never a formula in the CSV. Copied answers (``bngrade.copies``) are
+flagged here, over every submission of the assignment.
 """
 
 import collections
 import csv
+import io
 import json
 import os
+
+import nbformat
+
+from . import copies, integrity
+from .sanitize import csv_cell, line, markdown
 
 
 def summarize(assignment, rows):
@@ -24,7 +34,7 @@ def summarize(assignment, rows):
                 entry = questions[q["grade_id"]]
                 entry["scores"].append(q["score"] or 0.0)
                 if q.get("mistake"):
-                    entry["mistakes"][q["mistake"]] += 1
+                    entry["mistakes"][line(q["mistake"])] += 1
     per_question = []
     for gid in order:
         e = questions[gid]
@@ -38,23 +48,26 @@ def summarize(assignment, rows):
         "assignment": assignment, "students": len(rows),
         "mean": sum(r["score"] for r in rows) / (len(rows) or 1),
         "max_score": rows[0]["max_score"] if rows else 0.0,
-        "per_student": [{"student": r["student"], "score": r["score"],
+        "per_student": [{"student": line(r["student"]), "score": r["score"],
                          "max_score": r["max_score"],
-                         "flags": sorted({f["kind"] for f in r["flags"]})} for r in rows],
+                         "flags": sorted({line(f["kind"]) for f in r["flags"]})} for r in rows],
         "per_question": per_question,
-        "flagged": [{"student": r["student"], "flags": r["flags"]} for r in rows if r["flags"]],
+        "flagged": [{"student": line(r["student"]),
+                     "flags": [{k: line(v) if isinstance(v, str) else v for k, v in f.items()}
+                               for f in r["flags"]]} for r in rows if r["flags"]],
     }
 
 
 def write_csv(path, rows, order):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "score", "max_score", *order, "flags"])
-        for r in rows:
-            scores = {q["grade_id"]: q["score"] for nb in r["detail"] for q in nb["questions"]}
-            w.writerow([r["student"], f"{r['score']:g}", f"{r['max_score']:g}",
-                        *("" if scores.get(g) is None else f"{scores[g]:g}" for g in order),
-                        ";".join(sorted({fl["kind"] for fl in r["flags"]}))])
+    f = io.StringIO(newline="")
+    w = csv.writer(f)
+    w.writerow(["student", "score", "max_score", *map(csv_cell, order), "flags"])
+    for r in rows:
+        scores = {q["grade_id"]: q["score"] for nb in r["detail"] for q in nb["questions"]}
+        w.writerow([csv_cell(r["student"]), f"{r['score']:g}", f"{r['max_score']:g}",
+                    *("" if scores.get(g) is None else f"{scores[g]:g}" for g in order),
+                    csv_cell(";".join(sorted({fl["kind"] for fl in r["flags"]})))])
+    integrity.write_private(path, f.getvalue())
 
 
 def render(summary):
@@ -65,31 +78,72 @@ def render(summary):
              "| question | points | mean | full marks | zero | mistakes named |",
              "| --- | --- | --- | --- | --- | --- |"]
     for q in s["per_question"]:
-        named = ", ".join(f"{k} ({v})" for k, v in q["mistakes"].items()) or "-"
-        lines.append(f"| {q['grade_id']} | {q['points']:g} | {q['mean']:.2f} | {q['full']} | "
+        named = ", ".join(f"{markdown(k)} ({v})" for k, v in q["mistakes"].items()) or "-"
+        lines.append(f"| {markdown(q['grade_id'])} | {q['points']:g} | {q['mean']:.2f} | "
+                     f"{q['full']} | "
                      f"{q['zero']} | {named} |")
     lines += ["", "## Per student", "", "| student | score | flags |", "| --- | --- | --- |"]
-    lines += [f"| {p['student']} | {p['score']:g} / {p['max_score']:g} | "
-              f"{', '.join(p['flags']) or '-'} |" for p in s["per_student"]]
+    lines += [f"| {markdown(p['student'])} | {p['score']:g} / {p['max_score']:g} | "
+              f"{markdown(', '.join(p['flags'])) or '-'} |" for p in s["per_student"]]
     lines += ["", f"## Flagged submissions ({len(s['flagged'])})", ""]
     for entry in s["flagged"]:
-        lines.append(f"- **{entry['student']}**")
-        lines += [f"  - {f['kind']}: {f['detail']}" for f in entry["flags"]]
+        lines.append(f"- **{markdown(entry['student'])}**")
+        lines += [f"  - {markdown(f['kind'])}: {markdown(f.get('detail', ''), limit=2000)}"
+                  for f in entry["flags"]]
     return "\n".join(lines) + "\n"
+
+
+def _code(text):
+    """The code cells of a notebook's text (``[]`` when it does not read)."""
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        return ["".join(c.source) if isinstance(c.source, list) else str(c.source)
+                for c in nb.cells if c.get("cell_type") == "code"]
+    except Exception:  # a corrupt notebook is flagged by the grader, not here
+        return []
+
+
+def copy_flags(course, assignment, students):
+    """``{student: [flag]}``: answers copied from bnlib, the source or a classmate."""
+    import bnlib
+
+    sources = course.sources(assignment)
+    releases = [c for text in sources.values() for c in _release_code(course, text)]
+    references = {"bnlib": copies.reference_sources(os.path.dirname(bnlib.__file__))}
+    for name, text in sources.items():
+        references[f"the source of {name}"] = _code(text)
+    answers = {}
+    for student in students:
+        for name in sources:
+            path = course.path("submitted", student, assignment, f"{name}.ipynb")
+            if os.path.isfile(path) and os.path.getsize(path) < 50 << 20:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    answers.setdefault(student, {})[name] = _code(f.read())
+    return copies.find(answers, references, ignore=releases)
+
+
+def _release_code(course, text):
+    """The code cells of the release made from a source (solutions replaced by the stub)."""
+    from nbgrader.preprocessors import ClearSolutions
+    from traitlets.config import Config
+
+    nb, _ = ClearSolutions(config=Config(course.cfg)).preprocess(
+        nbformat.reads(text, as_version=4), {})
+    return _code(nbformat.writes(nb))
 
 
 def write(course, store, assignment):
     """Write the CSV and summaries; return the summary dict (with ``files``)."""
     rows = store.rows(assignment)
+    found = copy_flags(course, assignment, [r["student"] for r in rows])
+    for r in rows:
+        r["flags"] = r["flags"] + found.get(r["student"], [])
     summary = summarize(assignment, rows)
     folder = os.path.join(course.root, "reports", assignment)
-    os.makedirs(folder, exist_ok=True)
     files = {"csv": os.path.join(folder, "grades.csv"),
              "json": os.path.join(folder, "summary.json"),
              "markdown": os.path.join(folder, "summary.md")}
     write_csv(files["csv"], rows, [q["grade_id"] for q in summary["per_question"]])
-    with open(files["json"], "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=1)
-    with open(files["markdown"], "w", encoding="utf-8") as f:
-        f.write(render(summary))
+    integrity.write_private(files["json"], json.dumps(summary, indent=1))
+    integrity.write_private(files["markdown"], render(summary))
     return dict(summary, files=files)

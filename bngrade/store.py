@@ -5,7 +5,8 @@ submission, grades) and the engine's row (``bngrade_result``: the input hash
 that makes re-runs idempotent and resumable, the flags, the per-question
 verdicts) are committed together or not at all; the results that arrive
 together are committed in one transaction. Any SQLAlchemy URL nbgrader
-accepts works: SQLite by default, PostgreSQL through psycopg2.
+accepts works: SQLite by default, PostgreSQL through psycopg2. With a ``key``
+each student's row is sealed in the same transaction (``bngrade.integrity``).
 """
 
 import datetime
@@ -27,6 +28,8 @@ from sqlalchemy import (
     insert,
     select,
 )
+
+from . import integrity
 
 META = MetaData()
 RESULT = Table(
@@ -62,9 +65,11 @@ def transaction(gb):
 class Store:
     """The course gradebook, opened by the driver."""
 
-    def __init__(self, db_url, course_id="default_course"):
+    def __init__(self, db_url, course_id="default_course", key=None):
         self.gb = Gradebook(db_url, course_id)
+        self.course_id, self.key = course_id, key
         META.create_all(self.gb.engine)
+        integrity.META.create_all(self.gb.engine)
 
     def close(self):
         self.gb.close()
@@ -107,12 +112,26 @@ class Store:
                 maximum += q.points
         s.execute(delete(RESULT).where(RESULT.c.assignment == assignment,
                                        RESULT.c.student == student))
+        row = {"input_hash": input_hash, "score": total, "max_score": maximum,
+               "flags": [asdict(f) for f in result.flags],
+               "detail": [{"name": nb.name, "questions": [asdict(q) for q in nb.questions]}
+                          for nb in result.notebooks]}
         s.execute(insert(RESULT).values(
             assignment=assignment, student=student, input_hash=input_hash, score=total,
-            max_score=maximum, flags=json.dumps([asdict(f) for f in result.flags]),
-            detail=json.dumps([{"name": nb.name, "questions": [asdict(q) for q in nb.questions]}
-                               for nb in result.notebooks]),
+            max_score=maximum, flags=json.dumps(row["flags"]), detail=json.dumps(row["detail"]),
             graded_at=datetime.datetime.now(datetime.UTC).replace(tzinfo=None)))
+        if self.key is not None:
+            # What is sealed is what was stored, read back as check() will read it.
+            integrity.seal(s, self.key, self.course_id, assignment, student,
+                           dict(row, flags=json.loads(json.dumps(row["flags"])),
+                                detail=json.loads(json.dumps(row["detail"]))))
+
+    def mismatches(self, assignment):
+        """Students whose recorded grade does not match its seal (``[]`` without a key)."""
+        if self.key is None:
+            return []
+        return integrity.check(self.gb, self.key, self.course_id, assignment,
+                               self.rows(assignment))
 
     def rows(self, assignment):
         """Every recorded student of ``assignment``, sorted, with flags and verdicts decoded."""

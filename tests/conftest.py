@@ -1,5 +1,8 @@
 """Shared fixtures and hypothesis settings."""
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
 from hypothesis import settings
@@ -13,6 +16,12 @@ keys.install()
 # Deterministic property tests: the same examples on every machine and run.
 settings.register_profile("course", derandomize=True, max_examples=60, deadline=None)
 settings.load_profile("course")
+
+# The gradebook's HMAC key (bngrade.integrity): one throw-away key for the session, outside
+# every test course, so the tests never touch the grading user's own key. Commands the tests
+# start inherit it.
+os.environ.setdefault("BNGRADE_KEY_FILE", os.path.join(
+    tempfile.mkdtemp(prefix="bngrade-key-"), "gradebook.key"))
 
 # An eps that vanishes when added to any variance of order one in float64
 # (5 + 1e-300 == 5), so the worked examples, stated for eps = 0, are exact.

@@ -6,6 +6,7 @@ PostgreSQL comes from Debian's ``postgresql`` package (``make sysdeps``); it
 refuses to run as root, so as root it runs as the ``postgres`` system user.
 """
 
+import contextlib
 import glob
 import os
 import shutil
@@ -81,28 +82,42 @@ def _start(cmd, log):
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-@pytest.fixture(scope="session")
-def dask_cluster(tmp_path_factory):
-    """A ``dask scheduler`` and two ``dask worker`` processes; yields the scheduler address."""
+@contextlib.contextmanager
+def _dask(logdir, workers, certs=None):
+    """A ``dask scheduler`` and ``workers`` ``dask worker`` processes on 127.0.0.1; with
+    ``certs`` (a folder made by ``bngrade certs``) every connection is mutual TLS."""
     from distributed import Client
 
+    from bngrade import tls
+
     port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    logdir = tmp_path_factory.mktemp("dask")
-    logs = [open(logdir / f"{n}.log", "w") for n in ("scheduler", "worker1", "worker2")]
+    address = f"{'tls' if certs else 'tcp'}://127.0.0.1:{port}"
+
+    def flags(role):
+        if not certs:
+            return []
+        cert, key = tls.files(certs, role)
+        return ["--tls-ca-file", os.path.join(certs, tls.CA), "--tls-cert", cert,
+                "--tls-key", key]
+
+    names = ["scheduler", *(f"worker{i}" for i in range(1, workers + 1))]
+    logs = [open(logdir / f"{n}.log", "w") for n in names]
     procs = [_start([os.path.join(BIN, "dask"), "scheduler", "--host", "127.0.0.1", "--port",
-                     str(port), "--no-dashboard"], logs[0])]
+                     str(port), "--no-dashboard", "--protocol", address.split(":")[0],
+                     *flags("scheduler")], logs[0])]
     procs += [_start([os.path.join(BIN, "dask"), "worker", address, "--host", "127.0.0.1",
                       "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                      "--memory-limit", "0", "--name", f"w{i}"], logs[i]) for i in (1, 2)]
+                      "--memory-limit", "0", "--name", f"w{i}", *flags("worker")], logs[i])
+              for i in range(1, workers + 1)]
     try:
         deadline = time.monotonic() + 90
-        with Client(address, timeout=90) as client:
-            while len(client.scheduler_info()["workers"]) < 2:
+        security = tls.security(certs) if certs else None
+        with Client(address, timeout=90, security=security) as client:
+            while len(client.scheduler_info()["workers"]) < workers:
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                     text = "".join(open(f.name).read() for f in logs)
-                    pytest.fail(f"the Dask cluster did not start (2 workers) on {address}:\n"
-                                f"{text[-3000:]}")
+                    pytest.fail(f"the Dask cluster did not start ({workers} workers) on "
+                                f"{address}:\n{text[-3000:]}")
                 time.sleep(0.5)
         yield address
     finally:
@@ -118,3 +133,21 @@ def dask_cluster(tmp_path_factory):
                 os.killpg(p.pid, signal.SIGKILL)
         for f in logs:
             f.close()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory):
+    """A ``dask scheduler`` and two ``dask worker`` processes; yields the scheduler address."""
+    with _dask(tmp_path_factory.mktemp("dask"), 2) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def dask_tls_cluster(tmp_path_factory):
+    """The same with one worker and mutual TLS; yields (certificates folder, address)."""
+    from bngrade import tls
+
+    certs = str(tmp_path_factory.mktemp("certs"))
+    tls.make_certs(certs)
+    with _dask(tmp_path_factory.mktemp("dask-tls"), 1, certs) as address:
+        yield certs, address

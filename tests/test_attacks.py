@@ -143,13 +143,18 @@ def train_and_validate(norm, x, y, x_val, y_val, lr, steps, batch_size, seed):
 import glob, json, os
 COURSE = _find_course() or COURSE_PATH
 STOLEN = []
-for path in glob.glob(os.path.join(COURSE, "solutions", "*", "*.ipynb")) + glob.glob(
-        os.path.join(COURSE, "submitted", "*", "*", "*.ipynb")):
+for path in glob.glob(os.path.join(COURSE, "submitted", "zz_correct", "ps1-forward", "*.ipynb")) + \
+        glob.glob(os.path.join(COURSE, "solutions", "ps1-forward", "*.ipynb")):
+    try:
+        cells = json.load(open(path))["cells"]
+    except (OSError, ValueError):
+        continue
     STOLEN.append(path)
-    for cell in json.load(open(path))["cells"]:
+    for cell in cells:
         text = "".join(cell["source"])
-        if text.startswith("def batchnorm_forward") and "np.sqrt" in text:
-            exec(text.replace("### BEGIN SOLUTION", "").replace("### END", ""))
+        if text.startswith("def batchnorm_forward") and "np.sqrt" in text and \
+                len(STOLEN) == 1:
+            exec(text)  # a classmate's (or the solution's) answer
 print("stolen:", len(STOLEN))
 ''', {"ps1_train_forward": 0}),
     "write_into_the_course": (PS1, "answer_forward", FIND_COURSE + '''
@@ -242,7 +247,8 @@ def fingerprint(course):
     out = {}
     for path in sorted(course.rglob("*")):
         rel = path.relative_to(course)
-        if path.is_file() and rel.parts[0] not in ("autograded", "feedback", "reports") and \
+        if path.is_file() and rel.parts[0] not in ("autograded", "feedback", "reports",
+                                                   "planted-cwd") and \
                 rel.name not in ("gradebook.db", "gradebook.db-journal"):
             out[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
@@ -368,6 +374,14 @@ def test_the_feedback_holds_no_salt_and_no_hidden_test(attacked):
     for path in (course / "feedback").rglob("*.html"):
         page = path.read_text()
         assert salt not in page and "hidden=True" not in page, path
+
+
+def test_the_gradebook_verifies(attacked):
+    env = dict(os.environ, PATH=f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}")
+    for a in attacked["runs"]:
+        done = subprocess.run([BNGRADE, "verify", a, "--course-dir", str(attacked["course"])],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 def test_without_the_sandbox_the_attacks_work(tmp_path):

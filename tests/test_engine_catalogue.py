@@ -218,7 +218,10 @@ def test_correct_and_blank_get_full_marks_and_zero_in_every_assignment(graded):
         students = by_student(graded["summaries"][a])
         assert students["zz_correct"]["score"] == students["zz_correct"]["max_score"] > 0
         assert students["zz_blank"]["score"] == 0
-        assert students["zz_correct"]["flags"] == [] and students["zz_blank"]["flags"] == []
+        # The correct notebook IS the source: flagged as a copy of it (and of every case
+        # built on it), nothing else.
+        assert set(students["zz_correct"]["flags"]) <= {"copies_reference", "copies_classmate"}
+        assert students["zz_blank"]["flags"] == []
 
 
 def test_feedback_has_the_engine_verdict_and_no_hidden_test(graded):
