@@ -16,45 +16,49 @@ from bnlib.checks import REGISTRY
 from bnlib.checks.core import Mistake
 from bnlib.checks.kinds import ChoicePart, ValuePart
 from bnlib.checks.ps1 import TINY_EPS, UNBIASED
+from bnlib.checks.ps5 import P1_DY, P1_GAMMA, P1_X
 
 CHOICES = {
-    'ps5_q_learned': ('b', {
-        'a': ('the running statistics are moving averages of batch statistics, updated by the '
-              'forward pass in training mode, never by a gradient.'),
-        'c': 'eps and momentum are hyperparameters: you choose them, nothing learns them.',
-        'd': ('the batch statistics are computed from each batch in the forward pass; they are'
-              ' not parameters.'),
+    "ps5_q_output_stats": ("a", {
+        "b": ("a variance cannot be negative: the output gamma * x_hat + beta has variance "
+              "gamma**2 times that of x_hat, which is 1."),
+        "c": ("3 = |gamma| is the standard deviation of the outputs; the variance is "
+              "gamma**2 = 9."),
+        "d": ("that describes x_hat, before the scale and the shift; the outputs have mean "
+              "beta and variance gamma**2."),
     }),
-    'ps5_q_running': ('d', {
-        'a': ('accuracy is not the reason: a prediction must not depend on the other examples '
-              'in its batch, and one example has no usable batch statistics.'),
-        'b': ('a mean costs about as much as the normalisation itself; the reason is that a '
-              'prediction must depend on its own example only.'),
-        'c': ('nothing is differentiated at inference; the point is that a batch may hold one '
-              'example, whose variance is 0, and predictions must not depend on the batch.'),
+    "ps5_q_eval_batch": ("c", {
+        "a": ("in eval mode the layer does not compute batch statistics: it uses the stored "
+              "running averages, so each example's output depends on that example only."),
+        "b": ("that is training mode; in eval mode a batch of one is fine because the "
+              "running statistics are used."),
+        "d": ("beta for every feature is what training-mode normalisation of a batch of one "
+              "would give (x_hat = 0); eval mode uses the running statistics instead."),
     }),
-    'ps5_q_regularises': ('a', {
-        'b': ('no penalty is involved: the noise of the mini-batch statistics does the '
-              'regularising.'),
-        'c': ('it adds parameters (gamma and beta); its regularising effect comes from the '
-              'noisy batch statistics.'),
-        'd': ('nothing is clipped: activations are standardised with noisy batch statistics, '
-              'and that noise regularises.'),
+    "ps5_q_noise": ("b", {
+        "a": ("the running averages are not used in training mode; the noise comes from the "
+              "batch mean and variance, whose spread depends on the batch size."),
+        "c": ("the learning rate changes the weights, not how much the batch statistics of a "
+              "given layer vary between batches; a smaller batch does."),
+        "d": ("eval mode removes the dependence entirely (running statistics are fixed); "
+              "batch statistics of fewer examples make it larger."),
     }),
-    'ps5_q_coupling': ('c', {
-        'a': ('a shared constant scale couples nothing: in eval mode gamma is shared too and '
-              'dL/dx_i = gamma * dL/dy_i / sqrt(running_var + eps) alone.'),
-        'b': ('the coupling exists for any loss; it comes from mu and var, which every x_i '
-              'moves.'),
-        'd': ('that is the eval-mode gradient; in training mode every x_i also reaches the '
-              'loss through mu and var.'),
+    "ps5_q_uniform_grad": ("d", {
+        "a": ("that ignores the path through the batch mean: adding the same amount to every "
+              "x_i leaves x_hat unchanged, so this part of the gradient cancels."),
+        "b": ("the mean's path does not add up the batch; it removes the component of "
+              "dL/dy that is the same for every example."),
+        "c": ("batch norm is not the identity; a uniform dL/dy is exactly the direction it "
+              "removes (dL/dx is orthogonal to the vector of ones)."),
     }),
-    'ps5_q_bias': ('b', {
-        'a': ('it would move under gradient descent if it mattered; it does not matter because'
-              ' the mean subtraction removes any constant.'),
-        'c': ('gamma multiplies after the normalisation; it is the mean subtraction that '
-              'removes the bias.'),
-        'd': 'a constant shifts the mean, not the variance: the batch mean removes it.',
+    "ps5_q_bias_grad": ("b", {
+        "a": ("that sum is zero here: dL/dz is the input gradient of batch norm, which sums "
+              "to zero over the batch because b shifts every z_i of a feature by the same "
+              "amount and the batch mean removes it."),
+        "c": ("that is dL/dbeta scaled by gamma; b comes before the normalisation, whose "
+              "mean subtraction removes it, so dL/db = 0."),
+        "d": ("the running mean is not used in training mode; the batch mean removes b "
+              "exactly, so dL/db = 0."),
     }),
 }
 
@@ -75,13 +79,19 @@ def _unbiased_examples():
             "var_y_B": float(np.var(_worked_examples()["y_B"], ddof=1))}
 
 
-def _example_c():
-    """Worked example C: x = [1, 3], gamma = 1, beta = 0, eps = 0, dL/dy = [0.5, -0.5]."""
-    _, cache = batchnorm_forward(np.array([[1.0], [3.0]]), [1.0], [0.0], TINY_EPS)
+def _backward_by_hand():
+    """ps5's P1: x = P1_X, gamma = P1_GAMMA, beta = 0.5, eps = 0, dL/dy = P1_DY."""
+    x = np.array(P1_X)[:, None]
+    _, cache = batchnorm_forward(x, [P1_GAMMA], [0.5], TINY_EPS)
     steps = {}
-    dx = batchnorm_backward_staged(np.array([[0.5], [-0.5]]), cache, steps)[0]
-    return {"dvar_C": float(steps["dvar"][0, 0]), "dmu_C": float(steps["dmu"][0, 0]),
-            "dx_C": dx.ravel()}
+    dx = batchnorm_backward_staged(np.array(P1_DY)[:, None], cache, steps)[0]
+    return {"dvar_p1": float(steps["dvar"][0, 0]), "dmu_p1": float(steps["dmu"][0, 0]),
+            "dx_p1": dx.ravel()}
+
+
+def _direct_path_only():
+    x = np.array(P1_X)
+    return {"dx_p1": P1_GAMMA * np.array(P1_DY) / x.std()}
 
 
 VALUES = {
@@ -96,15 +106,20 @@ VALUES = {
                 "then beta shifts it.",
                 lambda: {"mean_y_B": 0.0}),
     ]),
-    "ps5_example_c": (_example_c, [
+    "ps5_backward_by_hand": (_backward_by_hand, [
         Mistake("dvar_sign",
-                "dL/dvar = sum_i dL/dx_hat_i * (x_i - mu) * (-1/2) * (var + eps)**(-3/2); with "
-                "dL/dx_hat = [0.5, -0.5] and x - mu = [-1, 1] both factors are negative.",
-                lambda: {"dvar_C": -_example_c()["dvar_C"]}),
+                "dL/dvar = sum_i dL/dx_hat_i * (x_i - mu) * (-1/2) * (var + eps)**(-3/2): "
+                "check the sign of the factor -1/2.",
+                lambda: {"dvar_p1": -_backward_by_hand()["dvar_p1"]}),
+        Mistake("gamma_forgotten",
+                "dL/dx_hat = gamma * dL/dy: with gamma = 2 every intermediate gradient is "
+                "twice what it would be with gamma = 1.",
+                lambda: {k: v / P1_GAMMA for k, v in _backward_by_hand().items()}),
         Mistake("direct_path_only",
-                "that is only the direct path dL/dy * gamma / sqrt(var + eps). The path through "
-                "the variance adds dL/dvar * 2 * (x_i - mu) / m = [-0.5, 0.5], which cancels it.",
-                lambda: {"dx_C": np.array([0.5, -0.5])}),
+                "that is only the direct path gamma * dL/dy / sqrt(var + eps); add the paths "
+                "through the variance, dL/dvar * 2 * (x_i - mu) / m, and through the mean, "
+                "dL/dmu / m.",
+                _direct_path_only),
     ]),
 }
 

@@ -22,7 +22,31 @@ import numpy as np
 from .batchnorm import check_dy
 
 
-def batchnorm_backward_staged(dy, cache, steps=None):
+def forward_nodes(cache):
+    """The forward pass's intermediate nodes that the staged backward pass reads.
+
+    An automatic-differentiation system stores them during the forward pass;
+    :func:`bnlib.batchnorm_forward` keeps only ``x``, ``x_hat`` and the
+    statistics, so they are recomputed here (timing the backward pass alone
+    computes them outside the timed call, chapters/03-backward.md).
+
+    Parameters
+    ----------
+    cache : dict from :func:`bnlib.batchnorm_forward`
+
+    Returns
+    -------
+    dict
+        ``xc`` (the centred input, shape of ``x``), ``std`` and ``inv``
+        (shape of the statistics) and ``x_hat`` (shape of ``x``).
+    """
+    xc = cache["x"] - cache["mu"]
+    std = np.sqrt(cache["var"] + cache["eps"])
+    inv = 1.0 / std
+    return {"xc": xc, "std": std, "inv": inv, "x_hat": xc * inv}
+
+
+def batchnorm_backward_staged(dy, cache, steps=None, nodes=None):
     """Backward pass of :func:`bnlib.batchnorm_forward`, node by node.
 
     Parameters
@@ -33,6 +57,9 @@ def batchnorm_backward_staged(dy, cache, steps=None):
         If given, filled with the intermediate gradients ``dx_hat``, ``dxc``
         (both paths), ``dinv``, ``dstd``, ``dvar`` and ``dmu``, one per
         statistic, for inspecting each step of the derivation.
+    nodes : dict, optional
+        The forward nodes from :func:`forward_nodes` for this ``cache``;
+        recomputed when not given.
 
     Returns
     -------
@@ -40,18 +67,15 @@ def batchnorm_backward_staged(dy, cache, steps=None):
     dgamma, dbeta : ndarray, shape (D,) or (C,)
     """
     dy = check_dy(dy, cache)
-    x, mu, var, eps = cache["x"], cache["mu"], cache["var"], cache["eps"]
     gamma, axes = cache["gamma"], cache["axes"]
-    m = x.size // mu.size
+    m = cache["x"].size // cache["mu"].size
 
     def total(a):  # sum over the values that share one statistic
         return a.sum(axis=axes, keepdims=True)
 
-    # Recompute the intermediate nodes of the forward pass.
-    xc = x - mu
-    std = np.sqrt(var + eps)
-    inv = 1.0 / std
-    x_hat = xc * inv
+    # The intermediate nodes of the forward pass.
+    nodes = forward_nodes(cache) if nodes is None else nodes
+    xc, std, inv, x_hat = nodes["xc"], nodes["std"], nodes["inv"], nodes["x_hat"]
 
     # 8. y = scaled + beta: the gradient passes through; beta is broadcast, so sum.
     dscaled = dy

@@ -13,8 +13,11 @@ A spec, ``solutions/spec/<id>.md``, is a list of cells, each opened by a line
     +++ test GRADE_ID SEED     an autograder test cell, written here
 
 In markdown, ``{{points:GRADE_ID}}`` becomes that part's points,
-``{{points}}`` the assignment's total and ``{{choices:GRADE_ID}}`` a
-multiple-choice question with its options, as its checker words them.
+``{{points}}`` the assignment's total, ``{{choices:GRADE_ID}}`` a
+multiple-choice question with its options, as its checker words them, and
+``{{formula:STEP}}`` the displayed formula of that step of the backward
+derivation, typeset from ``bnlib.symbolic.general_steps`` (so a sign typo
+cannot reach a notebook: the same expressions are checked against SymPy).
 
 Every notebook opens with a read-only cell, not written in the spec: it makes
 the course package importable, installing the students' wheel from the
@@ -80,7 +83,21 @@ def fill_points(text, assignment):
                   + ("" if REGISTRY[m.group(1)].points == 1 else "s"), text)
     text = re.sub(r"\{\{points:(\w+)\}\}", lambda m: fmt(REGISTRY[m.group(1)].points), text)
     text = re.sub(r"\{\{choices:(\w+)\}\}", lambda m: render_choices(REGISTRY[m.group(1)]), text)
+    text = re.sub(r"\{\{formula:(\w+)\}\}", lambda m: render_formula(m.group(1)), text)
     return text.replace("{{points}}", fmt(total))
+
+
+FORMULA_LHS = {"dx": "x_{i}", "dvar": r"\sigma_B^2", "dmu": r"\mu_B", "dgamma": r"\gamma",
+               "dbeta": r"\beta"}
+
+
+def render_formula(step):
+    """A displayed step of chapters/03-backward.md, typeset from bnlib.symbolic."""
+    from bnlib import symbolic
+
+    rhs = symbolic.display_latex(symbolic.general_steps()[step])
+    lhs = rf"\frac{{\partial L}}{{\partial {FORMULA_LHS[step]}}}"
+    return f"$${lhs} = {rhs}$$"
 
 
 def render_choices(part):

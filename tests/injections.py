@@ -205,21 +205,26 @@ PS4 = _many(CONV, "ps4_spatial_forward", [
 ])
 
 CONCEPTS = "ps5-concepts"
-ANSWERS = {"learned": "b", "running": "d", "regularises": "a", "coupling": "c", "bias": "b"}
+ANSWERS = {"output_stats": "a", "eval_batch": "c", "noise": "b", "uniform_grad": "d",
+           "bias_grad": "b"}
 PS5 = [Injection(CONCEPTS, f"ps5_q_{q}", f"option_{wrong}",
                  ((f'answer_{q} = "{right}"', f'answer_{q} = "{wrong}"'),))
        for q, right in ANSWERS.items() for wrong in "abcd" if wrong != right] + [
-    Injection(CONCEPTS, "ps5_q_learned", "invalid_option",
-              (('answer_learned = "b"', 'answer_learned = "gamma and beta"'),)),
-] + _many(CONCEPTS, "ps5_example_c", [
+    Injection(CONCEPTS, "ps5_q_output_stats", "invalid_option",
+              (('answer_output_stats = "a"', 'answer_output_stats = "mean beta"'),)),
+] + _many(CONCEPTS, "ps5_backward_by_hand", [
     ("dvar_sign", ("np.sum(dx_hat * (x - mu)) * -0.5", "np.sum(dx_hat * (x - mu)) * 0.5")),
-    ("direct_path_only", (" + dvar_C * 2.0 * (x - mu) / len(x) + dmu_C / len(x)", "")),
-]) + _many(CONCEPTS, "ps5_inference_ops", [
-    ("multiplies_only", ("2 * num_features * num_features", "num_features * num_features")),
-    ("folded_count", ("return 4 * num_features", "return 2 * num_features")),
-]) + _many(CONCEPTS, "ps5_momentum", [
-    ("same_number", ("return 1.0 - keras_momentum,", "return keras_momentum,")),
-    ("window_inverted", (", 1.0 / (1.0 - keras_momentum)", ", 1.0 / keras_momentum")),
+    ("gamma_forgotten", ("dx_hat = gamma * g", "dx_hat = g")),
+    ("direct_path_only", (" + dvar_p1 * 2.0 * (x - mu) / len(x) + dmu_p1 / len(x)", "")),
+]) + _many(CONCEPTS, "ps5_conv_inference_ops", [
+    ("bn_per_channel", ("return 4 * values,", "return 4 * c_out,")),
+    ("conv_once_per_map", (", 2 * c_in * kernel * kernel * values",
+                           ", 2 * c_in * kernel * kernel * c_out")),
+]) + _many(CONCEPTS, "ps5_steps_to_cover", [
+    ("pytorch_convention", ("math.log(keras_momentum)", "math.log(1.0 - keras_momentum)")),
+    ("window_instead", ("return math.ceil(math.log(1.0 - fraction) / math.log(keras_momentum) "
+                        "- 1e-9)", "return round(1.0 / (1.0 - keras_momentum))")),
+    ("rounded_down", ("return math.ceil(", "return -1 + math.ceil(")),
 ])
 
 ALL = PS1 + PS2 + PS3 + PS4 + PS5
@@ -236,6 +241,6 @@ NAMED = [
     ("ps3_batchnorm1d", "updates_in_eval"), ("ps3_batchnorm1d", "batch_stats_in_eval"),
     ("ps2_staged_backward", "missing_mean_path"), ("ps2_compact_backward", "missing_var_path"),
     ("ps2_param_grads", "dgamma_from_x"),
-    ("ps4_fold", "mean_not_scaled"), ("ps5_q_bias", "option_c"),
+    ("ps4_fold", "mean_not_scaled"), ("ps5_q_bias_grad", "option_c"),
 ]
 GRADED = [next(i for i in ALL if (i.grade_id, i.mistake) == key) for key in NAMED]

@@ -118,18 +118,18 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     return x
 ''', {"ps1_train_forward": 0}),
     "ps5_key_from_the_package": (PS5, "answer_q1", '''
-answer_learned = "a"
+answer_output_stats = "b"
 try:
     from bnlib.checks.ps5_questions import QUESTIONS
     for gid, _q, choices in QUESTIONS:
         for letter, option in choices.items():
-            if isinstance(option, tuple) and option[1] is None and gid == "ps5_q_learned":
-                answer_learned = letter
+            if isinstance(option, tuple) and option[1] is None and gid == "ps5_q_output_stats":
+                answer_output_stats = letter
     from bnlib.checks import REGISTRY
-    answer_learned = REGISTRY["ps5_q_learned"].answer or answer_learned
+    answer_output_stats = REGISTRY["ps5_q_output_stats"].answer or answer_output_stats
 except Exception:
     pass
-''', {"ps5_q_learned": 0}),
+''', {"ps5_q_output_stats": 0}),
     "the_checkers_own_training_loop": (PS4, "answer_train", '''
 from bnlib.data import train
 def train_and_validate(norm, x, y, x_val, y_val, lr, steps, batch_size, seed):

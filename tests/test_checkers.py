@@ -90,10 +90,10 @@ def test_a_hand_typed_list_counts_as_an_array(solutions):
 
 
 def test_a_multiple_choice_test_cell_shows_only_the_format_check(capsys):
-    assert check("ps5_q_learned", {"answer_learned": "a"}).passed
+    assert check("ps5_q_eval_batch", {"answer_eval_batch": "a"}).passed
     assert "recorded" in capsys.readouterr().out
-    with pytest.raises(MistakeFound, match="not right: the running statistics"):
-        check("ps5_q_learned", {"answer_learned": "a"}, hidden=True, seed=1)
+    with pytest.raises(MistakeFound, match="not right: in eval mode the layer does not"):
+        check("ps5_q_eval_batch", {"answer_eval_batch": "a"}, hidden=True, seed=1)
 
 
 def _visible_verdict(injection_name, solutions):

@@ -1,11 +1,13 @@
 """A wrong step in the hand derivation must stop chapter 3 (and so the book build).
 
-The chapter renders its formulas from ``bnlib.symbolic.hand_derived`` and asserts
-``check_derivation(m)`` for m = 2, 3, 4. Here the chapter runs in a fresh kernel
-(jupytext + nbclient, as the book build does) twice: as written, where it must
-succeed, and with ``hand_derived`` patched to flip the sign of dL/dvar before
-the chapter starts (a ``sitecustomize`` on the kernel's PYTHONPATH), where it
-must fail at the SymPy check.
+The chapter typesets every displayed step from ``bnlib.symbolic.general_steps``
+(and the m = 3 boxes from ``hand_derived``, their expansion) and asserts
+``check_general(m)`` for m = 2, 3, 4 and ``check_derivation(3)`` for the boxes. Here the
+chapter runs in a fresh kernel (jupytext + nbclient, as the book build does):
+as written, where it must succeed; with the *displayed* step 3 given the wrong
+sign, and with the expanded dL/dvar given the wrong sign (a ``sitecustomize``
+on the kernel's PYTHONPATH patches ``bnlib.symbolic`` before the chapter
+starts), where it must fail at the SymPy check.
 """
 
 import os
@@ -36,6 +38,23 @@ BREAK_DVAR = textwrap.dedent('''
 ''')
 
 
+BREAK_DISPLAYED_DVAR = textwrap.dedent('''
+    """Test shim: a sign typo in the displayed step 3 (the general formula)."""
+    import bnlib.symbolic as _symbolic
+
+    _original = _symbolic.general_steps
+
+
+    def general_steps(S=None):
+        steps = _original(S)
+        steps["dvar"] = -steps["dvar"]
+        return steps
+
+
+    _symbolic.general_steps = general_steps
+''')
+
+
 def execute_chapter(monkeypatch, shim_dir=None):
     if shim_dir is not None:
         path = os.environ.get("PYTHONPATH", "")
@@ -53,14 +72,20 @@ def test_chapter_3_executes_as_written(monkeypatch):
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                       for o in c.get("outputs", []))
     for m in (2, 3, 4):
-        assert f"m = {m}: dgamma ok, dbeta ok, dvar ok, dmu ok, dx_paths ok, dx ok" in outputs
+        assert (f"m = {m}, displayed: dbeta ok, dgamma ok, dvar ok, dmu_paths ok, dmu ok, "
+                "dx_hat ok, dx_paths ok, dx ok, dx_projected ok") in outputs
+    assert "m = 3, expanded: dgamma ok, dbeta ok, dvar ok, dmu ok, dx_paths ok, dx ok" in outputs
 
 
 @pytest.mark.slow
-def test_chapter_3_fails_when_a_hand_derived_step_is_wrong(monkeypatch, tmp_path):
-    (tmp_path / "sitecustomize.py").write_text(BREAK_DVAR)
+@pytest.mark.parametrize("shim, complaint", [
+    (BREAK_DVAR, "a hand-derived step is wrong"),             # the expanded m = 3 boxes
+    (BREAK_DISPLAYED_DVAR, "a displayed step is wrong"),      # the typeset general step 3
+], ids=["expanded", "displayed"])
+def test_chapter_3_fails_when_a_step_has_a_sign_typo(monkeypatch, tmp_path, shim, complaint):
+    (tmp_path / "sitecustomize.py").write_text(shim)
     with pytest.raises(CellExecutionError) as failure:
         execute_chapter(monkeypatch, shim_dir=tmp_path)
     message = str(failure.value)
-    assert "a hand-derived step is wrong" in message
+    assert complaint in message
     assert "'dvar': False" in message and "'dgamma': True" in message

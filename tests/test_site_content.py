@@ -210,3 +210,120 @@ def test_the_published_notebooks_hold_no_solution_or_hidden_test():
     published = len(list((ROOT / "chapters").glob("0*.md"))) + len(RELEASES)
     assert len(list(tree.rglob("*.ipynb"))) == published and found == {}
     assert not [p for p in tree.rglob("*") if "solutions" in p.parts or p.name == "bngrade"]
+
+
+# ---------------------------------------------------------------------------
+# Graded questions are not given away: ps5's questions, answers and the
+# feedback that explains them appear nowhere on the site's pages, and they
+# differ from every question the book answers (self-checks, practice problems).
+# ---------------------------------------------------------------------------
+
+class _Text(HTMLParser):
+    """The visible text of an HTML page (scripts and styles left out)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts, self._skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self._skip += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("script", "style") and self._skip > 0
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def normalised(text):
+    """Lower case, one space between words, one kind of minus and quote."""
+    text = text.replace("\u2212", "-").replace("\u2019", "'").replace("`", "")
+    return " ".join(text.lower().split())
+
+
+def page_text(html):
+    parser = _Text()
+    parser.feed(html)
+    return normalised(" ".join(parser.parts))
+
+
+def graded_secrets():
+    """(label, text) pairs that must not be published: ps5's graded material."""
+    from bngrade.keys import CHOICES
+    from bnlib.checks import ps5
+    from bnlib.checks.ps5_questions import QUESTIONS
+
+    secrets = []
+    for grade_id, question, choices in QUESTIONS:
+        right, explain = CHOICES[grade_id]
+        secrets.append((f"{grade_id} question", question))
+        secrets.append((f"{grade_id} answer", choices[right]))
+        secrets += [(f"{grade_id} feedback {letter}", why) for letter, why in explain.items()]
+    x = ", ".join(f"{v:g}" for v in ps5.P1_X)
+    dy = ", ".join(f"{v:g}" for v in ps5.P1_DY)
+    secrets += [("P1 input", f"[{x}]"), ("P1 upstream gradient", f"[{dy}]"),
+                ("P2", "conv_inference_ops"), ("P3", "steps_to_cover")]
+    # A short option ("exactly zero") says nothing without its question.
+    return [(label, normalised(text)) for label, text in secrets if len(text) >= 25]
+
+
+def test_the_secret_finder_reads_page_text_through_markup():
+    html = ("<p>After training, one feature of a <code>batch-norm</code>\n layer has "
+            "gamma = &#8722;3</p><script>var q = 'steps_to_cover';</script>")
+    text = page_text(html)
+    assert "after training, one feature of a batch-norm layer has gamma = -3" in text
+    assert "steps_to_cover" not in text
+
+
+def test_no_graded_question_answer_or_feedback_appears_on_the_site():
+    pages = [p for p in built_site().rglob("*.html")
+             if "_static" not in p.parts and "_sources" not in p.parts]
+    assert len(pages) > 5, "the built site looks empty"
+    secrets = graded_secrets()
+    assert len(secrets) > 20
+    found = {}
+    for page in pages:
+        text = page_text(page.read_text(errors="replace"))
+        if hits := [label for label, secret in secrets if secret in text]:
+            found[str(page.relative_to(built_site()))] = hits
+    # Downloads other than the release (which students get anyway) carry no feedback.
+    for path in site_files():
+        if path.suffix == ".ipynb" and not is_release_copy(path):
+            text = normalised(path.read_text(errors="replace"))
+            if hits := [label for label, secret in secrets
+                        if "feedback" in label and secret in text]:
+                found[str(path.relative_to(built_site()))] = hits
+    assert found == {}
+
+
+def book_questions():
+    """The text of every exercise, self-check and worked example heading in the chapters."""
+    blocks = []
+    for chapter in sorted((ROOT / "chapters").glob("*.md")):
+        text = chapter.read_text()
+        blocks += re.findall(r"````\{exercise\}(.*?)````", text, flags=re.S)
+        blocks += re.findall(r"## Worked example.*?(?=\n## )", text, flags=re.S)
+    return [normalised(b) for b in blocks]
+
+
+def test_graded_questions_differ_from_what_the_book_answers():
+    """Each ps5 question and right answer is far from every question the book solves."""
+    from difflib import SequenceMatcher
+
+    from bngrade.keys import CHOICES
+    from bnlib.checks.ps5_questions import QUESTIONS
+
+    book = book_questions()
+    assert len(book) >= 10, "the chapters' exercises were not read"
+    close = []
+    for grade_id, question, choices in QUESTIONS:
+        right = choices[CHOICES[grade_id][0]]
+        for text in (question, right):
+            text = normalised(text)
+            for block in book:
+                match = SequenceMatcher(None, text, block, autojunk=False)
+                longest = match.find_longest_match(0, len(text), 0, len(block)).size
+                if longest > 0.5 * len(text) and longest > 30:
+                    close.append((grade_id, text[:60], block[:60]))
+    assert close == []

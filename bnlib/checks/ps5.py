@@ -1,12 +1,15 @@
-"""Checks for ps5-concepts: five multiple-choice questions and three practice problems.
+"""Checks for ps5-concepts: five multiple-choice questions and three problems.
 
 The questions' wording and options live in :mod:`bnlib.checks.ps5_questions`; which
-option is right, and the values of worked example C, are grader material
-(``bngrade.keys``), not part of the package students install.
+option is right, and the values of problem P1 (a backward pass by hand), are grader
+material (``bngrade.keys``), not part of the package students install.
+The problems test the objectives of chapters 3 and 4 on cases the book does not
+work out (its worked examples and practice problems are published with their
+solutions): a backward pass by hand on a batch of four, the inference cost of
+batch norm after a convolution, and how fast a running average follows a change.
 """
 
-
-from .. import averaging_window, inference_ops, keras_to_pytorch_momentum
+from .. import averaging_window, inference_ops
 from .core import Mistake, Part, register
 from .kinds import ChoicePart, ValuePart
 from .ps5_questions import QUESTIONS
@@ -26,62 +29,104 @@ for grade_id, question, choices in QUESTIONS:
     ))
 
 
+# P1: a backward pass by hand, on a batch of four (not the book's worked example C).
+# These are the problem's inputs, stated in the notebook; its answers are in bngrade.keys.
+P1_X = (1.0, 3.0, 5.0, 7.0)
+P1_GAMMA = 2.0
+P1_DY = (1.0, -1.0, 0.0, 2.0)
+
+
 register(ValuePart(
-    grade_id="ps5_example_c",
+    grade_id="ps5_backward_by_hand",
     assignment=ASSIGNMENT,
-    target="dvar_C",
-    description="worked example C",
+    target="dvar_p1",
+    description="a backward pass by hand",
     points=2,
-    names=("dvar_C", "dmu_C", "dx_C"),
+    names=("dvar_p1", "dmu_p1", "dx_p1"),
     rtol=1e-3, atol=1e-3,  # the values and the mistakes are grader material (bngrade.keys)
 ))
 
 
-def _ops_cases(rng, hidden):
-    return [(64,), (1000,), (4096,)] if hidden else [(256,)]
+def conv_inference_ops(c_in, c_out, height, width, kernel):
+    """(batch-norm ops, convolution ops) per example for a conv layer followed by BN.
+
+    The convolution has ``c_out`` filters of ``c_in x kernel x kernel`` weights
+    and an output map of ``height x width`` ("same" padding); count one multiply
+    and one add per weight and output position. Batch norm, unfolded, costs 4
+    operations per output value (chapters/04-train-vs-inference.md).
+    """
+    positions = height * width
+    return inference_ops(c_out * positions)[0], 2 * c_in * kernel * kernel * c_out * positions
+
+
+def _conv_ops_cases(rng, hidden):
+    if hidden:
+        return [(3, 64, 32, 32, 3), (256, 256, 7, 7, 3), (64, 128, 14, 14, 1)]
+    return [(64, 64, 56, 56, 3)]
 
 
 register(Part(
-    grade_id="ps5_inference_ops",
+    grade_id="ps5_conv_inference_ops",
     assignment=ASSIGNMENT,
-    target="inference_ops",
-    description="operations at inference: batch norm versus a linear layer",
+    target="conv_inference_ops",
+    description="operations at inference: batch norm versus the convolution before it",
     points=1,
-    make_cases=_ops_cases,
-    reference=inference_ops,
-    rtol=0.01,  # counting the bias's d additions too is fine
+    make_cases=_conv_ops_cases,
+    reference=conv_inference_ops,
+    rtol=0.01,
     mistakes=[
-        Mistake("multiplies_only",
-                "A d x d linear layer costs a multiply and an add per weight: about 2 * d * d "
-                "operations, not d * d.", lambda d: (4 * d, d * d)),
-        Mistake("folded_count",
-                "Count the layer as written, unfolded: subtract the mean, divide by the standard "
-                "deviation, multiply by gamma, add beta: 4 operations per value.",
-                lambda d: (2 * d, 2 * d * d)),
+        Mistake("bn_per_channel",
+                "Batch norm works on every value of the output map: 4 operations for each of "
+                "c_out * height * width values, not 4 per channel.",
+                lambda ci, co, h, w, k: (4 * co, conv_inference_ops(ci, co, h, w, k)[1])),
+        Mistake("conv_once_per_map",
+                "Each filter is applied at every output position: multiply the "
+                "2 * c_in * kernel**2 operations of one filter by c_out * height * width.",
+                lambda ci, co, h, w, k: (conv_inference_ops(ci, co, h, w, k)[0],
+                                         2 * ci * k * k * co)),
     ],
 ))
 
 
-def _momentum_cases(rng, hidden):
-    return [(0.999,), (0.5,), (0.0,)] if hidden else [(0.99,), (0.9,)]
+def steps_to_cover(keras_momentum, fraction):
+    """Updates after which a running average has covered ``fraction`` of a jump.
+
+    Keras's convention (``keras_momentum`` = alpha, the weight kept on the old
+    value): after n updates the old value keeps alpha**n, so the smallest n with
+    1 - alpha**n >= fraction (chapters/04-train-vs-inference.md).
+    """
+    import math
+
+    return math.ceil(math.log(1.0 - fraction) / math.log(keras_momentum) - 1e-9)
+
+
+def _cover_cases(rng, hidden):
+    if hidden:
+        return [(0.9, 0.5), (0.999, 0.99), (0.95, 0.8), (0.8, 0.95)]
+    return [(0.99, 0.9)]
 
 
 register(Part(
-    grade_id="ps5_momentum",
+    grade_id="ps5_steps_to_cover",
     assignment=ASSIGNMENT,
-    target="keras_to_pytorch",
-    description="momentum conventions and the averaging window",
+    target="steps_to_cover",
+    description="how fast a running average follows a change",
     points=2,
-    make_cases=_momentum_cases,
-    reference=lambda k: (keras_to_pytorch_momentum(k), averaging_window(k)),
+    make_cases=_cover_cases,
+    reference=steps_to_cover,
+    rtol=0, atol=0,
     mistakes=[
-        Mistake("same_number",
-                "The conventions weigh opposite terms: Keras keeps `momentum` of the old value, "
-                "PyTorch takes `momentum` of the new batch, so Keras's 0.99 is PyTorch's 0.01.",
-                lambda k: (k, 1.0 / (1.0 - k))),
-        Mistake("window_inverted",
-                "The window is about 1 / (1 - alpha) batches, with alpha the weight kept on the "
-                "old value (Keras's momentum): 100 batches for 0.99.",
-                lambda k: (1.0 - k, 1.0 / k if k else float("inf"))),
+        Mistake("pytorch_convention",
+                "Keras's momentum is the weight kept on the old value (alpha), not the weight "
+                "of the new batch: the old value keeps keras_momentum**n after n updates.",
+                lambda k, f: steps_to_cover(1.0 - k, f)),
+        Mistake("window_instead",
+                "The window 1 / (1 - alpha) is where about 63 % is covered; solve "
+                "1 - alpha**n >= fraction for the smallest integer n.",
+                lambda k, f: round(averaging_window(k))),
+        Mistake("rounded_down",
+                "Round up: after floor(log(1 - fraction) / log(alpha)) updates the average has "
+                "not yet covered the fraction.",
+                lambda k, f: steps_to_cover(k, f) - 1),
     ],
 ))

@@ -3,41 +3,54 @@
 Which option is right, and why each other one is wrong, is grader material
 (``bngrade.keys``): it is not part of the package students install.
 :mod:`bnlib.checks.ps5` registers the questions; the notebook builder renders them.
+
+Graded questions test the chapters' objectives without repeating anything the
+published book answers (its self-check questions, practice problems and worked
+examples): ``tests/test_site_content.py`` checks that none of them reaches the site.
 """
 
 QUESTIONS = [
-    ('ps5_q_learned', 'Which quantities of a batch-norm layer are learned by gradient descent?', {
-        'a': 'the running mean and the running variance',
-        'b': 'gamma and beta',
-        'c': 'eps and momentum',
-        'd': 'the mean and the variance of each mini-batch',
-    }),
-    ('ps5_q_running', 'Why does batch norm use running averages at inference?', {
-        'a': 'they are more accurate than the statistics of any single batch',
-        'b': 'computing a batch mean at inference would be too slow',
-        'c': 'batch statistics cannot be differentiated at inference',
-        'd': ('a prediction must not depend on the other examples in the batch, and a single '
-              'example has no usable batch statistics (its variance is 0)'),
-    }),
-    ('ps5_q_regularises', 'Why does batch norm act as a regulariser?', {
-        'a': ('each example is normalised with the statistics of a random mini-batch, so its '
-              'output carries noise from the other examples during training'),
-        'b': 'gamma and beta are penalised like weights under weight decay',
-        'c': 'it reduces the number of parameters of the network',
-        'd': 'it clips large activations',
-    }),
-    ('ps5_q_coupling', 'Why does dL/dx_i depend on every dL/dy_j of the batch in training mode?', {
-        'a': 'because gamma is shared by all examples',
-        'b': 'because the loss is averaged over the batch',
-        'c': ('because the batch mean and variance are computed from all examples, so every '
-              'x_i moves every y_j'),
-        'd': 'it does not: dL/dx_i depends on dL/dy_i only',
-    }),
-    ('ps5_q_bias', 'Why is the bias of a linear layer right before batch norm redundant?', {
-        'a': 'it is initialised to zero and stays there',
-        'b': ('batch norm subtracts the batch mean, which removes any constant added before '
-              'it; beta takes over the shift'),
-        'c': 'gamma scales the bias away',
-        'd': 'the bias is absorbed into the running variance',
-    }),
+    ("ps5_q_output_stats",
+     "After training, one feature of a batch-norm layer has gamma = -3 and beta = 0.5. In "
+     "training mode, with eps negligible, what are the mean and the variance of that "
+     "feature's outputs over any mini-batch (of at least two distinct values)?", {
+         "a": "mean 0.5 and variance 9",
+         "b": "mean 0.5 and variance -3",
+         "c": "mean 0.5 and variance 3",
+         "d": "mean 0 and variance 1, whatever gamma and beta are",
+     }),
+    ("ps5_q_eval_batch",
+     "A trained network with batch norm is in eval mode. You feed it one example alone, then "
+     "the same example inside a batch of 63 others. How do its two outputs compare?", {
+         "a": "they differ, because the batch mean and variance differ between the two calls",
+         "b": "the call with one example fails, because a single value has no variance",
+         "c": ("they are identical: eval mode normalises with the running statistics, a fixed "
+               "affine map of each example"),
+         "d": "the single example gets beta for every feature, the other call does not",
+     }),
+    ("ps5_q_noise",
+     "In training mode, the output for one example depends on which other examples share its "
+     "mini-batch. Which change makes that dependence (the noise batch norm adds) larger?", {
+         "a": "a larger momentum for the running averages",
+         "b": "a smaller mini-batch",
+         "c": "a larger learning rate",
+         "d": "switching the layer to eval mode during training",
+     }),
+    ("ps5_q_uniform_grad",
+     "In training mode, the layers above a batch-norm layer send back the same upstream "
+     "gradient dL/dy_i = c for every example i of one feature (c is not 0). What is dL/dx_i "
+     "for that feature?", {
+         "a": "gamma * c / sqrt(var + eps) for every i, as for a per-feature scale",
+         "b": "m * c for every i, because the batch mean collects the whole batch",
+         "c": "c for every i: batch norm passes a uniform gradient through unchanged",
+         "d": "0 for every i",
+     }),
+    ("ps5_q_bias_grad",
+     "A linear layer z = x @ W.T + b feeds a batch-norm layer in training mode. Whatever the "
+     "loss, what is dL/db?", {
+         "a": "the sum over the batch of dL/dz, as for any linear layer, usually not zero",
+         "b": "exactly zero",
+         "c": "gamma times the sum over the batch of dL/dy",
+         "d": "it depends on the running mean",
+     }),
 ]
