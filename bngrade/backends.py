@@ -9,8 +9,10 @@ import concurrent.futures as cf
 import ctypes
 import multiprocessing
 import os
+import select
 import signal
 import sys
+import threading
 
 from .task import grade_submission
 
@@ -28,10 +30,32 @@ def die_with_parent():
         os._exit(1)
 
 
-def _warm(kernel_settings):
-    """Pool initializer: no import from the working directory, die with the pool, and
-    start a standby kernel."""
+def die_with_driver(driver):
+    """A thread that ends this worker, and the fork server it came from, as soon as the
+    driver (pid ``driver``) has ended: the fork server does not notice a killed driver."""
+    try:
+        fd = os.pidfd_open(driver)
+    except (OSError, AttributeError):
+        os._exit(1)
+
+    def watch():
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.poll()  # readable once the driver has exited
+        try:
+            os.kill(os.getppid(), signal.SIGKILL)  # the fork server (ours)
+        finally:
+            os._exit(1)  # our sandboxes die with us (bwrap --die-with-parent)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-driver").start()
+
+
+def _warm(kernel_settings, driver=None):
+    """Pool initializer: no import from the working directory, die with the pool and the
+    driver, and start a standby kernel."""
     die_with_parent()
+    if driver is not None:
+        die_with_driver(driver)
     sys.path[:] = [p for p in sys.path if p and os.path.isabs(p) and p != os.getcwd()]
     from . import kernels
 
@@ -59,7 +83,7 @@ class LocalBackend:
         context.set_executable(sys.executable)
         self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=context,
                                            initializer=_warm,
-                                           initargs=(self.kernel_settings,))
+                                           initargs=(self.kernel_settings, os.getpid()))
 
     def submit(self, payload):
         if self.pool._broken:
