@@ -310,13 +310,21 @@ class RemoteInstance:
         object.__setattr__(self, "_session", session)
         object.__setattr__(self, "_handle", handle)
 
+    def _method(self, name, args):
+        out = self._session.call("method", args, obj=self._handle, name=name)
+        # A method that returned its own object (``bn.eval()``): the sandbox says so with a
+        # flag (it cannot send the object), and the caller gets this same proxy back.
+        if self._session.last_reply.get("self") is True:
+            return self
+        return out
+
     def __call__(self, *args):
-        return self._session.call("method", args, obj=self._handle, name="__call__")
+        return self._method("__call__", args)
 
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
-        return lambda *args: self._session.call("method", args, obj=self._handle, name=name)
+        return lambda *args: self._method(name, args)
 
     def __setattr__(self, name, value):
         self._session.call("setattr", (value,), obj=self._handle, name=name)

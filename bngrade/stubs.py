@@ -72,6 +72,8 @@ def write_stub(root):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         lines = [_HEADER.format(name=name)]
         lines += [f"{n} = _function({name + '.' + n!r})" for n in public_names(module)]
+        if not rel:  # the exercises' install cell checks the version before anything else
+            lines.append(f"__version__ = {bnlib.__version__!r}")
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
     checks = os.path.join(root, "bnlib", "checks")

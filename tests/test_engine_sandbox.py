@@ -13,7 +13,7 @@ import sys
 import nbformat
 import numpy as np
 import pytest
-from engine_tools import FIXTURE, cell
+from engine_tools import FIXTURE, ROOT, cell
 
 from bngrade import isolation, protocol, scoring, spec
 from bngrade.calls import RemoteNamespace, Session
@@ -202,6 +202,41 @@ def test_helpers_are_allowed_by_qualified_name_only():
         session.allow([])
         with pytest.raises(Exception, match=REFERENCE):
             ns.get("f")()
+    finally:
+        session.close()
+
+
+@SANDBOXED
+def test_the_exercises_install_cell_finds_the_package_in_the_sandbox():
+    """The read-only first cell of every exercise checks bnlib's version and would run pip
+    otherwise (no network there): the stand-in bnlib carries the real version."""
+    import bnlib
+
+    src = nbformat.read(os.path.join(ROOT, "solutions", "ps1-forward",
+                                     "ps1-forward.ipynb"), 4)
+    install = src.cells[0].source
+    assert "BNLIB_VERSION" in install
+    session = Session(LIMITS)
+    try:
+        assert session.run_cell(install, "<install cell>") is None
+        ns = RemoteNamespace(session)
+        assert ns["BNLIB_VERSION"] == bnlib.__version__
+    finally:
+        session.close()
+
+
+@SANDBOXED
+def test_a_method_that_returns_its_layer_returns_the_proxy():
+    """``bn.eval()`` returns the layer, as PyTorch's does: the visible rule holds through the
+    sandbox (the sandbox says "self"; it cannot send the object), and its absence is seen."""
+    session = Session(LIMITS)
+    try:
+        session.run_cell("class Good:\n    def eval(self):\n        return self\n"
+                         "class Bad:\n    def eval(self):\n        return None\n", "<cell>")
+        ns = RemoteNamespace(session, classes=("Good", "Bad"))
+        good, bad = ns.get("Good")(), ns.get("Bad")()
+        assert good.eval() is good
+        assert bad.eval() is None
     finally:
         session.close()
 
