@@ -28,6 +28,9 @@ from bngrade.feedback import in_words, verdict_cells
 from bnlib import book
 from bnlib.checks import REGISTRY, MistakeFound, check
 
+# Every test here reads the built site in Chromium: `make test`, not `make check`.
+pytestmark = pytest.mark.slow
+
 PAGES = [p for p in all_pages() if p != "index.html"]  # index.html only redirects
 MODES = {"desktop": (DESKTOP, False), "desktop-dark": (DESKTOP, True),
          "phone": (PHONE, False), "phone-dark": (PHONE, True)}

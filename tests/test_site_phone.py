@@ -10,6 +10,9 @@ from urllib.parse import unquote, urlparse
 import pytest
 from builtsite import ARTIFACTS, all_pages, built_site
 
+# Every test here reads the built site in Chromium: `make test`, not `make check`.
+pytestmark = pytest.mark.slow
+
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
          "device_scale_factor": 2}
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
