@@ -1,5 +1,7 @@
-"""Batch norm after training and away from home (``chapters/07-in-the-wild.md``).
+"""Batch norm after training and away from home (``chapters/07-in-the-wild.md``;
+bias correction and precise BN are introduced in ``chapters/04-train-vs-inference.md``).
 
+* :func:`batch_norms`: the batch-norm layers of a bnlib network, in forward order;
 * :func:`debiased_running_stats`: the running statistics without their
   warm-up bias (they start at mean 0, variance 1);
 * :func:`reestimate_bn`: recompute every batch norm's statistics over a data
@@ -16,7 +18,25 @@ import copy
 import numpy as np
 
 from .batchnorm import batchnorm_backward, batchnorm_forward
-from .layers import BatchNorm2d
+from .layers import BatchNorm1d, BatchNorm2d
+
+
+def batch_norms(net):
+    """The batch-norm layers of ``net``, in forward order.
+
+    Parameters
+    ----------
+    net : bnlib.convnet.ConvNet, bnlib.nn.MLP or bnlib.nn.MLPStack
+        A ConvNet lists them with ``norms()``; an MLP keeps a ``norms`` list
+        (one entry per hidden layer, None or a per-example norm where there is
+        no batch norm).
+
+    Returns
+    -------
+    list of BatchNorm1d or BatchNorm2d
+    """
+    norms = net.norms() if callable(net.norms) else net.norms
+    return [n for n in norms if isinstance(n, (BatchNorm1d, BatchNorm2d))]
 
 
 def debiased_running_stats(bn):
@@ -59,9 +79,10 @@ def reestimate_bn(net, x, batch_size=64, seed=0):
 
     Parameters
     ----------
-    net : bnlib.convnet.ConvNet
-        Or any model with ``norms()``, ``train()``, ``eval()`` and ``net(x)``.
-    x : ndarray, shape (N, C, H, W)
+    net : bnlib.convnet.ConvNet, bnlib.nn.MLP or bnlib.nn.MLPStack
+        Any network :func:`batch_norms` reads, with ``train()``, ``eval()``
+        and ``net(x)``.
+    x : ndarray, shape (N, C, H, W) for a ConvNet, (N, D) for an MLP
         Inputs only: no labels are used.
     batch_size : int
     seed : int
@@ -69,7 +90,7 @@ def reestimate_bn(net, x, batch_size=64, seed=0):
 
     Returns
     -------
-    ConvNet
+    same type as ``net``
         In eval mode, each batch norm keeping its original ``momentum``.
     """
     x = np.asarray(x, dtype=float)
@@ -77,7 +98,7 @@ def reestimate_bn(net, x, batch_size=64, seed=0):
         raise ValueError(f"batch_size must be in 2..{len(x)} (the number of examples), "
                          f"got {batch_size}")
     net = copy.deepcopy(net)
-    norms = net.norms()
+    norms = batch_norms(net)
     momenta = [bn.momentum for bn in norms]
     for bn in norms:
         bn.reset_running_stats()

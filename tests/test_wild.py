@@ -8,6 +8,7 @@ from bnlib.convnet import conv_net
 from bnlib.gradcheck import numerical_gradient, rel_error
 from bnlib.wild import (
     GhostBatchNorm2d,
+    batch_norms,
     debiased_running_stats,
     ghost_batchnorm_backward,
     ghost_batchnorm_forward,
@@ -60,6 +61,23 @@ def test_reestimate_gives_the_statistics_of_the_data_and_keeps_the_weights():
     assert net.norms()[0].num_batches_tracked == 0          # the original is untouched
     with pytest.raises(ValueError, match="batch_size"):
         reestimate_bn(net, x, batch_size=1)
+
+
+def test_reestimate_works_on_the_mlps_of_chapters_4_and_5():
+    from bnlib.nn import MLP, MLPStack
+
+    x = np.random.default_rng(3).normal(size=(60, 2))
+    mlp = MLP([2, 8, 8, 3], norm="batch", seed=0)
+    assert len(batch_norms(mlp)) == 2
+    assert batch_norms(MLP([2, 8, 3], norm="layer", seed=0)) == []
+    first = batch_norms(reestimate_bn(mlp, x, batch_size=len(x)))[0]
+    z = x @ mlp.w[0] + (mlp.b[0] if mlp.use_bias[0] else 0)
+    np.testing.assert_allclose(first.running_mean, z.mean(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(first.running_var, z.var(axis=0, ddof=1), rtol=1e-10)
+    stack = MLPStack([2, 8, 3], norm="batch", seeds=[0, 1])
+    new = reestimate_bn(stack, x, batch_size=20)
+    assert batch_norms(new)[0].num_batches_tracked == 3
+    assert not batch_norms(new)[0].training
 
 
 def test_ghost_bn_is_bn_per_virtual_batch_and_its_gradient_checks():
