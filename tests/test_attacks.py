@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 BNGRADE = str(pathlib.Path(sys.executable).parent / "bngrade")
 ASSIGNMENTS = ["ps1-forward", "ps2-backward", "ps3-inference", "ps4-conv-and-folding",
-               "ps5-concepts"]
+               "ps5-concepts", "ps6-in-practice"]
 PS1, PS4, PS5 = "ps1-forward", "ps4-conv-and-folding", "ps5-concepts"
 POINTS = {"ps1_train_forward": 3.0, "ps1_worked_examples": 2.0, "ps1_inference_forward": 3.0}
 STUB = "raise NotImplementedError()"  # what the release's answer cells hold in place of code
