@@ -256,6 +256,14 @@ def _gn_stats(axes, regroup=True):
     return edits + [(GN_GROUPS, "xg = x")] if regroup else edits
 
 
+INTERLEAVE = (".reshape(n, -1, num_groups, x.shape[2] * x.shape[3]).transpose(0, 2, 1, 3)"
+              ".reshape(n, num_groups, -1)")  # channel c in group c % G
+UNINTERLEAVE = (".reshape(n, num_groups, -1, x.shape[2] * x.shape[3]).transpose(0, 2, 1, 3)"
+                ".reshape(x.shape)")
+GN_INTERLEAVED = ((GN_GROUPS, "xg = x" + INTERLEAVE),
+                  ("x_hat = ((xg - mu) * inv_std).reshape(x.shape)",
+                   "x_hat = ((xg - mu) * inv_std)" + UNINTERLEAVE))
+
 ADA_MEAN, ADA_VAR = "means[i] = means[i] + mu / n_batches", \
     "variances[i] = variances[i] + var * m / (m - 1) / n_batches"
 ADA_EMA = ((ADA_MEAN, "means[i] = 0.9 * means[i] + 0.1 * mu"),
@@ -295,11 +303,7 @@ PS6 = _many(PRACTICE, "ps6_spatial_backward", [
     ("batch_statistics", *_gn_stats("(0, 2, 3)")),
     ("group_over_batch", *_gn_stats("(0, 2)", regroup=False)),
     ("instance_norm", *_gn_stats("(2, 3)")),
-    ("interleaved_groups", (GN_GROUPS, "xg = x.reshape(n, -1, num_groups, x.shape[2] * x.shape[3])"
-                            ".transpose(0, 2, 1, 3).reshape(n, num_groups, -1)"),
-     ("x_hat = ((xg - mu) * inv_std).reshape(x.shape)",
-      "x_hat = ((xg - mu) * inv_std).reshape(n, num_groups, -1, x.shape[2] * x.shape[3])"
-      ".transpose(0, 2, 1, 3).reshape(x.shape)")),
+    ("interleaved_groups", *GN_INTERLEAVED),
     ("unbiased_variance", (GN_VAR, "xg.var(axis=2, keepdims=True, ddof=1)")),
     ("gamma_last_axis", ("y = gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)\n"
                          "    return y, {", "y = gamma * x_hat + beta\n    return y, {")),
@@ -312,6 +316,11 @@ PS6 = _many(PRACTICE, "ps6_spatial_backward", [
                           "    dl = gamma.reshape(1, -1, 1, 1) * dy\n"
                           "    dx = inv * (dl - dl.mean(axis=(2, 3), keepdims=True) - x_hat * "
                           "(dl * x_hat).mean(axis=(2, 3), keepdims=True))")),
+    ("interleaved_groups", *GN_INTERLEAVED,  # forward and backward, consistently
+     ("d = (gamma.reshape(1, -1, 1, 1) * dy).reshape(n, num_groups, -1)",
+      "d = (gamma.reshape(1, -1, 1, 1) * dy)" + INTERLEAVE),
+     ("xh = x_hat.reshape(n, num_groups, -1)", "xh = x_hat" + INTERLEAVE),
+     ("return dx.reshape(x.shape), dgamma, dbeta", "return dx" + UNINTERLEAVE + ", dgamma, dbeta")),
     ("params_per_example", ("dgamma = (dy * x_hat).sum(axis=(0, 2, 3))\n"
                             "    dbeta = dy.sum(axis=(0, 2, 3))",
                             "dgamma = (dy * x_hat).sum(axis=(2, 3))\n"
@@ -334,7 +343,7 @@ PS6 = _many(PRACTICE, "ps6_spatial_backward", [
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6
 
 # Graded through nbgrader too (tests/test_nbgrader.py): each mistake the issue names,
-# once, spread over the parts, and one mistake of ps4 and ps5 so that every
+# once, spread over the parts, one mistake of ps4 and ps5 and one per part of ps6 so that every
 # assignment's feedback is seen failing.
 NAMED = [
     ("ps1_train_forward", "unbiased_variance"), ("ps1_inference_forward", "eps_outside_sqrt"),
@@ -346,5 +355,8 @@ NAMED = [
     ("ps2_staged_backward", "missing_mean_path"), ("ps2_compact_backward", "missing_var_path"),
     ("ps2_param_grads", "dgamma_from_x"),
     ("ps4_fold", "mean_not_scaled"), ("ps5_q_bias_grad", "option_c"),
+    ("ps6_spatial_backward", "per_location_stats"), ("ps6_fold_conv", "scale_input_channels"),
+    ("ps6_groupnorm_forward", "interleaved_groups"), ("ps6_groupnorm_backward", "missing_var_path"),
+    ("ps6_adabn", "ema_from_old"),
 ]
 GRADED = [next(i for i in ALL if (i.grade_id, i.mistake) == key) for key in NAMED]

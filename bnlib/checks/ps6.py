@@ -318,10 +318,6 @@ def _gn_backward(keep=("mean", "var"), param_axes=SPATIAL, sum_axes=None, **slip
     return make
 
 
-def _bn_backward(dy, x, gamma, groups, eps):
-    return spatial_backward(dy, x, gamma, eps)
-
-
 def _gn_backward_cases(rng, hidden):
     return [(rng.normal(size=x.shape), x, g, groups, eps)
             for x, g, _, groups, eps in _group_cases(rng, hidden)]
@@ -345,7 +341,6 @@ register(Part(
                 "averaged over each group: the statistics are shared by the C/G channels of a "
                 "group, so the sums of dx run over axis=2 of the (N, G, -1) view.",
                 _gn_backward(sum_axes=(2, 3))),
-        Mistake(*BATCH_STATS, _bn_backward),
         Mistake(*INTERLEAVED, _gn_backward(interleaved=True)),
         Mistake("params_per_example",
                 "dgamma and dbeta are summed over H and W only (shape (N, C)). gamma and beta "
