@@ -14,7 +14,7 @@ from ..core import channel_view, count, standardize
 from .core import Mistake, Part, register
 from .ps1 import TINY_EPS, first
 from .ps4_fold import _mean_unscaled, _no_sqrt, folded
-from .spatial import images
+from .spatial import images, normalised_over
 
 ASSIGNMENT = "ps6-in-practice"
 SPATIAL = (0, 2, 3)  # batch norm's axes for (N, C, H, W)
@@ -247,10 +247,7 @@ def _gn_forward(params_on_last_axis=False, **slip):
 
 def _per_channel(axes):
     """Ignores the groups: statistics per channel over ``axes``."""
-    def make(x, gamma, beta, groups, eps):
-        return standardize(x, axes, eps)[0] * channel_view(gamma, x.ndim) + \
-            channel_view(beta, x.ndim)
-    return make
+    return lambda x, gamma, beta, groups, eps: normalised_over(axes)(x, gamma, beta, eps)
 
 
 BATCH_STATS = ("batch_statistics",
@@ -299,20 +296,18 @@ def groupnorm_grads(dy, x, gamma, groups, eps):
                                                     eps)[1])
 
 
-def _gn_backward(keep=("mean", "var"), param_axes=SPATIAL, sum_axes=None, **slip):
-    """The group-norm gradient with a slip; ``sum_axes``: the sums run per channel there."""
+def _gn_backward(keep=("mean", "var"), param_axes=SPATIAL, per_channel_sums=False,
+                 interleaved=False):
+    """The group-norm gradient with a slip: a path left out, the parameters' sums over other
+    axes, the sums of dx per channel instead of per group, or interleaved groups."""
     def make(dy, x, gamma, groups, eps):
-        x_hat, inv_std = group_normalised(x, groups, eps, **slip)
-        if sum_axes is None:  # sums over each group, in the grouped view
-            interleaved = slip.get("interleaved", False)
-            d = _grouped(channel_view(gamma, dy.ndim) * dy, groups, interleaved)
-            xg, ig = _grouped(x_hat, groups, interleaved), _grouped(inv_std, groups, interleaved)
-            direct, mean, var = (_ungrouped(t, x.shape, interleaved)
-                                 for t in _paths(d, xg, ig, (0, 2) if slip.get("over_batch")
-                                                 else (2,)))
-        else:
-            direct, mean, var = _paths(channel_view(gamma, dy.ndim) * dy, x_hat, inv_std,
-                                       sum_axes)
+        x_hat, inv_std = group_normalised(x, groups, eps, interleaved=interleaved)
+        d = channel_view(gamma, dy.ndim) * dy  # dL/dx_hat
+        if per_channel_sums:
+            direct, mean, var = _paths(d, x_hat, inv_std, (2, 3))
+        else:  # the sums run over each group, in the (N, G, -1) view
+            direct, mean, var = (_ungrouped(t, x.shape, interleaved) for t in _paths(
+                *(_grouped(t, groups, interleaved) for t in (d, x_hat, inv_std)), (2,)))
         dx = direct - ("mean" in keep) * mean - ("var" in keep) * var
         return dx, (dy * x_hat).sum(axis=param_axes), dy.sum(axis=param_axes)
     return make
@@ -340,7 +335,7 @@ register(Part(
                 "The backward pass sums over each channel (H, W) where the forward pass "
                 "averaged over each group: the statistics are shared by the C/G channels of a "
                 "group, so the sums of dx run over axis=2 of the (N, G, -1) view.",
-                _gn_backward(sum_axes=(2, 3))),
+                _gn_backward(per_channel_sums=True)),
         Mistake(*INTERLEAVED, _gn_backward(interleaved=True)),
         Mistake("params_per_example",
                 "dgamma and dbeta are summed over H and W only (shape (N, C)). gamma and beta "
