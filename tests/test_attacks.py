@@ -1,6 +1,6 @@
 """The adversarial catalogue: submissions written against the public code, graded by the CLI.
 
-One course with the five real assignments; in each, a correct and a blank classmate
+One course with the six real assignments; in each, a correct and a blank classmate
 are graded in the same run as the attacks, by ``bngrade autograde`` exactly as the
 README documents it. For every attack: it scores what an honest grader owes, no
 classmate's score or flags change, no file outside ``autograded/``, ``feedback/``
