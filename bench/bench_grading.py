@@ -171,12 +171,13 @@ def project(args, tmp, res):
     print("engine, 1 worker, per submission of each assignment "
           f"({args.projection_n} each, start-up included): "
           + ", ".join(f"{a} {c:.3f} s" for a, c in costs.items()))
-    per_student = sum(costs.values()) * 5 / len(costs)  # five assignments per student
+    n = len(costs)  # every assignment, once per student
+    per_student = sum(costs.values())
     workers_bound = 2000 * per_student / 32
-    driver_bound = 2000 * 5 * res["driver"]
-    print(f"projection: 2,000 students x 5 assignments on 32 single-core Dask workers: "
+    driver_bound = 2000 * n * res["driver"]
+    print(f"projection: 2,000 students x {n} assignments on 32 single-core Dask workers: "
           f"workers {workers_bound / 60:.1f} min ({per_student:.2f} core-s per student), "
-          f"driver {driver_bound / 60:.1f} min (10,000 x {res['driver']:.3f} s of "
+          f"driver {driver_bound / 60:.1f} min ({2000 * n:,} x {res['driver']:.3f} s of "
           f"recording); wall ~ {max(workers_bound, driver_bound) / 60:.1f} min, set by the "
           f"{'driver' if driver_bound > workers_bound else 'workers'}")
 

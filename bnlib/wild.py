@@ -68,6 +68,31 @@ def debiased_running_stats(bn):
     return mean, var
 
 
+def batches(n, batch_size, seed=0, drop_last=True):
+    """The example indices of one shuffled pass over ``n`` examples, batch by batch.
+
+    The order :func:`reestimate_bn` feeds a network (``chapters/07-in-the-wild.md``).
+
+    Parameters
+    ----------
+    n : int
+        Number of examples.
+    batch_size : int
+    seed : int
+        ``np.random.default_rng(seed).permutation(n)`` is the order.
+    drop_last : bool, default True
+        Leave out a last batch of fewer than ``batch_size`` examples.
+
+    Returns
+    -------
+    list of ndarray
+        Index arrays of shape (batch_size,) (the last one shorter if not ``drop_last``).
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    stop = n - n % batch_size if drop_last else n
+    return [order[start:start + batch_size] for start in range(0, stop, batch_size)]
+
+
 def reestimate_bn(net, x, batch_size=64, seed=0):
     """A copy of ``net`` whose batch-norm statistics are recomputed on ``x``.
 
@@ -104,9 +129,8 @@ def reestimate_bn(net, x, batch_size=64, seed=0):
         bn.reset_running_stats()
         bn.momentum = None                     # a cumulative average: equal weights
     net.train()
-    order = np.random.default_rng(seed).permutation(len(x))
-    for start in range(0, len(x) - batch_size + 1, batch_size):
-        net(x[order[start:start + batch_size]])
+    for idx in batches(len(x), batch_size, seed):
+        net(x[idx])
     for bn, momentum in zip(norms, momenta):
         bn.momentum = momentum
     return net.eval()

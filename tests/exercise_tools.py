@@ -10,7 +10,7 @@ from bnlib.checks import REGISTRY
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ["ps1-forward", "ps2-backward", "ps3-inference", "ps4-conv-and-folding",
-               "ps5-concepts"]
+               "ps5-concepts", "ps6-in-practice"]
 
 
 def notebook(kind, assignment):

@@ -227,10 +227,123 @@ PS5 = [Injection(CONCEPTS, f"ps5_q_{q}", f"option_{wrong}",
     ("rounded_down", ("return math.ceil(", "return -1 + math.ceil(")),
 ])
 
-ALL = PS1 + PS2 + PS3 + PS4 + PS5
+PRACTICE = "ps6-in-practice"
+STATS6 = ("mu = x.mean(axis=axes, keepdims=True)\n"
+          "    inv_std = 1.0 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)")
+DX6 = "dx = g / m * (m * dy - dbeta.reshape(1, -1, 1, 1) - x_hat * dgamma.reshape(1, -1, 1, 1))"
+MEAN_TERM6, VAR_TERM6 = " - dbeta.reshape(1, -1, 1, 1)", " - x_hat * dgamma.reshape(1, -1, 1, 1)"
+
+
+def _stats_over(axes):
+    """Spatial backward with the statistics, and the sums of dx, over ``axes``."""
+    mean = f"mean(axis={axes}, keepdims=True)"
+    return ((STATS6, STATS6.replace("axis=axes", f"axis={axes}")),
+            (DX6, "d = gamma.reshape(1, -1, 1, 1) * dy\n"
+             f"    dx = inv_std * (d - d.{mean} - x_hat * (d * x_hat).{mean})"))
+
+
+FOLD_S = "s = gamma / np.sqrt(running_var + eps)"
+FOLD_B = "(b - running_mean) * s + beta"
+GN_MU, GN_VAR = "mu = xg.mean(axis=2, keepdims=True)", "xg.var(axis=2, keepdims=True)"
+GN_GROUPS = "xg = x.reshape(n, num_groups, -1)"
+GN_DX = ("(d - d.mean(axis=2, keepdims=True)\n"
+         "                             - xh * (d * xh).mean(axis=2, keepdims=True))")
+
+
+def _gn_stats(axes, regroup=True):
+    edits = [(GN_MU, GN_MU.replace("axis=2", f"axis={axes}")),
+             (GN_VAR, GN_VAR.replace("axis=2", f"axis={axes}"))]
+    return edits + [(GN_GROUPS, "xg = x")] if regroup else edits
+
+
+INTERLEAVE = (".reshape(n, -1, num_groups, x.shape[2] * x.shape[3]).transpose(0, 2, 1, 3)"
+              ".reshape(n, num_groups, -1)")  # channel c in group c % G
+UNINTERLEAVE = (".reshape(n, num_groups, -1, x.shape[2] * x.shape[3]).transpose(0, 2, 1, 3)"
+                ".reshape(x.shape)")
+GN_INTERLEAVED = ((GN_GROUPS, "xg = x" + INTERLEAVE),
+                  ("x_hat = ((xg - mu) * inv_std).reshape(x.shape)",
+                   "x_hat = ((xg - mu) * inv_std)" + UNINTERLEAVE))
+
+ADA_MEAN, ADA_VAR = "means[i] = means[i] + mu / n_batches", \
+    "variances[i] = variances[i] + var * m / (m - 1) / n_batches"
+ADA_EMA = ((ADA_MEAN, "means[i] = 0.9 * means[i] + 0.1 * mu"),
+           (ADA_VAR, "variances[i] = 0.9 * variances[i] + 0.1 * var * m / (m - 1)"))
+ADA_BATCHES = "n_batches = len(x) // batch_size"
+PS6 = _many(PRACTICE, "ps6_spatial_backward", [
+    ("per_location_stats", *_stats_over("0")),
+    ("over_channels", *_stats_over("(1, 2, 3)")),
+    ("instance_norm", *_stats_over("(2, 3)")),
+    ("stats_as_constants", (DX6, "dx = g * dy")),
+    ("missing_mean_path", (MEAN_TERM6, "")),
+    ("missing_var_path", (VAR_TERM6, "")),
+    ("unbiased_variance", ("x.var(axis=axes, keepdims=True)",
+                           "x.var(axis=axes, keepdims=True, ddof=1)"),
+     (DX6, "dx = g * (dy - dbeta.reshape(1, -1, 1, 1) / m - x_hat * dgamma.reshape(1, -1, 1, 1)"
+      " / (m - 1))")),
+    ("params_over_batch_only", ("dgamma = (dy * x_hat).sum(axis=axes)\n"
+                                "    dbeta = dy.sum(axis=axes)",
+                                "dgamma = (dy * x_hat).sum(axis=0)\n    dbeta = dy.sum(axis=0)"),
+     (DX6, "dx = g / m * (m * dy - dy.sum(axis=axes, keepdims=True) - x_hat * "
+      "(dy * x_hat).sum(axis=axes, keepdims=True))")),
+    ("mutates_input", ("x_hat = (x - mu) * inv_std", "x -= mu\n    x_hat = x * inv_std")),
+]) + _many(PRACTICE, "ps6_fold_conv", [
+    ("scale_input_channels", ("weight * s[:, None, None, None]",
+                              "weight * s[None, :, None, None]")),
+    ("eps_missing", (FOLD_S, "s = gamma / np.sqrt(running_var)")),
+    ("sqrt_missing", (FOLD_S, "s = gamma / (running_var + eps)")),
+    ("sqrt_twice", (FOLD_S, "s = gamma / np.sqrt(np.sqrt(running_var + eps))")),
+    ("mean_sign", (FOLD_B, "(b + running_mean) * s + beta")),
+    ("mean_not_scaled", (FOLD_B, "b * s - running_mean + beta")),
+    ("bias_dropped", ("b = np.zeros(len(gamma)) if bias is None else bias",
+                      "b = np.zeros(len(gamma))")),
+    ("beta_dropped", (FOLD_B, "(b - running_mean) * s")),
+    ("mutates_input", ("return weight * s[:, None, None, None],",
+                       "weight *= s[:, None, None, None]\n    return weight,")),
+]) + _many(PRACTICE, "ps6_groupnorm_forward", [
+    ("batch_statistics", *_gn_stats("(0, 2, 3)")),
+    ("group_over_batch", *_gn_stats("(0, 2)", regroup=False)),
+    ("instance_norm", *_gn_stats("(2, 3)")),
+    ("interleaved_groups", *GN_INTERLEAVED),
+    ("unbiased_variance", (GN_VAR, "xg.var(axis=2, keepdims=True, ddof=1)")),
+    ("gamma_last_axis", ("y = gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)\n"
+                         "    return y, {", "y = gamma * x_hat + beta\n    return y, {")),
+]) + _many(PRACTICE, "ps6_groupnorm_backward", [
+    ("stats_as_constants", (GN_DX, "d")),
+    ("missing_mean_path", ("(d - d.mean(axis=2, keepdims=True)\n", "(d\n")),
+    ("missing_var_path", (GN_DX.split("True)", 1)[1], ")")),
+    ("sums_per_channel", ('dx = cache["inv_std"] * ' + GN_DX,
+                          "inv = np.broadcast_to(cache[\"inv_std\"], xh.shape).reshape(x.shape)\n"
+                          "    dl = gamma.reshape(1, -1, 1, 1) * dy\n"
+                          "    dx = inv * (dl - dl.mean(axis=(2, 3), keepdims=True) - x_hat * "
+                          "(dl * x_hat).mean(axis=(2, 3), keepdims=True))")),
+    ("interleaved_groups", *GN_INTERLEAVED,  # forward and backward, consistently
+     ("d = (gamma.reshape(1, -1, 1, 1) * dy).reshape(n, num_groups, -1)",
+      "d = (gamma.reshape(1, -1, 1, 1) * dy)" + INTERLEAVE),
+     ("xh = x_hat.reshape(n, num_groups, -1)", "xh = x_hat" + INTERLEAVE),
+     ("return dx.reshape(x.shape), dgamma, dbeta", "return dx" + UNINTERLEAVE + ", dgamma, dbeta")),
+    ("params_per_example", ("dgamma = (dy * x_hat).sum(axis=(0, 2, 3))\n"
+                            "    dbeta = dy.sum(axis=(0, 2, 3))",
+                            "dgamma = (dy * x_hat).sum(axis=(2, 3))\n"
+                            "    dbeta = dy.sum(axis=(2, 3))")),
+]) + _many(PRACTICE, "ps6_adabn", [
+    ("ema_from_old", *ADA_EMA, ("means = [0.0] * len(blocks)",
+                                'means = [b["running_mean"] for b in blocks]'),
+     ("variances = [0.0] * len(blocks)", 'variances = [b["running_var"] for b in blocks]')),
+    ("ema_from_reset", *ADA_EMA, ("variances = [0.0] * len(blocks)",
+                                  "variances = [1.0] * len(blocks)")),
+    ("last_batch_only", (ADA_MEAN, "means[i] = mu"), (ADA_VAR, "variances[i] = var * m / (m - 1)")),
+    ("biased_variance", (ADA_VAR, "variances[i] = variances[i] + var / n_batches")),
+    ("old_statistics_upstream", ("z_hat = (z - mu.reshape(1, -1, 1, 1)) / np.sqrt(var.reshape(",
+                                 'z_hat = (z - block["running_mean"].reshape(1, -1, 1, 1)) / '
+                                 'np.sqrt(block["running_var"].reshape(')),
+    ("incomplete_batch", (ADA_BATCHES, "n_batches = -(-len(x) // batch_size)")),
+    ("one_batch", (ADA_BATCHES, "n_batches, batch_size = 1, len(x)")),
+])
+
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6
 
 # Graded through nbgrader too (tests/test_nbgrader.py): each mistake the issue names,
-# once, spread over the parts, and one mistake of ps4 and ps5 so that every
+# once, spread over the parts, one mistake of ps4 and ps5 and one per part of ps6 so that every
 # assignment's feedback is seen failing.
 NAMED = [
     ("ps1_train_forward", "unbiased_variance"), ("ps1_inference_forward", "eps_outside_sqrt"),
@@ -242,5 +355,8 @@ NAMED = [
     ("ps2_staged_backward", "missing_mean_path"), ("ps2_compact_backward", "missing_var_path"),
     ("ps2_param_grads", "dgamma_from_x"),
     ("ps4_fold", "mean_not_scaled"), ("ps5_q_bias_grad", "option_c"),
+    ("ps6_spatial_backward", "per_location_stats"), ("ps6_fold_conv", "scale_input_channels"),
+    ("ps6_groupnorm_forward", "interleaved_groups"), ("ps6_groupnorm_backward", "missing_var_path"),
+    ("ps6_adabn", "ema_from_old"),
 ]
 GRADED = [next(i for i in ALL if (i.grade_id, i.mistake) == key) for key in NAMED]

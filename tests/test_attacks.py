@@ -1,6 +1,6 @@
 """The adversarial catalogue: submissions written against the public code, graded by the CLI.
 
-One course with the five real assignments; in each, a correct and a blank classmate
+One course with the six real assignments; in each, a correct and a blank classmate
 are graded in the same run as the attacks, by ``bngrade autograde`` exactly as the
 README documents it. For every attack: it scores what an honest grader owes, no
 classmate's score or flags change, no file outside ``autograded/``, ``feedback/``
@@ -31,8 +31,8 @@ pytestmark = pytest.mark.slow
 
 BNGRADE = str(pathlib.Path(sys.executable).parent / "bngrade")
 ASSIGNMENTS = ["ps1-forward", "ps2-backward", "ps3-inference", "ps4-conv-and-folding",
-               "ps5-concepts"]
-PS1, PS4, PS5 = "ps1-forward", "ps4-conv-and-folding", "ps5-concepts"
+               "ps5-concepts", "ps6-in-practice"]
+PS1, PS4, PS5, PS6 = "ps1-forward", "ps4-conv-and-folding", "ps5-concepts", "ps6-in-practice"
 POINTS = {"ps1_train_forward": 3.0, "ps1_worked_examples": 2.0, "ps1_inference_forward": 3.0}
 STUB = "raise NotImplementedError()"  # what the release's answer cells hold in place of code
 
@@ -138,6 +138,26 @@ def train_and_validate(norm, x, y, x_val, y_val, lr, steps, batch_size, seed):
     model.eval()
     return hist["loss"], float((model(x_val).argmax(axis=1) == y_val).mean())
 ''', {"ps4_train_with_without_bn": 0}),
+    "adabn_by_the_chapters_function": (PS6, "answer_adabn", '''
+from bnlib import BatchNorm2d
+from bnlib.convnet import Conv2d, ConvNet, ReLU
+from bnlib.wild import reestimate_bn
+def adapt_statistics(x, blocks, batch_size, seed):
+    layers = []
+    for b in blocks:
+        conv = Conv2d(b["weight"].shape[1], b["weight"].shape[0])
+        conv.w, conv.b = b["weight"], b["bias"]
+        bn = BatchNorm2d(len(b["gamma"]), eps=b["eps"])
+        bn.gamma, bn.beta = b["gamma"], b["beta"]
+        layers += [conv, bn, ReLU()]
+    net = reestimate_bn(ConvNet(layers), x, batch_size, seed)
+    return [(bn.running_mean, bn.running_var) for bn in net.norms()]
+''', {"ps6_adabn": 0}),
+    "group_norm_from_the_package": (PS6, "answer_groupnorm_forward", '''
+import bnlib
+def groupnorm_forward(x, gamma, beta, num_groups, eps=1e-5):
+    return bnlib.groupnorm_forward(x, gamma, beta, num_groups, eps)
+''', {"ps6_groupnorm_forward": 0, "ps6_groupnorm_backward": 0}),
     # -- no filesystem, process or network boundary to cross --------------------------------
     "steal_the_solution_and_classmates": (PS1, "answer_forward", FIND_COURSE + '''
 import glob, json, os
@@ -226,7 +246,8 @@ except OSError:
     pass
 ''', {}),  # appended to right answers: full marks owed
 }
-APPENDED_TO_RIGHT = {"a_hidden_test_marker_in_an_answer", "salt_and_hidden_tests_into_the_feedback"}
+APPENDED_TO_RIGHT = {"a_hidden_test_marker_in_an_answer", "salt_and_hidden_tests_into_the_feedback",
+                     "adabn_by_the_chapters_function", "group_norm_from_the_package"}
 NEEDS_THE_OS = ["steal_the_solution_and_classmates", "write_into_the_course",
                 "a_process_that_outlives_the_run", "salt_and_hidden_tests_into_the_feedback"]
 

@@ -1,6 +1,6 @@
 """The catalogue: submissions with expected outcomes, graded through the engine.
 
-One module fixture builds a course with the five real assignments and grades,
+One module fixture builds a course with the six real assignments and grades,
 with ``bngrade``'s engine (2 local workers): for ps1-forward, every case of
 :data:`CATALOGUE` (correct, blank, endless loops, memory blow-up, ``os._exit``,
 a segfault, monkeypatched numpy/builtins/bnlib, edited or deleted test cells,

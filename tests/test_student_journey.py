@@ -44,6 +44,8 @@ COMMON = [
     ("ps2_staged_backward", "tuple_order"), ("ps2_compact_backward", "tuple_order"),
     ("ps2_staged_backward", "only_dx"), ("ps2_rel_error", "zero_not_guarded"),
     ("ps3_batchnorm1d", "no_return_self"),
+    ("ps6_spatial_backward", "stats_as_constants"), ("ps6_fold_conv", "eps_missing"),
+    ("ps6_groupnorm_forward", "batch_statistics"), ("ps6_adabn", "old_statistics_upstream"),
 ]
 LOCK = dict(line.split("==") for line in (ROOT / "requirements.lock").read_text().splitlines()
             if "==" in line)

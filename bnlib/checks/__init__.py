@@ -5,7 +5,18 @@ same parts' ``cases``/``run``/``evaluate`` with the student's code in a
 sandbox (see :mod:`bnlib.checks.core`).
 """
 
-from . import ps1, ps2, ps2_gradcheck, ps3, ps4, ps4_fold, ps4_train, ps5  # noqa: F401 (registers the parts)
+from . import (  # noqa: F401 (registers the parts)
+    ps1,
+    ps2,
+    ps2_gradcheck,
+    ps3,
+    ps4,
+    ps4_fold,
+    ps4_train,
+    ps5,
+    ps6,
+    ps6_adabn,
+)
 from .core import REGISTRY, Mistake, MistakeFound, Outcome, Part, check, parts_for, register
 
 __all__ = ["REGISTRY", "Mistake", "MistakeFound", "Outcome", "Part", "check", "parts_for",

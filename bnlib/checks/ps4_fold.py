@@ -4,17 +4,26 @@ bias before batch norm (``chapters/04-train-vs-inference.md``,
 
 import numpy as np
 
-from .. import BatchNorm1d, batchnorm_forward, batchnorm_inference, fold_batchnorm
+from .. import (
+    BatchNorm1d,
+    BatchNorm2d,
+    batchnorm_forward,
+    batchnorm_inference,
+    fold_batchnorm,
+    fold_batchnorm_conv,
+)
 from .core import Mistake, Part, register
 from .ps4 import ASSIGNMENT
 
 
 def folded(weight, bias, gamma, beta, running_mean, running_var, eps):
-    """bnlib's fold of an eval-mode BatchNorm1d with these parameters."""
-    bn = BatchNorm1d(len(gamma), eps=eps)
+    """bnlib's fold of an eval-mode batch norm with these parameters: a BatchNorm1d after a
+    linear layer (2-D ``weight``), a BatchNorm2d after a convolution (4-D ``weight``)."""
+    conv = np.ndim(weight) == 4
+    bn = (BatchNorm2d if conv else BatchNorm1d)(len(gamma), eps=eps)
     bn.gamma, bn.beta = gamma, beta
     bn.running_mean, bn.running_var = running_mean, running_var
-    return fold_batchnorm(weight, bias, bn.eval())
+    return (fold_batchnorm_conv if conv else fold_batchnorm)(weight, bias, bn.eval())
 
 
 def _scale(gamma, running_var, eps):

@@ -1,0 +1,346 @@
+"""Checks for ps6-in-practice: spatial batch norm backward, batch norm folded into a
+convolution, and group norm forward and backward (``chapters/06-conv-on-digits.md``,
+``chapters/05-placement-and-family.md``). Re-estimating the statistics (AdaBN) is in
+:mod:`bnlib.checks.ps6_adabn`.
+
+The wrong gradients are the right one with a path left out, or the gradient of a
+normalisation over other axes: both built from :mod:`bnlib.core`'s standardisation.
+"""
+
+import numpy as np
+
+from .. import batchnorm_backward, batchnorm_forward, groupnorm_backward, groupnorm_forward
+from ..core import channel_view, count, standardize
+from .core import Mistake, Part, register
+from .ps1 import TINY_EPS, first
+from .ps4_fold import _mean_unscaled, _no_sqrt, folded
+from .spatial import images, normalised_over
+
+ASSIGNMENT = "ps6-in-practice"
+SPATIAL = (0, 2, 3)  # batch norm's axes for (N, C, H, W)
+
+
+# -- the gradient of a standardisation, path by path ---------------------------------------
+
+def _paths(d, x_hat, inv_std, axes):
+    """dL/dx of ``x_hat = (x - mean) * inv_std`` over ``axes``, given ``d = dL/dx_hat``:
+    the direct term and the two that flow through the mean and through the variance
+    (dx = direct - through_mean - through_var)."""
+    direct = inv_std * d
+    through_mean = inv_std * d.mean(axis=axes, keepdims=True)
+    through_var = inv_std * x_hat * (d * x_hat).mean(axis=axes, keepdims=True)
+    return direct, through_mean, through_var
+
+
+def _grads(dy, x_hat, inv_std, gamma, axes, keep=("mean", "var"), param_axes=SPATIAL):
+    """(dx, dgamma, dbeta) of ``y = gamma * x_hat + beta``, with only the paths in ``keep``."""
+    direct, mean, var = _paths(channel_view(gamma, dy.ndim) * dy, x_hat, inv_std, axes)
+    dx = direct - ("mean" in keep) * mean - ("var" in keep) * var
+    return dx, (dy * x_hat).sum(axis=param_axes), dy.sum(axis=param_axes)
+
+
+def _unbiased_standardize(x, axes, eps):
+    """x_hat with the unbiased variance (m - 1) and its 1 / sqrt(var + eps)."""
+    m = count(x, axes)
+    xc = x - x.mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / np.sqrt((xc**2).sum(axis=axes, keepdims=True) / (m - 1) + eps)
+    return xc * inv_std, inv_std
+
+
+def _unbiased_grads(dy, x, gamma, eps, axes):
+    """The exact gradient of a forward pass that normalises with the unbiased variance:
+    the variance path carries 1 / (m - 1) where the biased one has 1 / m."""
+    m = count(x, axes)
+    x_hat, inv_std = _unbiased_standardize(x, axes, eps)
+    direct, mean, var = _paths(channel_view(gamma, x.ndim) * dy, x_hat, inv_std, axes)
+    return direct - mean - var * m / (m - 1), (dy * x_hat).sum(axis=SPATIAL), dy.sum(axis=SPATIAL)
+
+
+# -- Part 1: spatial batch norm backward ----------------------------------------------------
+
+def _spatial_cases(rng, hidden):
+    # W == C in the first visible shape; one channel of every input is tiny next to eps.
+    shapes = [(3, 2, 3, 2), (1, 4, 2, 3), (5, 3, 1, 2), (2, 1, 4, 4)] if hidden else \
+        [(2, 3, 4, 3), (4, 2, 3, 5)]
+    eps = [1e-5, 1e-3, 1e-5, 1e-5] if hidden else [1e-5, 1e-5]
+    return [(rng.normal(size=s), images(rng, s), rng.normal(1.0, 0.5, s[1]), e)
+            for s, e in zip(shapes, eps)]
+
+
+def spatial_backward(dy, x, gamma, eps):
+    """bnlib's (dx, dgamma, dbeta) of training-mode spatial batch norm (beta plays no part)."""
+    return batchnorm_backward(dy, batchnorm_forward(x, gamma, np.zeros(len(gamma)), eps)[1])
+
+
+def _spatial_over(axes, keep=("mean", "var"), param_axes=SPATIAL):
+    """The gradient when the statistics are taken over ``axes``."""
+    def make(dy, x, gamma, eps):
+        x_hat, _, _, inv_std = standardize(x, axes, eps)
+        return _grads(dy, x_hat, inv_std, gamma, axes, keep, param_axes)
+    return make
+
+
+STATS_AS_CONSTANTS = (
+    "stats_as_constants",
+    "dx treats the mean and the variance as constants: gamma * dy / sqrt(var + eps) is the "
+    "eval-mode gradient. In training mode every input also reaches the loss through the "
+    "statistics it helped compute; add both paths.")
+MISSING_MEAN = (
+    "missing_mean_path",
+    "dx misses the path through the mean: subtract the mean of dL/dx_hat over the values that "
+    "share the statistic, times 1 / sqrt(var + eps) (the -sum(d) / m term of the compact form).")
+MISSING_VAR = (
+    "missing_var_path",
+    "dx misses the path through the variance: subtract x_hat times the mean of "
+    "dL/dx_hat * x_hat over the values that share the statistic, times 1 / sqrt(var + eps).")
+
+register(Part(
+    grade_id="ps6_spatial_backward",
+    assignment=ASSIGNMENT,
+    target="batchnorm2d_backward",
+    description="spatial batch norm, backward",
+    points=4,
+    make_cases=_spatial_cases,
+    reference=spatial_backward,
+    rtol=1e-6, atol=1e-9,
+    mistakes=[
+        Mistake("per_location_stats",
+                "The gradient is that of statistics per location (over N only). Spatial batch "
+                "norm has one mean and one variance per channel over N, H and W, so every sum "
+                "of the backward pass runs over axis=(0, 2, 3) too (m = N*H*W).",
+                _spatial_over((0,))),
+        Mistake("over_channels",
+                "The gradient is that of statistics per example over C, H and W (layer norm). "
+                "Batch norm's sums run over each channel's N*H*W values: axis=(0, 2, 3).",
+                _spatial_over((1, 2, 3))),
+        Mistake("instance_norm",
+                "The gradient is that of statistics per example and channel (over H and W: "
+                "instance norm). Batch norm's sums also run over the batch: axis=(0, 2, 3).",
+                _spatial_over((2, 3))),
+        Mistake(*STATS_AS_CONSTANTS, _spatial_over(SPATIAL, keep=())),
+        Mistake(*MISSING_MEAN, _spatial_over(SPATIAL, keep=("var",))),
+        Mistake(*MISSING_VAR, _spatial_over(SPATIAL, keep=("mean",))),
+        Mistake("unbiased_variance",
+                "This is the gradient of a forward pass with the unbiased variance (ddof=1, "
+                "m - 1). Training mode normalises with the biased one: "
+                "var = x.var(axis=(0, 2, 3)), and its path carries 1 / m.",
+                lambda dy, x, g, eps: _unbiased_grads(dy, x, g, eps, SPATIAL)),
+        Mistake("params_over_batch_only",
+                "dgamma and dbeta are summed over the batch only (shape (C, H, W)). gamma and "
+                "beta are shared by every position of a channel: sum over axis=(0, 2, 3), "
+                "one value per channel.",
+                _spatial_over(SPATIAL, param_axes=(0,))),
+    ],
+))
+
+
+# -- Part 2: batch norm folded into a convolution -------------------------------------------
+
+def _fold_cases(rng, hidden):
+    """(C_out, C_in, K); square channel counts first, where a scale on axis 1 broadcasts."""
+    dims = [(2, 2, 3), (4, 3, 1), (1, 2, 3), (3, 1, 2)] if hidden else [(3, 3, 3), (4, 2, 1)]
+    cases = []
+    for c_out, c_in, k in dims:
+        bias = None if hidden and c_out == 4 else rng.normal(size=c_out)
+        running_var = rng.uniform(0.01, 3.0, c_out)
+        running_var[0] = 1e-4  # small next to eps: a missing eps shows
+        cases.append((rng.normal(size=(c_out, c_in, k, k)), bias, rng.normal(1.0, 0.5, c_out),
+                      rng.normal(size=c_out), rng.normal(size=c_out), running_var,
+                      1e-3 if c_in == 1 else 1e-5))
+    return cases
+
+
+def _input_channels(w, b, g, bt, rm, rv, eps):
+    s = g / np.sqrt(rv + eps)
+    return w * s.reshape(1, -1, 1, 1), folded(w, b, g, bt, rm, rv, eps)[1]
+
+
+register(Part(
+    grade_id="ps6_fold_conv",
+    assignment=ASSIGNMENT,
+    target="fold_batchnorm_conv",
+    description="batch norm folded into the convolution before it",
+    points=3,
+    make_cases=_fold_cases,
+    reference=folded,
+    mistakes=[
+        Mistake("scale_input_channels",
+                "The scale multiplies the input channels (axis 1 of W). The statistics belong "
+                "to the convolution's output channels: W' = W * s[:, None, None, None] with "
+                "s = gamma / sqrt(running_var + eps), one factor per filter.",
+                _input_channels),
+        Mistake("eps_missing",
+                "eps is missing: s = gamma / sqrt(running_var + eps), as in eval-mode batch "
+                "norm, or the folded layer differs where a channel's variance is small.",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, bt, rm, rv, TINY_EPS)),
+        Mistake("sqrt_missing",
+                "running_var is a variance, not a standard deviation: "
+                "s = gamma / sqrt(running_var + eps).", _no_sqrt),
+        Mistake("sqrt_twice",
+                "The square root is taken twice: running_var is already a variance, so "
+                "s = gamma / sqrt(running_var + eps), not gamma / sqrt(sqrt(running_var + eps)).",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, bt, rm, np.sqrt(rv + eps) - eps,
+                                                        eps)),
+        Mistake("mean_sign",
+                "The running mean is subtracted, not added: b' = (b - running_mean) * s + beta.",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, bt, -rm, rv, eps)),
+        Mistake("mean_not_scaled",
+                "The running mean is scaled too: b' = (b - running_mean) * s + beta.",
+                _mean_unscaled),
+        Mistake("bias_dropped",
+                "The convolution's own bias goes into the folded bias: "
+                "b' = (b - running_mean) * s + beta (b = 0 only when bias is None).",
+                lambda w, b, *rest: folded(w, None, *rest)),
+        Mistake("beta_dropped",
+                "beta is missing from the folded bias: b' = (b - running_mean) * s + beta.",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, 0.0 * bt, rm, rv, eps)),
+    ],
+))
+
+
+# -- Part 3: group norm ----------------------------------------------------------------------
+
+def _group_cases(rng, hidden):
+    """(shape, groups): G = 1 is layer norm over (C, H, W), G = C instance norm."""
+    settings = [((2, 6, 2, 3), 2), ((3, 4, 1, 2), 1), ((2, 3, 2, 2), 3), ((1, 8, 2, 2), 4)] \
+        if hidden else [((2, 4, 3, 4), 2), ((3, 6, 2, 2), 3)]
+    return [(images(rng, s), rng.normal(1.0, 0.5, s[1]), rng.normal(size=s[1]), g,
+             1e-3 if g == 1 else 1e-5) for s, g in settings]
+
+
+def _grouped(x, groups, interleaved=False):
+    """x as (N, G, values per group); ``interleaved``: channel c in group c % G."""
+    n, c = x.shape[:2]
+    if interleaved:
+        return x.reshape(n, c // groups, groups, -1).transpose(0, 2, 1, 3).reshape(n, groups, -1)
+    return x.reshape(n, groups, -1)
+
+
+def _ungrouped(g, shape, interleaved=False):
+    n, c = shape[:2]
+    groups = g.shape[1]
+    if interleaved:
+        g = g.reshape(n, groups, c // groups, -1).transpose(0, 2, 1, 3)
+    return g.reshape(shape)
+
+
+def group_normalised(x, groups, eps, interleaved=False, over_batch=False, unbiased=False):
+    """x_hat and 1 / sqrt(var + eps) (both shaped as ``x``) of group norm or a slip of it."""
+    xg = _grouped(x, groups, interleaved)
+    axes = (0, 2) if over_batch else (2,)
+    if unbiased:
+        x_hat, inv_std = _unbiased_standardize(xg, axes, eps)
+    else:
+        x_hat, _, _, inv_std = standardize(xg, axes, eps)
+    return (_ungrouped(x_hat, x.shape, interleaved),
+            _ungrouped(np.broadcast_to(inv_std, xg.shape), x.shape, interleaved))
+
+
+def _gn_forward(params_on_last_axis=False, **slip):
+    def make(x, gamma, beta, groups, eps):
+        x_hat = group_normalised(x, groups, eps, **slip)[0]
+        if params_on_last_axis:
+            return x_hat * gamma + beta  # broadcasts along W
+        return x_hat * channel_view(gamma, x.ndim) + channel_view(beta, x.ndim)
+    return make
+
+
+def _per_channel(axes):
+    """Ignores the groups: statistics per channel over ``axes``."""
+    return lambda x, gamma, beta, groups, eps: normalised_over(axes)(x, gamma, beta, eps)
+
+
+BATCH_STATS = ("batch_statistics",
+               "The statistics are per channel over the batch (N, H, W): that is batch norm. "
+               "Group norm never mixes examples: per example, over the C/G channels of a group "
+               "and all positions, x.reshape(N, G, -1) and axis=2.")
+INTERLEAVED = ("interleaved_groups",
+               "The groups are interleaved (channel c in group c % G). A group is C/G "
+               "consecutive channels: x.reshape(N, G, C // G, H, W) (or (N, G, -1)), as in "
+               "PyTorch.")
+
+register(Part(
+    grade_id="ps6_groupnorm_forward",
+    assignment=ASSIGNMENT,
+    target="groupnorm_forward",
+    description="group norm, forward",
+    points=3,
+    make_cases=_group_cases,
+    reference=lambda x, g, b, groups, eps: groupnorm_forward(x, g, b, groups, eps)[0],
+    select=first,
+    mistakes=[
+        Mistake(*BATCH_STATS, _per_channel(SPATIAL)),
+        Mistake("group_over_batch",
+                "Each group's statistics are taken over the whole batch. Group norm's are per "
+                "example: over that example's C/G channels and H*W positions (axis=2 of "
+                "x.reshape(N, G, -1)), so one example's output never depends on another's.",
+                _gn_forward(over_batch=True)),
+        Mistake("instance_norm",
+                "The statistics are per example and channel (over H and W): that is instance "
+                "norm, group norm with G = C. Pool the C/G channels of each group: "
+                "x.reshape(N, G, -1).", _per_channel((2, 3))),
+        Mistake(*INTERLEAVED, _gn_forward(interleaved=True)),
+        Mistake("unbiased_variance",
+                "Normalise with the biased variance (divide by the number of values in the "
+                "group), not the unbiased one (ddof=1).", _gn_forward(unbiased=True)),
+        Mistake("gamma_last_axis",
+                "gamma and beta are per channel: reshape them to (1, C, 1, 1), not per group "
+                "and not along the last axis (W).", _gn_forward(params_on_last_axis=True)),
+    ],
+))
+
+
+def groupnorm_grads(dy, x, gamma, groups, eps):
+    """bnlib's (dx, dgamma, dbeta) of group norm (beta plays no part)."""
+    return groupnorm_backward(dy, groupnorm_forward(x, gamma, np.zeros(len(gamma)), groups,
+                                                    eps)[1])
+
+
+def _gn_backward(keep=("mean", "var"), param_axes=SPATIAL, per_channel_sums=False,
+                 interleaved=False):
+    """The group-norm gradient with a slip: a path left out, the parameters' sums over other
+    axes, the sums of dx per channel instead of per group, or interleaved groups."""
+    def make(dy, x, gamma, groups, eps):
+        x_hat, inv_std = group_normalised(x, groups, eps, interleaved=interleaved)
+        d = channel_view(gamma, dy.ndim) * dy  # dL/dx_hat
+        if per_channel_sums:
+            direct, mean, var = _paths(d, x_hat, inv_std, (2, 3))
+        else:  # the sums run over each group, in the (N, G, -1) view
+            direct, mean, var = (_ungrouped(t, x.shape, interleaved) for t in _paths(
+                *(_grouped(t, groups, interleaved) for t in (d, x_hat, inv_std)), (2,)))
+        dx = direct - ("mean" in keep) * mean - ("var" in keep) * var
+        return dx, (dy * x_hat).sum(axis=param_axes), dy.sum(axis=param_axes)
+    return make
+
+
+def _gn_backward_cases(rng, hidden):
+    return [(rng.normal(size=x.shape), x, g, groups, eps)
+            for x, g, _, groups, eps in _group_cases(rng, hidden)]
+
+
+register(Part(
+    grade_id="ps6_groupnorm_backward",
+    assignment=ASSIGNMENT,
+    target="groupnorm_backward",
+    description="group norm, backward",
+    points=3,
+    make_cases=_gn_backward_cases,
+    reference=groupnorm_grads,
+    rtol=1e-6, atol=1e-9,
+    mistakes=[
+        Mistake(*STATS_AS_CONSTANTS, _gn_backward(keep=())),
+        Mistake(*MISSING_MEAN, _gn_backward(keep=("var",))),
+        Mistake(*MISSING_VAR, _gn_backward(keep=("mean",))),
+        Mistake("sums_per_channel",
+                "The backward pass sums over each channel (H, W) where the forward pass "
+                "averaged over each group: the statistics are shared by the C/G channels of a "
+                "group, so the sums of dx run over axis=2 of the (N, G, -1) view.",
+                _gn_backward(per_channel_sums=True)),
+        Mistake(*INTERLEAVED, _gn_backward(interleaved=True)),
+        Mistake("params_per_example",
+                "dgamma and dbeta are summed over H and W only (shape (N, C)). gamma and beta "
+                "are shared by every example: sum over axis=(0, 2, 3), one value per channel.",
+                _gn_backward(param_axes=(2, 3))),
+    ],
+))
+
