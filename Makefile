@@ -20,7 +20,8 @@ export MKL_NUM_THREADS ?= 1
 # the sandboxes every student's code runs in.
 SYSDEPS := chromium fonts-dejavu-core postgresql bubblewrap
 
-$(STAMP): requirements.lock pyproject.toml
+# bnlib/__init__.py holds the version the installed metadata must carry.
+$(STAMP): requirements.lock pyproject.toml bnlib/__init__.py
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock

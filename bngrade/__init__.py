@@ -8,4 +8,4 @@ it receives a submission's bytes and returns plain JSON. Scores come from
 code produced in a limited, throw-away process (:mod:`bngrade.sandbox`).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -33,7 +33,7 @@ from .norms import (
 )
 from .staged import batchnorm_backward_staged
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "averaging_window",
