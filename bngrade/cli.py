@@ -179,6 +179,10 @@ def _run(args):
     print(report.render(summary))
     for kind, path in summary["files"].items():
         print(f"{kind}: {path}")
+    if summary.get("interrupted"):  # as a shell reports a signal: 128 + its number
+        import signal
+
+        return 128 + signal.Signals[summary["interrupted"]["signal"]]
     return 0
 
 

@@ -19,7 +19,7 @@ import time
 import nbformat
 from tqdm import tqdm
 
-from . import __version__, backends, inkernel, integrity, isolation, lms, nbg, report, spec
+from . import __version__, backends, inkernel, integrity, isolation, lms, nbg, report, spec, stops
 from .course import Course
 from .limits import Limits
 from .results import Submission, failed_notebook
@@ -135,18 +135,31 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         todo = plan(course, store, assignment, chosen, force or bool(students), limits, isolated)
         log(f"{assignment}: {len(chosen)} submissions, {len(chosen) - len(todo)} up to date, "
             f"{len(todo)} to grade")
-        recording = 0.0
+        recording, interrupted = 0.0, None
         if todo:
-            with private_cwd():
+            with private_cwd(), stops.StopSignals() as stop:
                 backend = backends.make(workers, scheduler,
                                         inkernel.kernel_settings(limits, isolated), security)
+                stop.force = backend.kill
                 try:
                     recording = dispatch(
                         backend, todo,
-                        lambda batch: _record(course, store, assignment, batch, log), progress)
-                finally:
+                        lambda batch: _record(course, store, assignment, batch, log), progress,
+                        stop=stop)
+                except stops.Stopped as exc:
+                    backend.kill()  # nothing of the run may go on: workers, sandboxes, kernels
+                    interrupted = {"signal": exc.name, "graded": exc.recorded,
+                                   "remaining": len(todo) - exc.recorded}
+                    log(f"{assignment}: stopped by {exc.name}: {exc.recorded} of {len(todo)} "
+                        f"graded and recorded, {len(todo) - exc.recorded} left; run the same "
+                        "command again to grade the rest")
+                except BaseException:
+                    backend.kill()
+                    raise
+                else:
                     backend.close()
-        summary = report.write(course, store, assignment, collected and collected.summary())
+        summary = report.write(course, store, assignment, collected and collected.summary(),
+                               extra={"interrupted": interrupted})
         summary["driver_seconds"] = recording  # spent writing results (not in the files)
         if collected:
             summary["files"].update(collected.files)
@@ -171,11 +184,14 @@ def _record(course, store, assignment, batch, log):
                 log(line(f"could not record {item[0].student}: {type(exc).__name__}: {exc}"))
 
 
-def dispatch(backend, todo, record, progress=True, attempts=3):
+def dispatch(backend, todo, record, progress=True, attempts=3, stop=None):
     """Keep the backend busy (a bounded window of tasks); record results as they come.
 
-    Returns the seconds spent recording (the driver's own share of the work)."""
-    queue, recording = list(todo), 0.0
+    Returns the seconds spent recording (the driver's own share of the work). On a stop
+    (:class:`bngrade.stops.Stopped`, from ``stop``), the results that have arrived are
+    recorded first; the exception then says how many were recorded (``recorded``)."""
+    stop = stop or stops.StopSignals()  # inert unless entered
+    queue, recording, recorded = list(todo), 0.0, 0
     tries = dict.fromkeys(queue, 0)
     running = {}  # future -> student
     bar = tqdm(total=len(queue), unit="submission", disable=not progress, dynamic_ncols=True)
@@ -186,28 +202,51 @@ def dispatch(backend, todo, record, progress=True, attempts=3):
                 tries[student] += 1
                 running[backend.submit(todo[student][0])] = student
             done, _ = backend.wait(set(running))
-            batch = []
-            for fut in done:
-                student = running.pop(fut)
-                try:
-                    result = Submission.from_json(fut.result())
-                    if result.student != student:
-                        raise ValueError("a result for another student")
-                except Exception as exc:  # the worker died or the task could not finish
-                    backend.recover(exc)  # a dead worker is replaced; the run goes on
-                    if tries[student] < attempts:
-                        queue.append(student)
-                        continue
-                    result = lost(todo[student][0], exc)
-                batch.append((result, todo[student][1]))
+            with stop.deferred():  # a signal waits for this batch to be recorded
+                batch = []
+                for fut in done:
+                    student = running.pop(fut)
+                    try:
+                        result = Submission.from_json(fut.result())
+                        if result.student != student:
+                            raise ValueError("a result for another student")
+                    except Exception as exc:  # the worker died or the task could not finish
+                        backend.recover(exc)  # a dead worker is replaced; the run goes on
+                        if tries[student] < attempts:
+                            queue.append(student)
+                            continue
+                        result = lost(todo[student][0], exc)
+                    batch.append((result, todo[student][1]))
+                if batch:
+                    started = time.perf_counter()
+                    record(batch)
+                    recording += time.perf_counter() - started
+                    recorded += len(batch)
+                    bar.update(len(batch))
+    except stops.Stopped as exc:
+        with stop.deferred():
+            batch = _finished(running, todo)
             if batch:
-                started = time.perf_counter()
                 record(batch)
-                recording += time.perf_counter() - started
-                bar.update(len(batch))
+            exc.recorded = recorded + len(batch)
+        raise
     finally:
         bar.close()
     return recording
+
+
+def _finished(running, todo):
+    """The results that arrived but were not recorded yet (at a stop)."""
+    out = []
+    for fut, student in running.items():
+        try:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                result = Submission.from_json(fut.result())
+                if result.student == student:
+                    out.append((result, todo[student][1]))
+        except Exception:  # not finished after all: graded again by the next run
+            continue
+    return out
 
 
 def lost(payload_json, exc):
