@@ -25,7 +25,7 @@ import traceback
 
 import nbformat
 
-from . import feedback, inkernel, nbg, scoring, spec
+from . import feedback, inkernel, nbg, scoring, spec, timelimit
 from .limits import Limits
 from .results import Flag, Notebook, Question, Submission, failed_notebook
 
@@ -74,9 +74,9 @@ def grade_notebook(p, nbp, cfg, limits, isolated):
     answers, notes = spec.locate_answers(sp, nb.cells)
     flags += [Flag(kind, name, detail) for kind, detail in notes + spec.check_locked(sp, nb.cells)]
 
-    box = {}
+    box, times = {}, []
     runner = threading.Thread(target=_score, args=(box, sp, nb.cells, answers, p["salt"],
-                                                   student, limits, isolated))
+                                                   student, limits, isolated, times))
     runner.start()
     db = inkernel.private_gradebook()
     raw = []
@@ -113,17 +113,18 @@ def grade_notebook(p, nbp, cfg, limits, isolated):
     timings = {"template": clock["template"] - clock["start"],
                "sandbox": box.get("done", clock["template"]) - clock["template"],
                "kernel": clock["kernel"] - clock["template"],
-               "feedback": clock["feedback"] - clock["kernel"]}
+               "feedback": clock["feedback"] - clock["kernel"],
+               **timelimit.observed(limits.seconds, times, inkernel.cell_seconds(autograded))}
     return Notebook(name, questions, flags,
                     nbformat.writes(autograded) if autograded is not None else None, html,
                     timings)
 
 
-def _score(box, sp, cells, answers, salt, student, limits, isolated):
+def _score(box, sp, cells, answers, salt, student, limits, isolated, times):
     """The engine's share, in a helper thread (alongside nbgrader's in-kernel run)."""
     try:
         box["verdicts"], box["problems"] = scoring.score_notebook(
-            sp, cells, answers, salt, student, limits, isolated)
+            sp, cells, answers, salt, student, limits, isolated, times)
     except Exception as exc:  # reported by the task, as a grader error
         box["error"] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -141,5 +142,6 @@ def _questions(sp, verdicts, theirs, flags, name):
             continue
         if v["mistake"] in ("timeout", "crashed", "memory", "tampered", "malformed"):
             flags.append(Flag(v["mistake"], name, f"{q.grade_id}: {v['message']}"))
-        out.append(Question(q.grade_id, q.points, v["score"], v["message"], v["mistake"]))
+        out.append(Question(q.grade_id, q.points, v["score"], v["message"], v["mistake"],
+                            seconds=v.get("seconds")))
     return out
