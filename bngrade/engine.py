@@ -207,12 +207,12 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
             try:
                 chosen_limit = time_limit_for(course, store, assignment, time_limit, isolated,
                                               started, log)
-                log(timelimit.describe(chosen_limit))
                 limits = Limits(seconds=chosen_limit["seconds"], memory_mb=int(memory_mb))
                 todo = plan(course, store, assignment, chosen, force or bool(students), limits,
                             isolated)
                 log(f"{assignment}: {len(chosen)} submissions, {len(chosen) - len(todo)} up to "
                     f"date, {len(todo)} to grade")
+                log(timelimit.describe(chosen_limit))
                 if todo:
                     recording = dispatch(
                         started(limits), todo,

@@ -91,6 +91,12 @@ def render(summary):
         lines.append(f"| {markdown(q['grade_id'])} | {q['points']:g} | {q['mean']:.2f} | "
                      f"{q['full']} | "
                      f"{q['zero']} | {named} |")
+    if s.get("time_limit"):
+        t = s["time_limit"]
+        how = ("set by --time-limit" if t["source"] == "option" else
+               f"max({t['floor']:g} s, {t['multiple']:g} x the reference solution's slowest "
+               f"step, {t['reference_seconds']:.2f} s)")
+        lines += ["", f"Time limit: {t['seconds']:g} s per cell and graded call ({how})."]
     if s.get("interrupted"):
         i = s["interrupted"]
         lines += ["", f"**This run was stopped by {i['signal']}**: {i['graded']} submissions "
