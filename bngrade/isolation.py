@@ -229,6 +229,45 @@ def command(module, rlimits, args=(), view="scoring", isolated=True, rw=(), env=
         prefix="bngrade-unsafe-")
 
 
+_live, _live_lock, _stopping = set(), threading.Lock(), threading.Event()
+
+
+def track(proc):
+    """Register a sandbox's first process (a Popen, its own session) for :func:`stop_all`;
+    refused once the process is stopping."""
+    with _live_lock:
+        if _stopping.is_set():
+            _killpg(proc.pid)
+            raise RuntimeError("this worker is stopping: no new sandbox")
+        _live.add(proc)
+
+
+def untrack(proc):
+    with _live_lock:
+        _live.discard(proc)
+
+
+def stop_all():
+    """This worker is going away: kill every sandbox it has, refuse new ones."""
+    with _live_lock:
+        _stopping.set()
+        for proc in list(_live):
+            _killpg(proc.pid)
+        _live.clear()
+
+
+def stopping():
+    return _stopping.is_set()
+
+
+def _killpg(pid):
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 class Sandbox:
     """One sandbox process speaking :mod:`bngrade.protocol` on its stdin/stdout."""
 
@@ -237,16 +276,14 @@ class Sandbox:
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd=self.workdir, start_new_session=True)
+        track(self.proc)
         self.channel = Channel(self.proc.stdout.fileno(), self.proc.stdin.fileno())
 
     def kill(self):
         """End the sandbox: its first process, hence (pid namespace) every process in it."""
-        for kill in (os.killpg, os.kill):  # the session too (it is all there is unisolated)
-            try:
-                kill(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        _killpg(self.proc.pid)  # the session too (it is all there is unisolated)
         self.proc.wait()
+        untrack(self.proc)
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         for f in (self.proc.stdin, self.proc.stdout):

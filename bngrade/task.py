@@ -19,19 +19,21 @@ import copy
 import hashlib
 import json
 import shutil
+import sys
 import threading
 import time
 import traceback
 
 import nbformat
 
-from . import feedback, inkernel, nbg, scoring, spec, timelimit
+from . import feedback, inkernel, isolation, nbg, scoring, spec, timelimit
 from .limits import Limits
 from .results import Flag, Notebook, Question, Submission, failed_notebook
 
 
 def grade_submission(payload_json):
     """Grade one student's submission of one assignment; return the result as JSON text."""
+    _watch_dask_worker()
     p = json.loads(payload_json)
     start = time.monotonic()
     cfg = nbg.to_config(p["config"])
@@ -49,8 +51,36 @@ def grade_submission(payload_json):
         for nb in notebooks:
             nb.flags.append(Flag("unisolated", nb.name, "student code ran without a sandbox "
                                  "(--unsafe-no-isolation)"))
+    if isolation.stopping():  # its sandboxes were killed under it: no verdict, a retry
+        raise RuntimeError("the worker stopped while grading this submission")
     return Submission(p["assignment"], p["student"], notebooks, time.monotonic() - start,
                       isolated).to_json()
+
+
+_watching = []
+STOPPING = ("closing", "closed", "failed")  # Dask worker states: it is going away
+
+
+def _watch_dask_worker():
+    """On a Dask worker, once per process: when the worker closes (SIGTERM, a lost
+    scheduler), kill this process's sandboxes and kernels at once. Dask cannot stop a
+    running task, and a closing worker may wait for it: a looping answer would run on."""
+    if "distributed" not in sys.modules or _watching:
+        return
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not in a Dask task
+        return
+    _watching.append(worker)
+
+    def watch():
+        while getattr(worker.status, "value", "closed") not in STOPPING:
+            time.sleep(0.2)
+        isolation.stop_all()
+
+    threading.Thread(target=watch, daemon=True, name="bngrade-stop-with-worker").start()
 
 
 def grade_notebook(p, nbp, cfg, limits, isolated):

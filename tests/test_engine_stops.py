@@ -20,6 +20,7 @@ import pytest
 from engine_tools import (
     alive,
     by_student,
+    children,
     cmdline,
     db_rows,
     descendants,
@@ -30,6 +31,7 @@ from engine_tools import (
     source,
     submit,
 )
+from servers import _dask
 
 from bngrade.isolation import UID_BASE
 
@@ -153,3 +155,40 @@ def test_a_signal_stops_the_run_records_what_is_done_and_leaves_nothing(tmp_path
     assert f"{len(done)} up to date, {6 - len(done)} to grade" in " ".join(messages)
     assert {s: p["score"] for s, p in by_student(summary).items()} == expected
     assert summary["interrupted"] is None
+
+
+@pytest.mark.parametrize("signame", ["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("nanny", [True, False], ids=["nanny", "no-nanny"])
+def test_a_dead_dask_worker_leaves_nothing_running(tmp_path, signame, nanny):
+    """The worker process dies while it grades a looping submission: its scoring sandbox
+    and its kernel die with it (``bwrap --die-with-parent`` fires for the thread that
+    started each; all its threads end with the process)."""
+    course = make_course(tmp_path / "course")
+    looping_class(course, 4)
+    started = []
+    with _dask(tmp_path, 1, nanny=nanny, started=started) as address:
+        worker = started[1]
+        if nanny:  # the worker is the nanny's spawned child
+            worker_pid = next(c for c in children(worker.pid) if "spawn_main" in cmdline(c))
+        else:
+            worker_pid = worker.pid
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "bngrade", "autograde", "bn-mini", "--course-dir",
+             str(course), "--scheduler", address, "--time-limit", "60", "--no-progress"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            env=environ_with_venv())
+        watch, deadline = Watch(worker_pid), time.monotonic() + 240
+        try:
+            while len(sandboxes(watch.pids)) < 2 or recorded(course) < 1:
+                assert driver.poll() is None and time.monotonic() < deadline, "no sandbox"
+                watch.look()
+                time.sleep(0.2)
+            watch.look()
+            os.kill(worker_pid, getattr(signal, signame))
+            left = watch.settle()
+            assert left == {}, f"{signame} to the worker left its sandboxes running"
+        finally:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+            for pid in alive(watch.pids):
+                os.kill(pid, signal.SIGKILL)
