@@ -219,8 +219,8 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
                         lambda batch: _record(course, store, assignment, batch, log), progress,
                         stop=stop)
             except stops.Stopped as exc:
-                if backend is not None:
-                    backend.kill()  # nothing of the run may go on: workers, sandboxes, kernels
+                if backend is not None:  # nothing of the run may go on: workers, sandboxes
+                    backend.kill(getattr(exc, "running", ()))
                 done = getattr(exc, "recorded", 0)
                 interrupted = {"signal": exc.name, "graded": done,
                                "remaining": len(todo) - done}
@@ -305,6 +305,7 @@ def dispatch(backend, todo, record, progress=True, attempts=3, stop=None):
             if batch:
                 record(batch)
             exc.recorded = recorded + len(batch)
+            exc.running = list(running)  # for the backend to cancel
         raise
     finally:
         bar.close()

@@ -229,35 +229,53 @@ def command(module, rlimits, args=(), view="scoring", isolated=True, rw=(), env=
         prefix="bngrade-unsafe-")
 
 
-_live, _live_lock, _stopping = set(), threading.Lock(), threading.Event()
+_live, _live_lock, _stopping, _refused = {}, threading.Lock(), threading.Event(), set()
+_owner = threading.local()  # the task (a Dask key) the sandboxes this thread starts serve
+
+
+def set_owner(key):
+    """Sandboxes this thread starts from now on serve task ``key`` (see :func:`stop_all`)."""
+    _owner.key = key
 
 
 def track(proc):
-    """Register a sandbox's first process (a Popen, its own session) for :func:`stop_all`;
-    refused once the process is stopping."""
+    """Register a sandbox's first process (a Popen, its own session) for :func:`stop_all`,
+    as serving this thread's task (again: a standby kernel changes hands); refused once
+    the task or the process is stopping."""
+    owner = getattr(_owner, "key", None)
     with _live_lock:
-        if _stopping.is_set():
+        if _stopping.is_set() or (owner is not None and owner in _refused):
             _killpg(proc.pid)
-            raise RuntimeError("this worker is stopping: no new sandbox")
-        _live.add(proc)
+            raise RuntimeError("this task or worker is stopping: no new sandbox")
+        _live[proc] = owner
 
 
 def untrack(proc):
     with _live_lock:
-        _live.discard(proc)
+        _live.pop(proc, None)
 
 
-def stop_all():
-    """This worker is going away: kill every sandbox it has, refuse new ones."""
+def stop_all(key=None):
+    """Kill the sandboxes serving task ``key`` (a cancelled task), or, without a key,
+    every sandbox of this process and refuse new ones (the worker is going away)."""
     with _live_lock:
-        _stopping.set()
-        for proc in list(_live):
-            _killpg(proc.pid)
-        _live.clear()
+        if key is None:
+            _stopping.set()
+        else:
+            _refused.add(key)
+        for proc, owner in list(_live.items()):
+            if key is None or owner == key:
+                _killpg(proc.pid)
+                del _live[proc]
 
 
-def stopping():
-    return _stopping.is_set()
+def stopped(key=None):
+    """Whether the sandboxes of task ``key`` (or of this worker) were stopped; forgets
+    ``key``."""
+    with _live_lock:
+        gone = key is not None and key in _refused
+        _refused.discard(key)
+    return _stopping.is_set() or gone
 
 
 def _killpg(pid):

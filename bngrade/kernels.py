@@ -94,6 +94,8 @@ def take_kernel(settings):
     if not run_sync(km.is_alive)():
         discard_kernel(km)
         km = _start(settings)
+    else:
+        isolation.track(km.provisioner.process)  # it serves this thread's task now
     take_standby(settings)
     return km
 

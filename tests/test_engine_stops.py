@@ -192,3 +192,41 @@ def test_a_dead_dask_worker_leaves_nothing_running(tmp_path, signame, nanny):
             driver.wait()
             for pid in alive(watch.pids):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_stopped_driver_stops_its_tasks_on_dask_workers(tmp_path):
+    """Dask cannot stop a running task: the worker kills the sandboxes and kernel of a
+    task the stopped driver cancelled (the worker itself stays, for other runs)."""
+    course = make_course(tmp_path / "course")
+    looping_class(course, 4)
+    started = []
+    with _dask(tmp_path, 1, nanny=False, started=started) as address:
+        worker = started[1].pid
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "bngrade", "autograde", "bn-mini", "--course-dir",
+             str(course), "--scheduler", address, "--time-limit", "60", "--no-progress"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            env=environ_with_venv())
+        deadline = time.monotonic() + 240
+        try:
+            while len(sandboxes(descendants(worker))) < 2 or recorded(course) < 1:
+                assert driver.poll() is None and time.monotonic() < deadline, "no sandbox"
+                time.sleep(0.2)
+            os.kill(driver.pid, signal.SIGTERM)
+            stopped = time.monotonic()
+            _out, err = driver.communicate(timeout=2 * SETTLE)  # it tells the scheduler
+            assert driver.returncode == 128 + signal.SIGTERM, err[-2000:]
+
+            def left():
+                mine = [int(n) for n in os.listdir("/proc") if n.isdigit()
+                        and sandbox_owner(_uid(int(n))) == worker % 65536]
+                return alive(sandboxes(descendants(worker)) + mine)
+
+            while left() and time.monotonic() - stopped < SETTLE:
+                time.sleep(0.2)
+            assert left() == [], "the cancelled task's sandboxes ran on"
+            assert started[1].poll() is None  # the worker itself is still there
+        finally:
+            if driver.poll() is None:
+                os.killpg(driver.pid, signal.SIGKILL)
+                driver.wait()
