@@ -16,7 +16,8 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))  # this fold
 c.CourseDirectory.source_directory = "solutions"  # the nbgrader source: solutions, hidden tests
 c.CourseDirectory.release_directory = "exercises"  # the student release, committed
 
-# Seconds each cell may run when nbgrader executes a notebook (autograde).
+# Seconds each cell may run when nbgrader's own commands execute a notebook. bngrade
+# derives its limit from the reference solution's time instead (README, "Time limits").
 c.Execute.timeout = 120
 
 # A student who deletes a test cell gets it back, so its points are not lost silently.

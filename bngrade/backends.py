@@ -109,6 +109,26 @@ class LocalBackend:
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
+    def kill(self, futures=()):
+        """Stop now, without waiting for running tasks: SIGKILL every worker and the fork
+        server (each worker's sandboxes and kernels die with it, ``bwrap
+        --die-with-parent``)."""
+        from multiprocessing import forkserver
+
+        server = getattr(forkserver._forkserver, "_forkserver_pid", None)
+        for pid in [*(self.pool._processes or {}), server]:
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if server:
+            try:
+                os.waitpid(server, 0)  # ours: reap it
+            except ChildProcessError:
+                pass
+
 
 class DaskBackend:
     """An existing Dask scheduler (``tls://host:port``); its workers need this package.
@@ -143,6 +163,14 @@ class DaskBackend:
 
     def close(self):
         self.client.close()
+
+    def kill(self, futures=()):
+        """Stop now: cancel this run's tasks (a task already running finishes on its worker,
+        within its limits) and leave the cluster."""
+        try:
+            self.client.cancel(list(futures), force=True)
+        finally:
+            self.client.close()
 
 
 def make(workers=None, scheduler=None, kernel_settings=None, security=None):

@@ -128,6 +128,7 @@ class Session:
         self.box = isolation.Sandbox("inside", limits.rlimits(), isolated=isolated)
         self.next_id, self.allowed, self.held = 0, set(), Held()
         self.callbacks, self.last_reply = [], {}
+        self.times = []  # wall seconds of each request (a cell, a graded call), in order
         try:  # start-up (Python, numpy) is not the student's time
             hello = self.box.channel.recv(time.monotonic() + STARTUP_SECONDS)
         except ProtocolError:
@@ -154,7 +155,8 @@ class Session:
         """Send one request; serve the sandbox's own requests; return the reply (a dict)."""
         self.next_id += 1
         message["id"] = self.next_id
-        deadline = time.monotonic() + (seconds or self.seconds)
+        started = time.monotonic()
+        deadline = started + (seconds or self.seconds)
         chan = self.box.channel
         try:
             chan.send(message, deadline)
@@ -178,6 +180,8 @@ class Session:
             code = self.box.exit_code()
             raise Lost(f"the process running your code stopped ({exc}; exit status {code})") \
                 from None
+        finally:
+            self.times.append(time.monotonic() - started)
 
     def _reply(self, m):
         if m.get("ok") is True:

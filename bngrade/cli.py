@@ -41,8 +41,9 @@ def _parser():
                    "(?P<file_id>...) groups, as nbgrader zip_collect's (replaces the LMS "
                    "layouts)")
     a.add_argument("--force", action="store_true", help="regrade everything")
-    a.add_argument("--time-limit", type=float, help="seconds per question (default: the "
-                   "course's Execute.timeout, else 30)")
+    a.add_argument("--time-limit", type=float, help="seconds per answer cell and graded "
+                   "call, in the sandbox and the kernel (default: derived from the reference "
+                   "solution's own time: max(5, 10 x its slowest step), measured once)")
     a.add_argument("--memory-mb", type=int, default=1024, help="memory an answer may use")
     a.add_argument("--unsafe-no-isolation", action="store_true", help="run student code "
                    "WITHOUT a sandbox (when bubblewrap cannot be used); every row is flagged "
@@ -179,6 +180,10 @@ def _run(args):
     print(report.render(summary))
     for kind, path in summary["files"].items():
         print(f"{kind}: {path}")
+    if summary.get("interrupted"):  # as a shell reports a signal: 128 + its number
+        import signal
+
+        return 128 + signal.Signals[summary["interrupted"]["signal"]]
     return 0
 
 

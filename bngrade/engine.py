@@ -19,7 +19,19 @@ import time
 import nbformat
 from tqdm import tqdm
 
-from . import __version__, backends, inkernel, integrity, isolation, lms, nbg, report, spec
+from . import (
+    __version__,
+    backends,
+    inkernel,
+    integrity,
+    isolation,
+    lms,
+    nbg,
+    report,
+    spec,
+    stops,
+    timelimit,
+)
 from .course import Course
 from .limits import Limits
 from .results import Submission, failed_notebook
@@ -32,8 +44,13 @@ def _write(path, text):
 
 
 def _input_hash(payload):
-    """What decides a grade: the engine's version, the sources, the submission, the limits."""
-    return hashlib.sha256(json.dumps([__version__, payload], sort_keys=True).encode()).hexdigest()
+    """What decides a grade: the engine's version, the sources, the submission, the limits
+    other than time (a changed time limit regrades only what it can change:
+    :func:`bngrade.timelimit.may_change`)."""
+    p = dict(payload, limits=dict(payload["limits"], seconds=None),
+             config=dict(payload["config"], Execute=dict(payload["config"]["Execute"],
+                                                         timeout=None)))
+    return hashlib.sha256(json.dumps([__version__, p], sort_keys=True).encode()).hexdigest()
 
 
 def _outputs_exist(course, student, assignment, names):
@@ -41,8 +58,8 @@ def _outputs_exist(course, student, assignment, names):
                for n in names)
 
 
-def plan(course, store, assignment, students, force, limits, isolated=True):
-    """Payloads to grade (student -> (payload JSON, input hash)); the rest are up to date."""
+def _assignment(course, store, assignment):
+    """``(sources, questions)`` of an assignment, registered in the gradebook."""
     sources = course.sources(assignment)
     releases = nbg.register(course.db_url, course.course_id, assignment,
                             {n: nbformat.reads(t, as_version=4) for n, t in sources.items()},
@@ -51,10 +68,17 @@ def plan(course, store, assignment, students, force, limits, isolated=True):
     for name, text in sources.items():
         sp = spec.build(name, nbformat.reads(text, as_version=4), releases[name])
         questions[name] = [{"grade_id": q.grade_id, "points": q.points} for q in sp.questions]
+    return sources, questions
+
+
+def plan(course, store, assignment, students, force, limits, isolated=True):
+    """Payloads to grade (student -> (payload JSON, input hash)); the rest are up to date."""
+    sources, questions = _assignment(course, store, assignment)
     config, salt, done = nbg.plain_config(course.cfg, limits.seconds), store.salt(), \
         store.done(assignment)
     for m in store.mismatches(assignment):  # rewritten behind the engine's back: grade again
         done.pop(m.student, None)
+    recorded = {r["student"]: r["detail"] for r in store.rows(assignment)}
     todo = {}
     for student in students:
         notebooks = [dict(entry, source=sources[entry["name"]], questions=questions[entry["name"]])
@@ -64,9 +88,47 @@ def plan(course, store, assignment, students, force, limits, isolated=True):
                    "notebooks": notebooks}
         h = _input_hash(payload)
         if force or done.get(student) != h or not _outputs_exist(course, student, assignment,
-                                                                 sources):
+                                                                 sources) \
+                or timelimit.may_change(recorded.get(student, ()), limits.seconds):
             todo[student] = (json.dumps(payload), h)
     return todo
+
+
+def reference_payload(course, store, assignment, limits, isolated):
+    """The solution notebooks, graded like a submission (to measure the reference's time)."""
+    sources, questions = _assignment(course, store, assignment)
+    notebooks = [{"name": n, "found_as": f"{n}.ipynb", "submitted": text, "problem": None,
+                  "source": text, "questions": questions[n]} for n, text in sources.items()]
+    return json.dumps({"assignment": assignment, "student": "reference-solution",
+                       "salt": store.salt(), "limits": limits.to_json(), "isolated": isolated,
+                       "config": nbg.plain_config(course.cfg, limits.seconds),
+                       "notebooks": notebooks})
+
+
+def time_limit_for(course, store, assignment, time_limit, isolated, backend, log):
+    """The run's limit (seconds) and how it was chosen (``summary["time_limit"]``)."""
+    if time_limit:
+        return {"seconds": float(time_limit), "source": "option"}
+    name = timelimit.cache_name(assignment, course.sources(assignment))
+    found = store.setting(name)
+    if found is None:
+        log(f"{assignment}: measuring the reference solution's time (once for these sources)")
+        measure = Limits(seconds=timelimit.MEASURE_SECONDS)
+        future = backend(measure).submit(reference_payload(course, store, assignment, measure,
+                                                           isolated))
+        while not future.done():
+            backend(measure).wait({future})
+        found = timelimit.from_reference(Submission.from_json(future.result()))
+        if found["problems"]:
+            log(f"{assignment}: the reference solution itself was flagged "
+                f"({', '.join(found['problems'])}): its time may not be representative")
+        store.set_setting(name, found)
+        how = "measured now"
+    else:
+        how = "measured earlier"
+    return {"seconds": timelimit.derive(found["slowest"]), "source": "derived",
+            "reference_seconds": found["slowest"], "reference_questions": found["questions"],
+            "floor": timelimit.FLOOR, "multiple": timelimit.MULTIPLE, "measured": how}
 
 
 def save_outputs(course, assignment, result):
@@ -122,31 +184,58 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
                                          list(course.sources(assignment)), roster, zip_regexp)
     for text in collected.describe() if collected else ():
         log(text)
-    time_limit = time_limit or course.cfg.get("Execute", {}).get("timeout", 30)
-    limits = Limits(seconds=float(time_limit), memory_mb=int(memory_mb))
     everyone = course.students(assignment)
     chosen = list(students) if students else everyone
     store = Store(course.db_url, course.course_id, integrity.load_key(course.root))
+    backend = None
+
+    def started(limits):
+        nonlocal backend
+        if backend is None:
+            backend = backends.make(workers, scheduler,
+                                    inkernel.kernel_settings(limits, isolated), security)
+            stop.force = backend.kill
+        return backend
+
     try:
         bad = store.mismatches(assignment)
         if bad:
             log(f"{len(bad)} gradebook rows do not match their seal (regraded if submitted): "
                 + ", ".join(line(m.student, 60) for m in bad[:10]))
-        todo = plan(course, store, assignment, chosen, force or bool(students), limits, isolated)
-        log(f"{assignment}: {len(chosen)} submissions, {len(chosen) - len(todo)} up to date, "
-            f"{len(todo)} to grade")
-        recording = 0.0
-        if todo:
-            with private_cwd():
-                backend = backends.make(workers, scheduler,
-                                        inkernel.kernel_settings(limits, isolated), security)
-                try:
+        recording, interrupted, todo, chosen_limit = 0.0, None, {}, None
+        with private_cwd(), stops.StopSignals() as stop:
+            try:
+                chosen_limit = time_limit_for(course, store, assignment, time_limit, isolated,
+                                              started, log)
+                limits = Limits(seconds=chosen_limit["seconds"], memory_mb=int(memory_mb))
+                todo = plan(course, store, assignment, chosen, force or bool(students), limits,
+                            isolated)
+                log(f"{assignment}: {len(chosen)} submissions, {len(chosen) - len(todo)} up to "
+                    f"date, {len(todo)} to grade")
+                log(timelimit.describe(chosen_limit))
+                if todo:
                     recording = dispatch(
-                        backend, todo,
-                        lambda batch: _record(course, store, assignment, batch, log), progress)
-                finally:
+                        started(limits), todo,
+                        lambda batch: _record(course, store, assignment, batch, log), progress,
+                        stop=stop)
+            except stops.Stopped as exc:
+                if backend is not None:  # nothing of the run may go on: workers, sandboxes
+                    backend.kill(getattr(exc, "running", ()))
+                done = getattr(exc, "recorded", 0)
+                interrupted = {"signal": exc.name, "graded": done,
+                               "remaining": len(todo) - done}
+                log(f"{assignment}: stopped by {exc.name}: {done} of {len(todo)} graded and "
+                    f"recorded, {len(todo) - done} left; run the same command again to grade "
+                    "the rest")
+            except BaseException:
+                if backend is not None:
+                    backend.kill()
+                raise
+            else:
+                if backend is not None:
                     backend.close()
-        summary = report.write(course, store, assignment, collected and collected.summary())
+        summary = report.write(course, store, assignment, collected and collected.summary(),
+                               extra={"interrupted": interrupted, "time_limit": chosen_limit})
         summary["driver_seconds"] = recording  # spent writing results (not in the files)
         if collected:
             summary["files"].update(collected.files)
@@ -171,11 +260,14 @@ def _record(course, store, assignment, batch, log):
                 log(line(f"could not record {item[0].student}: {type(exc).__name__}: {exc}"))
 
 
-def dispatch(backend, todo, record, progress=True, attempts=3):
+def dispatch(backend, todo, record, progress=True, attempts=3, stop=None):
     """Keep the backend busy (a bounded window of tasks); record results as they come.
 
-    Returns the seconds spent recording (the driver's own share of the work)."""
-    queue, recording = list(todo), 0.0
+    Returns the seconds spent recording (the driver's own share of the work). On a stop
+    (:class:`bngrade.stops.Stopped`, from ``stop``), the results that have arrived are
+    recorded first; the exception then says how many were recorded (``recorded``)."""
+    stop = stop or stops.StopSignals()  # inert unless entered
+    queue, recording, recorded = list(todo), 0.0, 0
     tries = dict.fromkeys(queue, 0)
     running = {}  # future -> student
     bar = tqdm(total=len(queue), unit="submission", disable=not progress, dynamic_ncols=True)
@@ -186,28 +278,52 @@ def dispatch(backend, todo, record, progress=True, attempts=3):
                 tries[student] += 1
                 running[backend.submit(todo[student][0])] = student
             done, _ = backend.wait(set(running))
-            batch = []
-            for fut in done:
-                student = running.pop(fut)
-                try:
-                    result = Submission.from_json(fut.result())
-                    if result.student != student:
-                        raise ValueError("a result for another student")
-                except Exception as exc:  # the worker died or the task could not finish
-                    backend.recover(exc)  # a dead worker is replaced; the run goes on
-                    if tries[student] < attempts:
-                        queue.append(student)
-                        continue
-                    result = lost(todo[student][0], exc)
-                batch.append((result, todo[student][1]))
+            with stop.deferred():  # a signal waits for this batch to be recorded
+                batch = []
+                for fut in done:
+                    student = running.pop(fut)
+                    try:
+                        result = Submission.from_json(fut.result())
+                        if result.student != student:
+                            raise ValueError("a result for another student")
+                    except Exception as exc:  # the worker died or the task could not finish
+                        backend.recover(exc)  # a dead worker is replaced; the run goes on
+                        if tries[student] < attempts:
+                            queue.append(student)
+                            continue
+                        result = lost(todo[student][0], exc)
+                    batch.append((result, todo[student][1]))
+                if batch:
+                    started = time.perf_counter()
+                    record(batch)
+                    recording += time.perf_counter() - started
+                    recorded += len(batch)
+                    bar.update(len(batch))
+    except stops.Stopped as exc:
+        with stop.deferred():
+            batch = _finished(running, todo)
             if batch:
-                started = time.perf_counter()
                 record(batch)
-                recording += time.perf_counter() - started
-                bar.update(len(batch))
+            exc.recorded = recorded + len(batch)
+            exc.running = list(running)  # for the backend to cancel
+        raise
     finally:
         bar.close()
     return recording
+
+
+def _finished(running, todo):
+    """The results that arrived but were not recorded yet (at a stop)."""
+    out = []
+    for fut, student in running.items():
+        try:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                result = Submission.from_json(fut.result())
+                if result.student == student:
+                    out.append((result, todo[student][1]))
+        except Exception:  # not finished after all: graded again by the next run
+            continue
+    return out
 
 
 def lost(payload_json, exc):

@@ -12,6 +12,7 @@ notebook it produces is what the student sees.
 
 import atexit
 import copy
+import datetime
 import json
 import os
 import shutil
@@ -82,6 +83,24 @@ def template(assignment, notebook, source_nb, cfg, key):
         _templates[key] = (path, release)
         atexit.register(shutil.rmtree, os.path.dirname(path), True)
     return _templates[key]
+
+
+def cell_seconds(nb):
+    """Wall seconds of each code cell the kernel ran (nbclient's timing metadata); a cell
+    that started and never replied counts as ``inf``."""
+    out = []
+    for cell in nb.cells if nb is not None else ():
+        when = cell.get("metadata", {}).get("execution", {})
+        start, end = when.get("iopub.execute_input"), when.get("shell.execute_reply")
+        if start is None:
+            continue
+        try:
+            out.append((datetime.datetime.fromisoformat(end.replace("Z", "+00:00"))
+                        - datetime.datetime.fromisoformat(start.replace("Z", "+00:00")))
+                       .total_seconds() if end else float("inf"))
+        except (AttributeError, ValueError):
+            continue
+    return out
 
 
 def _mark_unexecuted(nb, executed, why):

@@ -229,6 +229,63 @@ def command(module, rlimits, args=(), view="scoring", isolated=True, rw=(), env=
         prefix="bngrade-unsafe-")
 
 
+_live, _live_lock, _stopping, _refused = {}, threading.Lock(), threading.Event(), set()
+_owner = threading.local()  # the task (a Dask key) the sandboxes this thread starts serve
+
+
+def set_owner(key):
+    """Sandboxes this thread starts from now on serve task ``key`` (see :func:`stop_all`)."""
+    _owner.key = key
+
+
+def track(proc):
+    """Register a sandbox's first process (a Popen, its own session) for :func:`stop_all`,
+    as serving this thread's task (again: a standby kernel changes hands); refused once
+    the task or the process is stopping."""
+    owner = getattr(_owner, "key", None)
+    with _live_lock:
+        if _stopping.is_set() or (owner is not None and owner in _refused):
+            _killpg(proc.pid)
+            raise RuntimeError("this task or worker is stopping: no new sandbox")
+        _live[proc] = owner
+
+
+def untrack(proc):
+    with _live_lock:
+        _live.pop(proc, None)
+
+
+def stop_all(key=None):
+    """Kill the sandboxes serving task ``key`` (a cancelled task), or, without a key,
+    every sandbox of this process and refuse new ones (the worker is going away)."""
+    with _live_lock:
+        if key is None:
+            _stopping.set()
+        else:
+            _refused.add(key)
+        for proc, owner in list(_live.items()):
+            if key is None or owner == key:
+                _killpg(proc.pid)
+                del _live[proc]
+
+
+def stopped(key=None):
+    """Whether the sandboxes of task ``key`` (or of this worker) were stopped; forgets
+    ``key``."""
+    with _live_lock:
+        gone = key is not None and key in _refused
+        _refused.discard(key)
+    return _stopping.is_set() or gone
+
+
+def _killpg(pid):
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 class Sandbox:
     """One sandbox process speaking :mod:`bngrade.protocol` on its stdin/stdout."""
 
@@ -237,16 +294,14 @@ class Sandbox:
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd=self.workdir, start_new_session=True)
+        track(self.proc)
         self.channel = Channel(self.proc.stdout.fileno(), self.proc.stdin.fileno())
 
     def kill(self):
         """End the sandbox: its first process, hence (pid namespace) every process in it."""
-        for kill in (os.killpg, os.kill):  # the session too (it is all there is unisolated)
-            try:
-                kill(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        _killpg(self.proc.pid)  # the session too (it is all there is unisolated)
         self.proc.wait()
+        untrack(self.proc)
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         for f in (self.proc.stdin, self.proc.stdout):

@@ -71,6 +71,7 @@ def _start(settings):
     run_sync(km.start_kernel)(extra_arguments=["--HistoryManager.hist_file=:memory:"],
                               cwd=workdir, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
+    isolation.track(km.provisioner.process)  # killed if this worker stops
     return km
 
 
@@ -93,6 +94,8 @@ def take_kernel(settings):
     if not run_sync(km.is_alive)():
         discard_kernel(km)
         km = _start(settings)
+    else:
+        isolation.track(km.provisioner.process)  # it serves this thread's task now
     take_standby(settings)
     return km
 
@@ -117,6 +120,8 @@ def discard_kernel(km):
     if km in _standbys:
         _standbys.remove(km)
     kill_kernel(km)
+    if getattr(km.provisioner, "process", None) is not None:
+        isolation.untrack(km.provisioner.process)
     try:
         run_sync(km.shutdown_kernel)(now=True)
     except Exception:  # already dead: nothing left to stop

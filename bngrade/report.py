@@ -91,6 +91,17 @@ def render(summary):
         lines.append(f"| {markdown(q['grade_id'])} | {q['points']:g} | {q['mean']:.2f} | "
                      f"{q['full']} | "
                      f"{q['zero']} | {named} |")
+    if s.get("time_limit"):
+        t = s["time_limit"]
+        how = ("set by --time-limit" if t["source"] == "option" else
+               f"max({t['floor']:g} s, {t['multiple']:g} x the reference solution's slowest "
+               f"step, {t['reference_seconds']:.2f} s)")
+        lines += ["", f"Time limit: {t['seconds']:g} s per cell and graded call ({how})."]
+    if s.get("interrupted"):
+        i = s["interrupted"]
+        lines += ["", f"**This run was stopped by {i['signal']}**: {i['graded']} submissions "
+                  f"graded and recorded, {i['remaining']} left. Run the same command again to "
+                  "grade the rest (what is recorded is kept)."]
     lines += ["", "## Per student", "", "| student | score | flags |", "| --- | --- | --- |"]
     lines += [f"| {markdown(p['student'])} | {p['score']:g} / {p['max_score']:g} | "
               f"{markdown(', '.join(p['flags'])) or '-'} |" for p in s["per_student"]]
@@ -150,16 +161,17 @@ def _release_code(course, text):
     return _code(nbformat.writes(nb))
 
 
-def write(course, store, assignment, collection=None):
+def write(course, store, assignment, collection=None, extra=None):
     """Write the CSV and summaries; return the summary dict (with ``files``).
 
     ``collection``: what this run collected from an LMS zip
-    (:meth:`bngrade.lms.Collection.summary`), shown in the summary."""
+    (:meth:`bngrade.lms.Collection.summary`), shown in the summary. ``extra``: the run's
+    own facts (``interrupted``, ``time_limit``), added to the summary as they are."""
     rows = store.rows(assignment)
     found = copy_flags(course, assignment, [r["student"] for r in rows])
     for r in rows:
         r["flags"] = r["flags"] + found.get(r["student"], [])
-    summary = summarize(assignment, rows)
+    summary = dict(summarize(assignment, rows), **(extra or {}))
     if collection:  # zip entry names and reasons come from students: one line each
         summary["collection"] = dict(collection, skipped=[
             {k: line(v) for k, v in e.items()} for e in collection["skipped"]])

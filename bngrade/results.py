@@ -60,6 +60,7 @@ class Question:
     message: str = ""
     mistake: str | None = None
     verified: bool = True  # scored by the engine's checker (False: nbgrader's score only)
+    seconds: float | None = None  # the slowest single graded call of the question (wall)
 
 
 @dataclass

@@ -68,10 +68,12 @@ class _Box:
     def __init__(self, cells, limits, isolated, helpers):
         self.cells, self.limits, self.isolated, self.helpers = cells, limits, isolated, helpers
         self.session, self.skip, self.problems = None, set(), {}
+        self.times = []  # every request's wall seconds, over every sandbox of the notebook
 
     def get(self):
         while self.session is None:
             session = Session(self.limits, self.isolated)
+            session.times = self.times
             session.allow(self.helpers)  # what the cells may call at their top level
             for label, source, _gid in self.cells:
                 if label in self.skip:
@@ -106,23 +108,29 @@ def _words(exc, limits):
     return str(exc) or "stopped the sandbox"
 
 
-def score_notebook(spec, cells, answers, salt, student, limits, isolated=True):
+def score_notebook(spec, cells, answers, salt, student, limits, isolated=True, times=None):
     """Run the notebook's parts: the student's code in a sandbox, the checker here.
 
-    Returns ``(verdicts, problems)``: ``{grade_id: {score, points, message, mistake}}`` and
-    ``[(code, text)]`` for cells that failed. A part whose call ends the sandbox (a
+    Returns ``(verdicts, problems)``: ``{grade_id: {score, points, message, mistake,
+    seconds}}`` (``seconds``: the part's slowest single call) and ``[(code, text)]`` for
+    cells that failed; ``times`` (a list), if given, receives every cell's and call's
+    wall seconds. A part whose call ends the sandbox (a
     timeout, a crash, the memory limit, a broken protocol) scores zero with that code, and
     the next part gets a fresh sandbox."""
     parts = graded_parts(spec)
     box = _Box(runnable_cells(spec, cells, answers), limits, isolated,
                allowed(gid for gid, _ in parts))
+    if times is not None:
+        box.times = times
     verdicts = {}
     try:
         for gid, points in parts:
             part = REGISTRY[gid]
             cases = part.cases() + part.cases(hidden=True, seed=seed_for(salt, student, gid))
+            first = None
             try:
                 session = box.get()
+                first = len(box.times)  # the part's own calls from here
                 session.allow(part.allowed_reference)
                 ns = RemoteNamespace(session, classes=[part.target]
                                      if isinstance(part, ScenarioPart) else [])
@@ -141,7 +149,9 @@ def score_notebook(spec, cells, answers, salt, student, limits, isolated=True):
                 message += " -- " + "; ".join(f"{label.strip('<>')} {text}" for label, (_, text)
                                               in box.problems.items())
             verdicts[gid] = {"score": points if outcome.passed else 0.0, "points": points,
-                             "message": message, "mistake": outcome.mistake}
+                             "message": message, "mistake": outcome.mistake,
+                             "seconds": max(box.times[first:], default=0.0)
+                             if first is not None else None}
     finally:
         box.drop()
     problems = [(code, f"{label.strip('<>')} {text}") for label, (code, text)

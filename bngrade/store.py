@@ -43,6 +43,7 @@ RESULT = Table(
     Column("detail", Text, nullable=False),  # JSON list of notebooks with their questions
     Column("graded_at", DateTime, nullable=False),
 )
+TIMES = ("time_limit", "slowest", "timed_out")  # per notebook: see bngrade.timelimit
 SETTING = Table("bngrade_setting", META, Column("name", String(64), primary_key=True),
                 Column("value", Text, nullable=False))
 
@@ -84,6 +85,16 @@ class Store:
             s.execute(insert(SETTING).values(name="salt", value=value))
         return value
 
+    def setting(self, name):
+        """A value the engine stored (JSON), or None."""
+        row = self.gb.db.execute(select(SETTING.c.value).where(SETTING.c.name == name)).first()
+        return None if row is None else json.loads(row[0])
+
+    def set_setting(self, name, value):
+        with transaction(self.gb) as s:
+            s.execute(delete(SETTING).where(SETTING.c.name == name))
+            s.execute(insert(SETTING).values(name=name, value=json.dumps(value)))
+
     def done(self, assignment):
         """``{student: input_hash}`` of the submissions already recorded."""
         rows = self.gb.db.execute(select(RESULT.c.student, RESULT.c.input_hash)
@@ -114,7 +125,8 @@ class Store:
                                        RESULT.c.student == student))
         row = {"input_hash": input_hash, "score": total, "max_score": maximum,
                "flags": [asdict(f) for f in result.flags],
-               "detail": [{"name": nb.name, "questions": [asdict(q) for q in nb.questions]}
+               "detail": [{"name": nb.name, "questions": [asdict(q) for q in nb.questions],
+                           **{k: nb.timings[k] for k in TIMES if k in nb.timings}}
                           for nb in result.notebooks]}
         s.execute(insert(RESULT).values(
             assignment=assignment, student=student, input_hash=input_hash, score=total,

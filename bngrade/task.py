@@ -19,19 +19,22 @@ import copy
 import hashlib
 import json
 import shutil
+import sys
 import threading
 import time
 import traceback
 
 import nbformat
 
-from . import feedback, inkernel, nbg, scoring, spec
+from . import feedback, inkernel, isolation, nbg, scoring, spec, timelimit
 from .limits import Limits
 from .results import Flag, Notebook, Question, Submission, failed_notebook
 
 
 def grade_submission(payload_json):
     """Grade one student's submission of one assignment; return the result as JSON text."""
+    key = _watch_dask_worker()
+    isolation.set_owner(key)
     p = json.loads(payload_json)
     start = time.monotonic()
     cfg = nbg.to_config(p["config"])
@@ -39,7 +42,7 @@ def grade_submission(payload_json):
     notebooks = []
     for nbp in p["notebooks"]:
         try:
-            notebooks.append(grade_notebook(p, nbp, cfg, limits, isolated))
+            notebooks.append(grade_notebook(p, nbp, cfg, limits, isolated, key))
         except Exception as exc:  # a grader bug must not lose the student's row
             nb = failed_notebook(nbp["name"], nbp["questions"], "grader_error",
                                  f"the grader failed on this notebook: {type(exc).__name__}")
@@ -49,11 +52,53 @@ def grade_submission(payload_json):
         for nb in notebooks:
             nb.flags.append(Flag("unisolated", nb.name, "student code ran without a sandbox "
                                  "(--unsafe-no-isolation)"))
+    _running.discard(key)
+    if isolation.stopped(key):  # its sandboxes were killed under it: no verdict, a retry
+        raise RuntimeError("the task was stopped while grading this submission")
     return Submission(p["assignment"], p["student"], notebooks, time.monotonic() - start,
                       isolated).to_json()
 
 
-def grade_notebook(p, nbp, cfg, limits, isolated):
+_watching, _running = [], set()
+STOPPING = ("closing", "closed", "failed")  # Dask worker states: it is going away
+GONE = (None, "cancelled", "released", "forgotten")  # a task nobody waits for any more
+
+
+def _watch_dask_worker():
+    """On a Dask worker: this task's key (None elsewhere). Once per process, a thread
+    kills the sandboxes and kernels of a task the driver cancelled (a stopped run), and
+    every one of them when the worker closes (SIGTERM, a lost scheduler). Dask cannot
+    stop a running task, and a closing worker may wait for it: a looping answer would
+    run on."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+        key = worker.get_current_task()
+    except ValueError:  # not in a Dask task
+        return None
+    _running.add(key)
+    if not _watching:
+        _watching.append(worker)
+        threading.Thread(target=_watch, args=(worker,), daemon=True,
+                         name="bngrade-stop-with-worker").start()
+    return key
+
+
+def _watch(worker):
+    while getattr(worker.status, "value", "closed") not in STOPPING:
+        for key in list(_running):
+            task = worker.state.tasks.get(key)
+            if getattr(task, "state", None) in GONE:
+                _running.discard(key)
+                isolation.stop_all(key)
+        time.sleep(0.2)
+    isolation.stop_all()
+
+
+def grade_notebook(p, nbp, cfg, limits, isolated, task_key=None):
     name, student, assignment = nbp["name"], p["student"], p["assignment"]
     if nbp["submitted"] is None:
         return failed_notebook(name, nbp["questions"], "missing",
@@ -74,9 +119,10 @@ def grade_notebook(p, nbp, cfg, limits, isolated):
     answers, notes = spec.locate_answers(sp, nb.cells)
     flags += [Flag(kind, name, detail) for kind, detail in notes + spec.check_locked(sp, nb.cells)]
 
-    box = {}
+    box, times = {}, []
     runner = threading.Thread(target=_score, args=(box, sp, nb.cells, answers, p["salt"],
-                                                   student, limits, isolated))
+                                                   student, limits, isolated, times,
+                                                   task_key))
     runner.start()
     db = inkernel.private_gradebook()
     raw = []
@@ -113,17 +159,19 @@ def grade_notebook(p, nbp, cfg, limits, isolated):
     timings = {"template": clock["template"] - clock["start"],
                "sandbox": box.get("done", clock["template"]) - clock["template"],
                "kernel": clock["kernel"] - clock["template"],
-               "feedback": clock["feedback"] - clock["kernel"]}
+               "feedback": clock["feedback"] - clock["kernel"],
+               **timelimit.observed(limits.seconds, times, inkernel.cell_seconds(autograded))}
     return Notebook(name, questions, flags,
                     nbformat.writes(autograded) if autograded is not None else None, html,
                     timings)
 
 
-def _score(box, sp, cells, answers, salt, student, limits, isolated):
+def _score(box, sp, cells, answers, salt, student, limits, isolated, times, task_key):
     """The engine's share, in a helper thread (alongside nbgrader's in-kernel run)."""
+    isolation.set_owner(task_key)
     try:
         box["verdicts"], box["problems"] = scoring.score_notebook(
-            sp, cells, answers, salt, student, limits, isolated)
+            sp, cells, answers, salt, student, limits, isolated, times)
     except Exception as exc:  # reported by the task, as a grader error
         box["error"] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -141,5 +189,6 @@ def _questions(sp, verdicts, theirs, flags, name):
             continue
         if v["mistake"] in ("timeout", "crashed", "memory", "tampered", "malformed"):
             flags.append(Flag(v["mistake"], name, f"{q.grade_id}: {v['message']}"))
-        out.append(Question(q.grade_id, q.points, v["score"], v["message"], v["mistake"]))
+        out.append(Question(q.grade_id, q.points, v["score"], v["message"], v["mistake"],
+                            seconds=v.get("seconds")))
     return out

@@ -83,9 +83,11 @@ def _start(cmd, log):
 
 
 @contextlib.contextmanager
-def _dask(logdir, workers, certs=None):
+def _dask(logdir, workers, certs=None, nanny=True, started=None):
     """A ``dask scheduler`` and ``workers`` ``dask worker`` processes on 127.0.0.1; with
-    ``certs`` (a folder made by ``bngrade certs``) every connection is mutual TLS."""
+    ``certs`` (a folder made by ``bngrade certs``) every connection is mutual TLS.
+    ``nanny=False``: workers without a nanny; ``started``: a list that receives the
+    processes (the scheduler first)."""
     from distributed import Client
 
     from bngrade import tls
@@ -107,8 +109,11 @@ def _dask(logdir, workers, certs=None):
                      *flags("scheduler")], logs[0])]
     procs += [_start([os.path.join(BIN, "dask"), "worker", address, "--host", "127.0.0.1",
                       "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                      "--memory-limit", "0", "--name", f"w{i}", *flags("worker")], logs[i])
+                      "--memory-limit", "0", "--name", f"w{i}", *flags("worker"),
+                      *([] if nanny else ["--no-nanny"])], logs[i])
               for i in range(1, workers + 1)]
+    if started is not None:
+        started.extend(procs)
     try:
         deadline = time.monotonic() + 90
         security = tls.security(certs) if certs else None
