@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 
+from . import build
 from .task import grade_submission
 
 PR_SET_PDEATHSIG = 1
@@ -106,6 +107,9 @@ class LocalBackend:
     def slots(self):
         return self.workers
 
+    def handshake(self, fingerprint, isolated):
+        """Nothing to ask: the pool runs this machine's code (each task still checks)."""
+
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -124,7 +128,30 @@ class DaskBackend:
                              **({"security": security} if security is not None else {}))
 
     def submit(self, payload):
-        return self.client.submit(grade_submission, payload, pure=False)
+        # a remote worker also checks, once, that it can make a sandbox
+        return self.client.submit(grade_submission, payload, True, pure=False)
+
+    def handshake(self, fingerprint, isolated):
+        """Ask every worker now connected for its grader and sandbox; refuse the cluster
+        (:class:`bngrade.build.WorkerRefused`, naming each worker) if any differs or cannot
+        make a sandbox. Workers that join later are checked by their first task."""
+        from .build import VersionMismatch, WorkerRefused, describe
+
+        reports = self.client.run(build.report)
+        mismatched = [(name, r) for name, r in sorted(reports.items())
+                      if r.get("build") != fingerprint]
+        if mismatched:
+            raise VersionMismatch(
+                f"{len(mismatched)} of {len(reports)} workers are not this driver's grader "
+                f"({describe(fingerprint)}): "
+                + "; ".join(f"worker {name} runs {describe(r.get('build'))}"
+                            for name, r in mismatched)
+                + ". Install the course's environment at the driver's commit on every "
+                "worker, then run again; nothing was graded")
+        broken = [(name, r["sandbox"]) for name, r in sorted(reports.items()) if r["sandbox"]]
+        if isolated and broken:
+            raise WorkerRefused("; ".join(f"worker {name} cannot make a sandbox: {why}"
+                                          for name, why in broken) + "; nothing was graded")
 
     def wait(self, futures):
         from distributed import wait

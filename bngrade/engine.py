@@ -5,6 +5,10 @@ generate_assignment`` would), skips submissions already recorded with the same
 input hash (idempotent re-runs; an interrupted run resumes), sends the others
 to the backend a few at a time, and records each result as it arrives, in its
 own transaction, after writing the autograded notebook and the feedback.
+Every task carries the driver's grader fingerprint (:mod:`bngrade.build`): a
+worker of another grader refuses it, and the run stops there without recording
+anything that worker computed. Where the time went is in the summary's
+``timings`` (:mod:`bngrade.timing`).
 """
 
 import contextlib
@@ -19,7 +23,19 @@ import time
 import nbformat
 from tqdm import tqdm
 
-from . import __version__, backends, inkernel, integrity, isolation, lms, nbg, report, spec
+from . import (
+    __version__,
+    backends,
+    build,
+    inkernel,
+    integrity,
+    isolation,
+    lms,
+    nbg,
+    report,
+    spec,
+    timing,
+)
 from .course import Course
 from .limits import Limits
 from .results import Submission, failed_notebook
@@ -63,6 +79,7 @@ def plan(course, store, assignment, students, force, limits, isolated=True):
                    "limits": limits.to_json(), "isolated": isolated, "config": config,
                    "notebooks": notebooks}
         h = _input_hash(payload)
+        payload["build"] = build.fingerprint()  # checked by the worker (not part of the hash)
         if force or done.get(student) != h or not _outputs_exist(course, student, assignment,
                                                                  sources):
             todo[student] = (json.dumps(payload), h)
@@ -113,7 +130,9 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
     """Grade ``assignment`` for the class (or ``students``); return the summary dict.
 
     Refuses (:class:`bngrade.isolation.IsolationUnavailable`) when no sandbox can be made,
-    unless ``isolated=False`` (``--unsafe-no-isolation``), which flags every row."""
+    unless ``isolated=False`` (``--unsafe-no-isolation``), which flags every row; stops with
+    :class:`bngrade.build.WorkerRefused` when a worker is not the driver's grader."""
+    clock = timing.RunClock()
     course_dir, zip_path = os.path.abspath(course_dir), zip_path and os.path.abspath(zip_path)
     if isolated:
         isolation.check()
@@ -135,19 +154,21 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         todo = plan(course, store, assignment, chosen, force or bool(students), limits, isolated)
         log(f"{assignment}: {len(chosen)} submissions, {len(chosen) - len(todo)} up to date, "
             f"{len(todo)} to grade")
-        recording = 0.0
+        clock.mark("plan")
         if todo:
             with private_cwd():
                 backend = backends.make(workers, scheduler,
                                         inkernel.kernel_settings(limits, isolated), security)
                 try:
-                    recording = dispatch(
-                        backend, todo,
-                        lambda batch: _record(course, store, assignment, batch, log), progress)
+                    backend.handshake(build.fingerprint(), isolated)
+                    dispatch(backend, todo,
+                             lambda batch: _record(course, store, assignment, batch, log, clock),
+                             progress, clock=clock)
                 finally:
                     backend.close()
-        summary = report.write(course, store, assignment, collected and collected.summary())
-        summary["driver_seconds"] = recording  # spent writing results (not in the files)
+        clock.mark("grading")
+        summary = report.write(course, store, assignment, collected and collected.summary(),
+                               clock)
         if collected:
             summary["files"].update(collected.files)
         return summary
@@ -155,26 +176,37 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         store.close()
 
 
-def _record(course, store, assignment, batch, log):
+def _record(course, store, assignment, batch, log, clock=None):
     """Outputs, then one transaction for the batch (one per result if the batch fails)."""
+    clock = clock or timing.RunClock()
     items = []
-    for result, input_hash in batch:
-        save_outputs(course, assignment, result)
-        items.append((result, input_hash, course.timestamp(result.student, assignment)))
+    with clock.phase("outputs"):
+        for result, input_hash in batch:
+            save_outputs(course, assignment, result)
+            items.append((result, input_hash, course.timestamp(result.student, assignment)))
+    with clock.phase("db"):
+        _commit(store, assignment, items, log, clock)
+
+
+def _commit(store, assignment, items, log, clock):
     try:
-        store.record(assignment, items)
+        store.record(assignment, items, clock)
     except Exception:  # find the culprit; the others are recorded alone
         for item in items:
             try:
-                store.record(assignment, [item])
+                store.record(assignment, [item], clock)
             except Exception as exc:  # left unrecorded: the next run grades it again
                 log(line(f"could not record {item[0].student}: {type(exc).__name__}: {exc}"))
 
 
-def dispatch(backend, todo, record, progress=True, attempts=3):
+def dispatch(backend, todo, record, progress=True, attempts=3, clock=None):
     """Keep the backend busy (a bounded window of tasks); record results as they come.
 
-    Returns the seconds spent recording (the driver's own share of the work)."""
+    Returns the seconds spent recording (the driver's own share of the work; ``clock``, a
+    :class:`bngrade.timing.RunClock`, gets the details). A result of a worker that is not
+    the driver's grader (:class:`bngrade.build.WorkerRefused`) stops the run."""
+    clock = clock or timing.RunClock()
+    expected = build.fingerprint()
     queue, recording = list(todo), 0.0
     tries = dict.fromkeys(queue, 0)
     running = {}  # future -> student
@@ -184,21 +216,31 @@ def dispatch(backend, todo, record, progress=True, attempts=3):
             while queue and len(running) < 2 * backend.slots:
                 student = queue.pop(0)
                 tries[student] += 1
-                running[backend.submit(todo[student][0])] = student
+                future = backend.submit(todo[student][0])
+                running[future] = student
+                clock.submitted(future)
             done, _ = backend.wait(set(running))
             batch = []
             for fut in done:
-                student = running.pop(fut)
+                student, result = running.pop(fut), None
                 try:
-                    result = Submission.from_json(fut.result())
-                    if result.student != student:
-                        raise ValueError("a result for another student")
+                    with clock.phase("decode"):
+                        raw = json.loads(fut.result())
+                    with clock.phase("validate"):
+                        build.verify(raw.get("worker"), expected)  # before anything else
+                        result = Submission.from_dict(raw)
+                        if result.student != student:
+                            raise ValueError("a result for another student")
+                except build.WorkerRefused:
+                    raise  # not this student's fault: stop, record nothing of that worker
                 except Exception as exc:  # the worker died or the task could not finish
+                    clock.arrived(fut)
                     backend.recover(exc)  # a dead worker is replaced; the run goes on
                     if tries[student] < attempts:
                         queue.append(student)
                         continue
                     result = lost(todo[student][0], exc)
+                clock.arrived(fut, result)
                 batch.append((result, todo[student][1]))
             if batch:
                 started = time.perf_counter()

@@ -9,10 +9,10 @@ accepts works: SQLite by default, PostgreSQL through psycopg2. With a ``key``
 each student's row is sealed in the same transaction (``bngrade.integrity``).
 """
 
+import contextlib
 import datetime
 import json
 import secrets
-from contextlib import contextmanager
 from dataclasses import asdict
 
 from nbgrader.api import Gradebook
@@ -47,7 +47,7 @@ SETTING = Table("bngrade_setting", META, Column("name", String(64), primary_key=
                 Column("value", Text, nullable=False))
 
 
-@contextmanager
+@contextlib.contextmanager
 def transaction(gb):
     """nbgrader's Gradebook commits after every call; make its commits flushes, commit once."""
     session = gb.db()
@@ -90,13 +90,15 @@ class Store:
                                   .where(RESULT.c.assignment == assignment))
         return dict(rows.all())
 
-    def record(self, assignment, items):
-        """Write ``(result, input_hash, timestamp)`` items: grades and engine rows, atomically."""
+    def record(self, assignment, items, clock=None):
+        """Write ``(result, input_hash, timestamp)`` items: grades and engine rows, atomically.
+
+        ``clock`` (a :class:`bngrade.timing.RunClock`) gets the seconds spent sealing."""
         with transaction(self.gb) as session:
             for result, input_hash, timestamp in items:
-                self._write(session, assignment, result, input_hash, timestamp)
+                self._write(session, assignment, result, input_hash, timestamp, clock)
 
-    def _write(self, s, assignment, result, input_hash, timestamp):
+    def _write(self, s, assignment, result, input_hash, timestamp, clock=None):
         """One :class:`bngrade.results.Submission`: nbgrader's grades and the engine's row."""
         student, gb = result.student, self.gb
         gb.update_or_create_student(student)
@@ -121,10 +123,11 @@ class Store:
             max_score=maximum, flags=json.dumps(row["flags"]), detail=json.dumps(row["detail"]),
             graded_at=datetime.datetime.now(datetime.UTC).replace(tzinfo=None)))
         if self.key is not None:
-            # What is sealed is what was stored, read back as check() will read it.
-            integrity.seal(s, self.key, self.course_id, assignment, student,
-                           dict(row, flags=json.loads(json.dumps(row["flags"])),
-                                detail=json.loads(json.dumps(row["detail"]))))
+            with clock.phase("seal") if clock else contextlib.nullcontext():
+                # What is sealed is what was stored, read back as check() will read it.
+                integrity.seal(s, self.key, self.course_id, assignment, student,
+                               dict(row, flags=json.loads(json.dumps(row["flags"])),
+                                    detail=json.loads(json.dumps(row["detail"]))))
 
     def mismatches(self, assignment):
         """Students whose recorded grade does not match its seal (``[]`` without a key)."""

@@ -12,7 +12,9 @@ side by side, each with the student's code in a sandbox of its own:
   the autograded notebook and the feedback; its scores are not used.
 
 The feedback is rendered here with the engine's verdicts; if it fails, the
-score stands and the row is flagged.
+score stands and the row is flagged. A worker whose grader is not the driver's
+refuses the task before it reads the submission (:mod:`bngrade.build`), and
+every result names the worker and its grader.
 """
 
 import copy
@@ -25,14 +27,18 @@ import traceback
 
 import nbformat
 
-from . import feedback, inkernel, nbg, scoring, spec
+from . import build, feedback, inkernel, nbg, scoring, spec
 from .limits import Limits
 from .results import Flag, Notebook, Question, Submission, failed_notebook
 
 
-def grade_submission(payload_json):
-    """Grade one student's submission of one assignment; return the result as JSON text."""
+def grade_submission(payload_json, check_sandbox=False):
+    """Grade one student's submission of one assignment; return the result as JSON text.
+
+    Refuses (:class:`bngrade.build.VersionMismatch`) a driver of another grader, and with
+    ``check_sandbox`` (a remote worker) a machine where no sandbox can be made."""
     p = json.loads(payload_json)
+    build.require(p.get("build"), check_sandbox and bool(p["isolated"]))
     start = time.monotonic()
     cfg = nbg.to_config(p["config"])
     limits, isolated = Limits(**p["limits"]), bool(p["isolated"])
@@ -50,7 +56,8 @@ def grade_submission(payload_json):
             nb.flags.append(Flag("unisolated", nb.name, "student code ran without a sandbox "
                                  "(--unsafe-no-isolation)"))
     return Submission(p["assignment"], p["student"], notebooks, time.monotonic() - start,
-                      isolated).to_json()
+                      isolated, {"name": build.worker_name(),
+                                 "build": build.fingerprint()}).to_json()
 
 
 def grade_notebook(p, nbp, cfg, limits, isolated):
