@@ -19,7 +19,7 @@ Public functions
     This process's (computed once): ``bngrade``, ``bnlib``, ``code``,
     ``python``, ``numpy``, ``nbgrader``.
 ``worker_name() -> str``
-    The Dask worker's address, else ``local worker (pid N) on HOST``.
+    The Dask worker's address, else ``pid N on HOST``.
 ``require(driver, isolated=False)``
     In a worker, before grading: raise :class:`VersionMismatch` when
     ``driver`` (the task's fingerprint) differs from this worker's, and
@@ -29,14 +29,22 @@ Public functions
     In the driver, for a result: raise :class:`VersionMismatch` unless
     ``worker`` (the result's ``{"name", "build"}``) has the driver's fingerprint.
 ``describe(fp) -> str``
-    ``bngrade 0.1.0, bnlib 0.1.0 (code 1a2b3c4d5e6f, Python 3.11, ...)``.
+    ``bngrade 0.1.0, bnlib 0.1.0 (code 1a2b3c4d5e6f, python 3.11, ...)``.
+``report() -> dict``
+    What a worker answers the driver's handshake: ``name``, ``build`` and
+    ``sandbox`` (None, or why no sandbox can be made here).
+
+``python -m bngrade.build`` prints this machine's report (exit status 1 when no
+sandbox can be made): run it on a worker to compare with the driver's.
 """
 
 import functools
 import hashlib
+import json
 import os
 import platform
 import socket
+import sys
 import threading
 
 KEYS = ("bngrade", "bnlib", "code", "python", "numpy", "nbgrader")
@@ -96,7 +104,7 @@ def worker_name():
 
         return get_worker().address
     except (ImportError, ValueError):
-        return f"local worker (pid {os.getpid()}) on {socket.gethostname()}"
+        return f"pid {os.getpid()} on {socket.gethostname()}"
 
 
 def _mismatch(worker_fp, driver_fp, worker):
@@ -147,3 +155,15 @@ def report():
     except IsolationUnavailable as exc:
         sandbox = str(exc)
     return {"name": worker_name(), "build": fingerprint(), "sandbox": sandbox}
+
+
+def main():
+    r = report()
+    print(json.dumps(r, indent=1))
+    print(describe(r["build"]))
+    print("sandbox: " + ("ok" if r["sandbox"] is None else f"UNAVAILABLE: {r['sandbox']}"))
+    return 0 if r["sandbox"] is None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

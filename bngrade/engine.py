@@ -39,7 +39,7 @@ from . import (
 from .course import Course
 from .limits import Limits
 from .results import Submission, failed_notebook
-from .sanitize import html_document, line
+from .sanitize import line
 from .store import Store
 
 
@@ -91,10 +91,9 @@ def save_outputs(course, assignment, result):
     student = result.student
     stamp = course.path("submitted", student, assignment, "timestamp.txt")
     for nb in result.notebooks:
-        # The page shows what the sandboxed kernel printed: no script of it may run.
-        feedback = None if nb.feedback is None else html_document(nb.feedback)
+        # nb.feedback is made inert by the worker (bngrade.task): no script of it may run
         for kind, text, ext in (("autograded", nb.autograded, "ipynb"),
-                                ("feedback", feedback, "html")):
+                                ("feedback", nb.feedback, "html")):
             path = course.path(kind, student, assignment, f"{nb.name}.{ext}")
             if text is None:
                 if os.path.exists(path):
@@ -199,15 +198,30 @@ def _commit(store, assignment, items, log, clock):
                 log(line(f"could not record {item[0].student}: {type(exc).__name__}: {exc}"))
 
 
+RECORD_BATCH, RECORD_SECONDS = 32, 2.0  # results per gradebook transaction, longest wait
+
+
 def dispatch(backend, todo, record, progress=True, attempts=3, clock=None):
-    """Keep the backend busy (a bounded window of tasks); record results as they come.
+    """Keep the backend busy (a bounded window of tasks); record results as they come, in
+    batches (up to ``RECORD_BATCH`` results, or those of ``RECORD_SECONDS``: one transaction
+    each, so the driver's cost per result stays small beside a worker's).
 
     Returns the seconds spent recording (the driver's own share of the work; ``clock``, a
     :class:`bngrade.timing.RunClock`, gets the details). A result of a worker that is not
-    the driver's grader (:class:`bngrade.build.WorkerRefused`) stops the run."""
+    the driver's grader (:class:`bngrade.build.WorkerRefused`) stops the run; the results
+    already received are recorded first, as on any exit."""
     clock = clock or timing.RunClock()
     expected = build.fingerprint()
-    queue, recording = list(todo), 0.0
+    queue, recording, pending, since = list(todo), 0.0, [], 0.0
+
+    def flush():
+        nonlocal recording
+        batch = list(pending)
+        pending.clear()
+        started = time.perf_counter()
+        record(batch)
+        recording += time.perf_counter() - started
+        bar.update(len(batch))
     tries = dict.fromkeys(queue, 0)
     running = {}  # future -> student
     bar = tqdm(total=len(queue), unit="submission", disable=not progress, dynamic_ncols=True)
@@ -220,7 +234,6 @@ def dispatch(backend, todo, record, progress=True, attempts=3, clock=None):
                 running[future] = student
                 clock.submitted(future)
             done, _ = backend.wait(set(running))
-            batch = []
             for fut in done:
                 student, result = running.pop(fut), None
                 try:
@@ -241,14 +254,18 @@ def dispatch(backend, todo, record, progress=True, attempts=3, clock=None):
                         continue
                     result = lost(todo[student][0], exc)
                 clock.arrived(fut, result)
-                batch.append((result, todo[student][1]))
-            if batch:
-                started = time.perf_counter()
-                record(batch)
-                recording += time.perf_counter() - started
-                bar.update(len(batch))
+                if not pending:
+                    since = time.perf_counter()
+                pending.append((result, todo[student][1]))
+            if pending and (len(pending) >= RECORD_BATCH or not (queue or running)
+                            or time.perf_counter() - since >= RECORD_SECONDS):
+                flush()
     finally:
-        bar.close()
+        try:
+            if pending:  # a stop or a refused worker: what arrived is recorded all the same
+                flush()
+        finally:
+            bar.close()
     return recording
 
 

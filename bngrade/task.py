@@ -30,6 +30,7 @@ import nbformat
 from . import build, feedback, inkernel, nbg, scoring, spec
 from .limits import Limits
 from .results import Flag, Notebook, Question, Submission, failed_notebook
+from .sanitize import html_document
 
 
 def grade_submission(payload_json, check_sandbox=False):
@@ -107,6 +108,9 @@ def grade_notebook(p, nbp, cfg, limits, isolated):
         try:
             html = feedback.render(copy.deepcopy(autograded), assignment, name, student, db, cfg,
                                    verdicts)
+            # The page shows what the sandboxed kernel printed: no script of it may run
+            # (made inert here, on the worker, so the driver only writes it).
+            html = html_document(html)
         except Exception as exc:  # the score stands without its feedback
             flags.append(Flag("feedback_failed", name, f"the feedback could not be rendered "
                               f"({type(exc).__name__})"))
