@@ -110,6 +110,9 @@ class LocalBackend:
     def handshake(self, fingerprint, isolated):
         """Nothing to ask: the pool runs this machine's code (each task still checks)."""
 
+    def result(self, future):
+        return future.result()
+
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -122,14 +125,21 @@ class DaskBackend:
     name = "dask"
 
     def __init__(self, address, security=None):
-        from distributed import Client
+        from distributed import Client, as_completed
 
         self.client = Client(address, timeout=30, set_as_default=False,
                              **({"security": security} if security is not None else {}))
+        # Results are brought in by the client's own thread as tasks finish, while the
+        # driver records the ones before: the driver never waits on a round trip per result.
+        self._finished = as_completed(loop=self.client.loop, with_results=True,
+                                      raise_errors=False)
+        self._fetched = {}  # future -> its result text (or its error)
 
     def submit(self, payload):
         # a remote worker also checks, once, that it can make a sandbox
-        return self.client.submit(grade_submission, payload, True, pure=False)
+        future = self.client.submit(grade_submission, payload, True, pure=False)
+        self._finished.add(future)
+        return future
 
     def handshake(self, fingerprint, isolated):
         """Ask every worker now connected for its grader and sandbox; refuse the cluster
@@ -154,11 +164,16 @@ class DaskBackend:
                                           for name, why in broken) + "; nothing was graded")
 
     def wait(self, futures):
-        from distributed import wait
+        futures = set(futures)
+        while True:
+            done = {f for f in futures if f in self._fetched}
+            if done:
+                return done, futures - done
+            self._fetched.update(self._finished.next_batch(block=True))
 
-        with self.client.as_current():
-            done, pending = wait(list(futures), return_when="FIRST_COMPLETED")
-        return set(done), set(pending)
+    def result(self, future):
+        text = self._fetched.pop(future, None)
+        return text if isinstance(text, str) else future.result()  # an error: raised here
 
     def recover(self, exc):
         return False  # the scheduler already reschedules work of lost workers

@@ -238,7 +238,7 @@ def dispatch(backend, todo, record, progress=True, attempts=3, clock=None):
                 student, result = running.pop(fut), None
                 try:
                     with clock.phase("decode"):
-                        raw = json.loads(fut.result())
+                        raw = json.loads(backend.result(fut))
                     with clock.phase("validate"):
                         build.verify(raw.get("worker"), expected)  # before anything else
                         result = Submission.from_dict(raw)

@@ -11,7 +11,8 @@ The driver keeps one :class:`RunClock` per ``bngrade autograde``;
     submissions graded and recorded in this run (the others were up to date).
 ``driver``
     the driver's own work on results: ``total`` and ``per_submission`` seconds, and
-    per phase (``decode`` the worker's JSON, ``validate`` it: student and grader,
+    per phase (``decode`` the worker's JSON, which a Dask client brings in on its own
+    thread meanwhile, ``validate`` it: student and grader,
     ``outputs``: the autograded notebooks and feedback files, ``seal``: the HMAC,
     ``write``: the gradebook transaction without the seal), each as ``{total,
     per_submission}``.

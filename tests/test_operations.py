@@ -87,6 +87,9 @@ class FakeBackend:
     def recover(self, exc):
         return False
 
+    def result(self, future):
+        return future.result()
+
 
 def _result(student, fp, seconds=2.0):
     return Submission("a", student, [], seconds, True, {"name": "w1", "build": fp}).to_json()
@@ -364,3 +367,29 @@ def test_the_scale_bench_runs_a_small_loopback_class():
     assert "10 submissions of ps1-forward" in out and "graded and recorded 10 in" in out
     assert re.search(r"driver / worker per submission: 1/\d+", out)
     assert "projection: 2,000 students x 1 assignments" in out and "core-hours" in out
+
+
+@pytest.fixture(scope="module")
+def sandboxless_cluster(tmp_path_factory):
+    """One worker of this grader on a machine without bubblewrap (not on its PATH)."""
+    import sys
+
+    path = {"PATH": os.path.dirname(sys.executable)}
+    with dask_processes(tmp_path_factory.mktemp("dask-nobwrap"), 1,
+                        worker_env=[path]) as address:
+        yield address
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_make_a_sandbox_is_refused(tmp_path, sandboxless_cluster,
+                                                         monkeypatch):
+    from bngrade import backends
+
+    course = make_course(tmp_path)
+    submit(course, "ann", "bn-mini", source(course, "bn-mini"))
+    with pytest.raises(build.WorkerRefused, match="cannot make a sandbox: bubblewrap"):
+        grade(course, scheduler=sandboxless_cluster)  # the handshake
+    monkeypatch.setattr(backends.DaskBackend, "handshake", lambda self, fp, isolated: None)
+    with pytest.raises(build.WorkerRefused, match="cannot grade: bubblewrap"):
+        grade(course, scheduler=sandboxless_cluster)  # a worker that joined later: its task
+    assert _rows(course) == []
