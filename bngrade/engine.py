@@ -3,8 +3,9 @@
 :func:`autograde` registers the assignment in the gradebook (as ``nbgrader
 generate_assignment`` would), skips submissions already recorded with the same
 input hash (idempotent re-runs; an interrupted run resumes), sends the others
-to the backend a few at a time, and records each result as it arrives, in its
-own transaction, after writing the autograded notebook and the feedback.
+to the backend a few at a time, and records results as they arrive, a batch per
+transaction (:data:`RECORD_BATCH` results or :data:`RECORD_SECONDS`), after
+writing the autograded notebooks and the feedback.
 Every task carries the driver's grader fingerprint (:mod:`bngrade.build`): a
 worker of another grader refuses it, and the run stops there without recording
 anything that worker computed. Where the time went is in the summary's
