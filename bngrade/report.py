@@ -173,6 +173,16 @@ def _release_code(course, text):
     return _code(nbformat.writes(nb))
 
 
+def _last_timings(path):
+    """The ``timings`` of the summary a grading run wrote at ``path`` (None if none)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            timings = json.load(f).get("timings")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return timings if isinstance(timings, dict) else None
+
+
 def write(course, store, assignment, collection=None, clock=None):
     """Write the CSV and summaries; return the summary dict (with ``files``).
 
@@ -199,6 +209,8 @@ def write(course, store, assignment, collection=None, clock=None):
     if clock is not None:
         clock.mark("report")
         summary["timings"] = clock.summary()
+    elif last := _last_timings(files["json"]):  # `bngrade summary`: the last run's stay
+        summary["timings"] = last
     integrity.write_private(files["json"], json.dumps(summary, indent=1))
     integrity.write_private(files["markdown"], render(summary))
     return dict(summary, files=files)

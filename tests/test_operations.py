@@ -153,6 +153,11 @@ def test_summary_json_carries_consistent_timings(tmp_path):
         assert w[phase]["n"] == 4 and w[phase]["max"] <= sub["max"]
     assert t["queue"]["n"] == 4 and t["queue"]["median"] >= 0
     assert t["workers_one_driver_serves"] == pytest.approx(sub["total"] / 4 / d["per_submission"])
+    from bngrade import cli
+
+    assert cli.main(["summary", "bn-mini", "--course-dir", str(course)]) == 0
+    again = json.loads((course / "reports" / "bn-mini" / "summary.json").read_text())
+    assert again["timings"] == t  # `bngrade summary` keeps the last run's timings
     again = grade(course)  # nothing to grade: no worker figures, still a wall time
     assert again["timings"]["graded"] == 0 and again["timings"]["workers"]["submission"]["n"] == 0
     assert "## Timings" in (course / "reports" / "bn-mini" / "summary.md").read_text()
