@@ -64,6 +64,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_backward.py
 	$(BIN)/python bench/bench_grading.py
+	$(BIN)/python bench/bench_scale.py project
 	$(BIN)/python bench/bench_copies.py
 
 ## Re-pin requirements.lock from requirements.in in a throw-away venv.

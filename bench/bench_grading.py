@@ -14,7 +14,7 @@ Arms, all on the same synthetic class (correct, wrong and blank submissions in t
   bubblewrap (mean of ``--sandboxes`` starts).
 
 Target: the engine with 2 workers at least 3x faster than stock per submission.
-``--projection`` adds the 1-worker cost of every assignment and a Dask projection.
+The projection to a whole cohort on a cluster is ``bench/bench_scale.py``.
 """
 
 import argparse
@@ -122,9 +122,6 @@ def main():
     ap.add_argument("--source-root", type=pathlib.Path, default=ROOT)
     ap.add_argument("--time-limit", type=float, default=30)
     ap.add_argument("--sandboxes", type=int, default=20, help="starts for the sandbox arm")
-    ap.add_argument("--projection", action="store_true", help="also every assignment, 1 worker")
-    ap.add_argument("--projection-n", type=int, default=20,
-                    help="submissions per assignment for the projection")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bngrade-bench-") as tmp:
         course = make_course(tmp, args.source_root, args.assignment)
@@ -137,8 +134,6 @@ def main():
                                        isolated)
             assert summary["students"] == args.n
             res[key] = wall / args.n
-            if key == 1:
-                res["driver"] = summary["driver_seconds"] / args.n
             print(f"engine, {workers} worker(s){'' if isolated else ', UNISOLATED'}: "
                   f"{wall:.1f} s for {args.n} -> {res[key]:.3f} s per submission "
                   f"(mean score {summary['mean']:.2f})")
@@ -156,30 +151,6 @@ def main():
         print(f"speed-up, engine 2 workers vs stock: {res['stock'] / res[2]:.2f}x (target >= 3x)")
         print(f"cost of isolation, engine 2 workers: {res[2] / res['unsafe']:.2f}x "
               f"({res[2] - res['unsafe']:+.3f} s per submission)")
-        if args.projection:
-            project(args, tmp, res)
-
-
-def project(args, tmp, res):
-    costs = {}
-    for a in sorted(p.name for p in (args.source_root / "solutions").iterdir()
-                    if (p / f"{p.name}.ipynb").exists()):
-        other = make_course(pathlib.Path(tmp) / a, args.source_root, a)
-        build_class(other, a, args.projection_n)
-        wall, _ = engine_run(other, a, 1, args.time_limit)
-        costs[a] = wall / args.projection_n
-    print("engine, 1 worker, per submission of each assignment "
-          f"({args.projection_n} each, start-up included): "
-          + ", ".join(f"{a} {c:.3f} s" for a, c in costs.items()))
-    n = len(costs)  # every assignment, once per student
-    per_student = sum(costs.values())
-    workers_bound = 2000 * per_student / 32
-    driver_bound = 2000 * n * res["driver"]
-    print(f"projection: 2,000 students x {n} assignments on 32 single-core Dask workers: "
-          f"workers {workers_bound / 60:.1f} min ({per_student:.2f} core-s per student), "
-          f"driver {driver_bound / 60:.1f} min ({2000 * n:,} x {res['driver']:.3f} s of "
-          f"recording); wall ~ {max(workers_bound, driver_bound) / 60:.1f} min, set by the "
-          f"{'driver' if driver_bound > workers_bound else 'workers'}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 
+from . import build
 from .task import grade_submission
 
 PR_SET_PDEATHSIG = 1
@@ -106,6 +107,12 @@ class LocalBackend:
     def slots(self):
         return self.workers
 
+    def handshake(self, fingerprint, isolated):
+        """Nothing to ask: the pool runs this machine's code (each task still checks)."""
+
+    def result(self, future):
+        return future.result()
+
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -138,20 +145,55 @@ class DaskBackend:
     name = "dask"
 
     def __init__(self, address, security=None):
-        from distributed import Client
+        from distributed import Client, as_completed
 
         self.client = Client(address, timeout=30, set_as_default=False,
                              **({"security": security} if security is not None else {}))
+        # Results are brought in by the client's own thread as tasks finish, while the
+        # driver records the ones before: the driver never waits on a round trip per result.
+        self._finished = as_completed(loop=self.client.loop, with_results=True,
+                                      raise_errors=False)
+        self._fetched = {}  # future -> its result text (or its error)
 
     def submit(self, payload):
-        return self.client.submit(grade_submission, payload, pure=False)
+        # a remote worker also checks, once, that it can make a sandbox
+        future = self.client.submit(grade_submission, payload, True, pure=False)
+        self._finished.add(future)
+        return future
+
+    def handshake(self, fingerprint, isolated):
+        """Ask every worker now connected for its grader and sandbox; refuse the cluster
+        (:class:`bngrade.build.WorkerRefused`, naming each worker) if any differs or cannot
+        make a sandbox. Workers that join later are checked by their first task."""
+        from .build import VersionMismatch, WorkerRefused, describe
+
+        reports = self.client.run(build.report)
+        mismatched = [(name, r) for name, r in sorted(reports.items())
+                      if r.get("build") != fingerprint]
+        if mismatched:
+            raise VersionMismatch(
+                f"{len(mismatched)} of {len(reports)} workers are not this driver's grader "
+                f"({describe(fingerprint)}): "
+                + "; ".join(f"worker {name} runs {describe(r.get('build'))}"
+                            for name, r in mismatched)
+                + ". Install the course's environment at the driver's commit on every "
+                "worker, then run again; nothing was graded")
+        broken = [(name, r["sandbox"]) for name, r in sorted(reports.items()) if r["sandbox"]]
+        if isolated and broken:
+            raise WorkerRefused("; ".join(f"worker {name} cannot make a sandbox: {why}"
+                                          for name, why in broken) + "; nothing was graded")
 
     def wait(self, futures):
-        from distributed import wait
+        futures = set(futures)
+        while True:
+            done = {f for f in futures if f in self._fetched}
+            if done:
+                return done, futures - done
+            self._fetched.update(self._finished.next_batch(block=True))
 
-        with self.client.as_current():
-            done, pending = wait(list(futures), return_when="FIRST_COMPLETED")
-        return set(done), set(pending)
+    def result(self, future):
+        text = self._fetched.pop(future, None)
+        return text if isinstance(text, str) else future.result()  # an error: raised here
 
     def recover(self, exc):
         return False  # the scheduler already reschedules work of lost workers

@@ -160,6 +160,7 @@ def _run(args):
             store.close()
     else:
         from . import tls
+        from .build import WorkerRefused
         from .isolation import IsolationUnavailable
 
         try:
@@ -172,6 +173,9 @@ def _run(args):
                 security=tls.for_scheduler(args.scheduler, args.certs))
         except IsolationUnavailable as exc:
             _log(f"bngrade: refusing to grade: {exc}")
+            return 2
+        except WorkerRefused as exc:  # another grader on a worker: nothing of it recorded
+            _log(f"bngrade autograde: stopped: {exc}")
             return 2
         except CollectionError as exc:  # a line per ambiguous entry (names quoted with repr)
             for i, text in enumerate(str(exc).split("\n")):

@@ -3,8 +3,13 @@
 :func:`autograde` registers the assignment in the gradebook (as ``nbgrader
 generate_assignment`` would), skips submissions already recorded with the same
 input hash (idempotent re-runs; an interrupted run resumes), sends the others
-to the backend a few at a time, and records each result as it arrives, in its
-own transaction, after writing the autograded notebook and the feedback.
+to the backend a few at a time, and records results as they arrive, a batch per
+transaction (:data:`RECORD_BATCH` results or :data:`RECORD_SECONDS`), after
+writing the autograded notebooks and the feedback.
+Every task carries the driver's grader fingerprint (:mod:`bngrade.build`): a
+worker of another grader refuses it, and the run stops there without recording
+anything that worker computed. Where the time went is in the summary's
+``timings`` (:mod:`bngrade.timing`).
 """
 
 import contextlib
@@ -22,6 +27,7 @@ from tqdm import tqdm
 from . import (
     __version__,
     backends,
+    build,
     inkernel,
     integrity,
     isolation,
@@ -31,11 +37,12 @@ from . import (
     spec,
     stops,
     timelimit,
+    timing,
 )
 from .course import Course
 from .limits import Limits
 from .results import Submission, failed_notebook
-from .sanitize import html_document, line
+from .sanitize import line
 from .store import Store
 
 
@@ -87,6 +94,7 @@ def plan(course, store, assignment, students, force, limits, isolated=True):
                    "limits": limits.to_json(), "isolated": isolated, "config": config,
                    "notebooks": notebooks}
         h = _input_hash(payload)
+        payload["build"] = build.fingerprint()  # checked by the worker (not part of the hash)
         if force or done.get(student) != h or not _outputs_exist(course, student, assignment,
                                                                  sources) \
                 or timelimit.may_change(recorded.get(student, ()), limits.seconds):
@@ -102,7 +110,7 @@ def reference_payload(course, store, assignment, limits, isolated):
     return json.dumps({"assignment": assignment, "student": "reference-solution",
                        "salt": store.salt(), "limits": limits.to_json(), "isolated": isolated,
                        "config": nbg.plain_config(course.cfg, limits.seconds),
-                       "notebooks": notebooks})
+                       "notebooks": notebooks, "build": build.fingerprint()})
 
 
 def time_limit_for(course, store, assignment, time_limit, isolated, backend, log):
@@ -114,11 +122,13 @@ def time_limit_for(course, store, assignment, time_limit, isolated, backend, log
     if found is None:
         log(f"{assignment}: measuring the reference solution's time (once for these sources)")
         measure = Limits(seconds=timelimit.MEASURE_SECONDS)
-        future = backend(measure).submit(reference_payload(course, store, assignment, measure,
-                                                           isolated))
+        grader = backend(measure)
+        future = grader.submit(reference_payload(course, store, assignment, measure, isolated))
         while not future.done():
-            backend(measure).wait({future})
-        found = timelimit.from_reference(Submission.from_json(future.result()))
+            grader.wait({future})
+        raw = json.loads(grader.result(future))
+        build.verify(raw.get("worker"), build.fingerprint())
+        found = timelimit.from_reference(Submission.from_dict(raw))
         if found["problems"]:
             log(f"{assignment}: the reference solution itself was flagged "
                 f"({', '.join(found['problems'])}): its time may not be representative")
@@ -136,10 +146,9 @@ def save_outputs(course, assignment, result):
     student = result.student
     stamp = course.path("submitted", student, assignment, "timestamp.txt")
     for nb in result.notebooks:
-        # The page shows what the sandboxed kernel printed: no script of it may run.
-        feedback = None if nb.feedback is None else html_document(nb.feedback)
+        # nb.feedback is made inert by the worker (bngrade.task): no script of it may run
         for kind, text, ext in (("autograded", nb.autograded, "ipynb"),
-                                ("feedback", feedback, "html")):
+                                ("feedback", nb.feedback, "html")):
             path = course.path(kind, student, assignment, f"{nb.name}.{ext}")
             if text is None:
                 if os.path.exists(path):
@@ -175,7 +184,9 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
     """Grade ``assignment`` for the class (or ``students``); return the summary dict.
 
     Refuses (:class:`bngrade.isolation.IsolationUnavailable`) when no sandbox can be made,
-    unless ``isolated=False`` (``--unsafe-no-isolation``), which flags every row."""
+    unless ``isolated=False`` (``--unsafe-no-isolation``), which flags every row; stops with
+    :class:`bngrade.build.WorkerRefused` when a worker is not the driver's grader."""
+    clock = timing.RunClock()
     course_dir, zip_path = os.path.abspath(course_dir), zip_path and os.path.abspath(zip_path)
     if isolated:
         isolation.check()
@@ -195,6 +206,7 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
             backend = backends.make(workers, scheduler,
                                     inkernel.kernel_settings(limits, isolated), security)
             stop.force = backend.kill
+            backend.handshake(build.fingerprint(), isolated)
         return backend
 
     try:
@@ -202,7 +214,7 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         if bad:
             log(f"{len(bad)} gradebook rows do not match their seal (regraded if submitted): "
                 + ", ".join(line(m.student, 60) for m in bad[:10]))
-        recording, interrupted, todo, chosen_limit = 0.0, None, {}, None
+        interrupted, todo, chosen_limit = None, {}, None
         with private_cwd(), stops.StopSignals() as stop:
             try:
                 chosen_limit = time_limit_for(course, store, assignment, time_limit, isolated,
@@ -213,11 +225,12 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
                 log(f"{assignment}: {len(chosen)} submissions, {len(chosen) - len(todo)} up to "
                     f"date, {len(todo)} to grade")
                 log(timelimit.describe(chosen_limit))
+                clock.mark("plan")
                 if todo:
-                    recording = dispatch(
+                    dispatch(
                         started(limits), todo,
-                        lambda batch: _record(course, store, assignment, batch, log), progress,
-                        stop=stop)
+                        lambda batch: _record(course, store, assignment, batch, log, clock),
+                        progress, clock=clock, stop=stop)
             except stops.Stopped as exc:
                 if backend is not None:  # nothing of the run may go on: workers, sandboxes
                     backend.kill(getattr(exc, "running", ()))
@@ -234,9 +247,10 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
             else:
                 if backend is not None:
                     backend.close()
+        clock.mark("grading")
         summary = report.write(course, store, assignment, collected and collected.summary(),
-                               extra={"interrupted": interrupted, "time_limit": chosen_limit})
-        summary["driver_seconds"] = recording  # spent writing results (not in the files)
+                               clock, extra={"interrupted": interrupted,
+                                             "time_limit": chosen_limit})
         if collected:
             summary["files"].update(collected.files)
         return summary
@@ -244,30 +258,58 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         store.close()
 
 
-def _record(course, store, assignment, batch, log):
+def _record(course, store, assignment, batch, log, clock=None):
     """Outputs, then one transaction for the batch (one per result if the batch fails)."""
+    clock = clock or timing.RunClock()
     items = []
-    for result, input_hash in batch:
-        save_outputs(course, assignment, result)
-        items.append((result, input_hash, course.timestamp(result.student, assignment)))
+    with clock.phase("outputs"):
+        for result, input_hash in batch:
+            save_outputs(course, assignment, result)
+            items.append((result, input_hash, course.timestamp(result.student, assignment)))
+    with clock.phase("db"):
+        _commit(store, assignment, items, log, clock)
+
+
+def _commit(store, assignment, items, log, clock):
     try:
-        store.record(assignment, items)
+        store.record(assignment, items, clock)
     except Exception:  # find the culprit; the others are recorded alone
         for item in items:
             try:
-                store.record(assignment, [item])
+                store.record(assignment, [item], clock)
             except Exception as exc:  # left unrecorded: the next run grades it again
                 log(line(f"could not record {item[0].student}: {type(exc).__name__}: {exc}"))
 
 
-def dispatch(backend, todo, record, progress=True, attempts=3, stop=None):
-    """Keep the backend busy (a bounded window of tasks); record results as they come.
+RECORD_BATCH, RECORD_SECONDS = 32, 2.0  # results per gradebook transaction, longest wait
 
-    Returns the seconds spent recording (the driver's own share of the work). On a stop
-    (:class:`bngrade.stops.Stopped`, from ``stop``), the results that have arrived are
-    recorded first; the exception then says how many were recorded (``recorded``)."""
+
+def dispatch(backend, todo, record, progress=True, attempts=3, clock=None, stop=None):
+    """Keep the backend busy (a bounded window of tasks); record results as they come, in
+    batches (up to ``RECORD_BATCH`` results, or those of ``RECORD_SECONDS``: one transaction
+    each, so the driver's cost per result stays small beside a worker's).
+
+    Returns the seconds spent recording (the driver's own share of the work; ``clock``, a
+    :class:`bngrade.timing.RunClock`, gets the details). A result of a worker that is not
+    the driver's grader (:class:`bngrade.build.WorkerRefused`) stops the run; the results
+    already received are recorded first, as on any exit. On a stop
+    (:class:`bngrade.stops.Stopped`, from ``stop``) too; the exception then says how many
+    were recorded (``recorded``) and which tasks still ran (``running``)."""
+    clock = clock or timing.RunClock()
     stop = stop or stops.StopSignals()  # inert unless entered
-    queue, recording, recorded = list(todo), 0.0, 0
+    expected = build.fingerprint()
+    queue, recording, recorded, pending, since = list(todo), 0.0, 0, [], 0.0
+
+    def flush():
+        nonlocal recording, recorded
+        batch = list(pending)
+        pending.clear()
+        started = time.perf_counter()
+        record(batch)
+        recording += time.perf_counter() - started
+        recorded += len(batch)
+        bar.update(len(batch))
+
     tries = dict.fromkeys(queue, 0)
     running = {}  # future -> student
     bar = tqdm(total=len(queue), unit="submission", disable=not progress, dynamic_ncols=True)
@@ -276,52 +318,67 @@ def dispatch(backend, todo, record, progress=True, attempts=3, stop=None):
             while queue and len(running) < 2 * backend.slots:
                 student = queue.pop(0)
                 tries[student] += 1
-                running[backend.submit(todo[student][0])] = student
+                future = backend.submit(todo[student][0])
+                running[future] = student
+                clock.submitted(future)
             done, _ = backend.wait(set(running))
-            with stop.deferred():  # a signal waits for this batch to be recorded
-                batch = []
+            with stop.deferred():  # a signal waits for these results to be recorded
                 for fut in done:
-                    student = running.pop(fut)
+                    student, result = running.pop(fut), None
                     try:
-                        result = Submission.from_json(fut.result())
-                        if result.student != student:
-                            raise ValueError("a result for another student")
+                        with clock.phase("decode"):
+                            raw = json.loads(backend.result(fut))
+                        with clock.phase("validate"):
+                            build.verify(raw.get("worker"), expected)  # before anything else
+                            result = Submission.from_dict(raw)
+                            if result.student != student:
+                                raise ValueError("a result for another student")
+                    except build.WorkerRefused:
+                        raise  # not this student's fault: stop, record nothing of that worker
                     except Exception as exc:  # the worker died or the task could not finish
+                        clock.arrived(fut)
                         backend.recover(exc)  # a dead worker is replaced; the run goes on
                         if tries[student] < attempts:
                             queue.append(student)
                             continue
                         result = lost(todo[student][0], exc)
-                    batch.append((result, todo[student][1]))
-                if batch:
-                    started = time.perf_counter()
-                    record(batch)
-                    recording += time.perf_counter() - started
-                    recorded += len(batch)
-                    bar.update(len(batch))
+                    clock.arrived(fut, result)
+                    if not pending:
+                        since = time.perf_counter()
+                    pending.append((result, todo[student][1]))
+                if pending and (len(pending) >= RECORD_BATCH or not (queue or running)
+                                or time.perf_counter() - since >= RECORD_SECONDS):
+                    flush()
     except stops.Stopped as exc:
         with stop.deferred():
-            batch = _finished(running, todo)
-            if batch:
-                record(batch)
-            exc.recorded = recorded + len(batch)
+            pending.extend(_finished(backend, running, todo, expected))
+            if pending:
+                flush()
+            exc.recorded = recorded
             exc.running = list(running)  # for the backend to cancel
         raise
     finally:
-        bar.close()
+        try:
+            if pending:  # a stop or a refused worker: what arrived is recorded all the same
+                flush()
+        finally:
+            bar.close()
     return recording
 
 
-def _finished(running, todo):
-    """The results that arrived but were not recorded yet (at a stop)."""
+def _finished(backend, running, todo, expected):
+    """The results that arrived but were not recorded yet (at a stop), from this driver's
+    grader only."""
     out = []
     for fut, student in running.items():
         try:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
-                result = Submission.from_json(fut.result())
+                raw = json.loads(backend.result(fut))
+                build.verify(raw.get("worker"), expected)
+                result = Submission.from_dict(raw)
                 if result.student == student:
                     out.append((result, todo[student][1]))
-        except Exception:  # not finished after all: graded again by the next run
+        except Exception:  # not finished after all, or not ours: graded again by the next run
             continue
     return out
 

@@ -8,7 +8,9 @@ control characters escaped (``bngrade.sanitize``): Markdown-escaped in the
 summary, never a formula in the CSV. Copied answers (``bngrade.copies``) are
 flagged here, over every submission of the assignment. ``grades.csv``'s scores
 are nbgrader's final ones (manual grades included: :func:`bngrade.export.final_scores`);
-a run that collected an LMS zip adds its counts and skipped entries to the summary.
+a run that collected an LMS zip adds its counts and skipped entries to the summary,
+and a grading run its ``timings`` (:mod:`bngrade.timing`: wall time, the driver's
+recording time, the workers' grading time, the queue).
 """
 
 import collections
@@ -19,7 +21,7 @@ import os
 
 import nbformat
 
-from . import copies, integrity
+from . import copies, integrity, timing
 from .export import final_scores
 from .sanitize import csv_cell, line, markdown
 
@@ -119,7 +121,28 @@ def render(summary):
                   f"in `collection.csv`)", ""]
         # entry names come from students
         lines += [f"- {markdown(e['entry'])}: {markdown(e['reason'])}" for e in c["skipped"]]
+    if s.get("timings"):
+        lines += ["", "## Timings", "", *_timing_lines(s["timings"])]
     return "\n".join(lines) + "\n"
+
+
+def _timing_lines(t):
+    def secs(x):
+        return "-" if x is None else f"{x:.3g} s"
+
+    w, d = t["workers"], t["driver"]
+    out = [f"{t['graded']} submissions graded in {secs(t['wall'])} (wall); per submission: "
+           f"worker {secs(w['submission']['median'])} median, {secs(w['submission']['p95'])} "
+           f"p95, {secs(w['submission']['max'])} max; driver's recording "
+           f"{secs(d['per_submission'])} ("
+           + ", ".join(f"{p} {secs(d[p]['per_submission'])}" for p in timing.DRIVER_PHASES)
+           + f"); queue {secs(t['queue']['median'])} median"]
+    if w["question"]["n"]:
+        out.append(f"per question on a worker: {secs(w['question']['median'])} median, "
+                   f"{secs(w['question']['p95'])} p95, {secs(w['question']['max'])} max")
+    if t.get("workers_one_driver_serves"):
+        out.append(f"one driver keeps up with {t['workers_one_driver_serves']:.0f} busy workers")
+    return out
 
 
 def _code(text):
@@ -161,12 +184,28 @@ def _release_code(course, text):
     return _code(nbformat.writes(nb))
 
 
-def write(course, store, assignment, collection=None, extra=None):
+RUN_FACTS = ("timings", "time_limit")  # what only a grading run knows
+
+
+def _last_run(path):
+    """The :data:`RUN_FACTS` of the summary a grading run wrote at ``path`` (empty if none)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            last = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(last, dict):
+        return {}
+    return {k: last[k] for k in RUN_FACTS if isinstance(last.get(k), dict)}
+
+
+def write(course, store, assignment, collection=None, clock=None, extra=None):
     """Write the CSV and summaries; return the summary dict (with ``files``).
 
     ``collection``: what this run collected from an LMS zip
-    (:meth:`bngrade.lms.Collection.summary`), shown in the summary. ``extra``: the run's
-    own facts (``interrupted``, ``time_limit``), added to the summary as they are."""
+    (:meth:`bngrade.lms.Collection.summary`), shown in the summary; ``clock``: the run's
+    :class:`bngrade.timing.RunClock`, its figures the summary's ``timings``; ``extra``: the
+    run's own facts (``interrupted``, ``time_limit``), added to the summary as they are."""
     rows = store.rows(assignment)
     found = copy_flags(course, assignment, [r["student"] for r in rows])
     for r in rows:
@@ -184,6 +223,11 @@ def write(course, store, assignment, collection=None, extra=None):
     except ValueError:  # not in nbgrader's tables (nothing recorded yet)
         final = None
     write_csv(files["csv"], rows, [q["grade_id"] for q in summary["per_question"]], final)
+    if clock is not None:
+        clock.mark("report")
+        summary["timings"] = clock.summary()
+    else:  # `bngrade summary`: the last grading run's facts stay
+        summary.update({k: v for k, v in _last_run(files["json"]).items() if k not in summary})
     integrity.write_private(files["json"], json.dumps(summary, indent=1))
     integrity.write_private(files["markdown"], render(summary))
     return dict(summary, files=files)

@@ -80,6 +80,7 @@ class Submission:
     notebooks: list = field(default_factory=list)  # of Notebook
     seconds: float = 0.0
     isolated: bool = True
+    worker: dict = field(default_factory=dict)  # {"name", "build"}: bngrade.build
 
     @property
     def flags(self):
@@ -98,7 +99,11 @@ class Submission:
 
     @classmethod
     def from_json(cls, text):
-        d = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
         nbs = [Notebook(**{**nb, "questions": [Question(**q) for q in nb["questions"]],
                            "flags": [Flag(**f) for f in nb["flags"]]})
                for nb in d.pop("notebooks")]

@@ -12,7 +12,9 @@ side by side, each with the student's code in a sandbox of its own:
   the autograded notebook and the feedback; its scores are not used.
 
 The feedback is rendered here with the engine's verdicts; if it fails, the
-score stands and the row is flagged.
+score stands and the row is flagged. A worker whose grader is not the driver's
+refuses the task before it reads the submission (:mod:`bngrade.build`), and
+every result names the worker and its grader.
 """
 
 import copy
@@ -26,16 +28,21 @@ import traceback
 
 import nbformat
 
-from . import feedback, inkernel, isolation, nbg, scoring, spec, timelimit
+from . import build, feedback, inkernel, isolation, nbg, scoring, spec, timelimit
 from .limits import Limits
 from .results import Flag, Notebook, Question, Submission, failed_notebook
+from .sanitize import html_document
 
 
-def grade_submission(payload_json):
-    """Grade one student's submission of one assignment; return the result as JSON text."""
+def grade_submission(payload_json, check_sandbox=False):
+    """Grade one student's submission of one assignment; return the result as JSON text.
+
+    Refuses (:class:`bngrade.build.VersionMismatch`) a driver of another grader, and with
+    ``check_sandbox`` (a remote worker) a machine where no sandbox can be made."""
+    p = json.loads(payload_json)
+    build.require(p.get("build"), check_sandbox and bool(p["isolated"]))
     key = _watch_dask_worker()
     isolation.set_owner(key)
-    p = json.loads(payload_json)
     start = time.monotonic()
     cfg = nbg.to_config(p["config"])
     limits, isolated = Limits(**p["limits"]), bool(p["isolated"])
@@ -56,7 +63,8 @@ def grade_submission(payload_json):
     if isolation.stopped(key):  # its sandboxes were killed under it: no verdict, a retry
         raise RuntimeError("the task was stopped while grading this submission")
     return Submission(p["assignment"], p["student"], notebooks, time.monotonic() - start,
-                      isolated).to_json()
+                      isolated, {"name": build.worker_name(),
+                                 "build": build.fingerprint()}).to_json()
 
 
 _watching, _running = [], set()
@@ -146,6 +154,9 @@ def grade_notebook(p, nbp, cfg, limits, isolated, task_key=None):
         try:
             html = feedback.render(copy.deepcopy(autograded), assignment, name, student, db, cfg,
                                    verdicts)
+            # The page shows what the sandboxed kernel printed: no script of it may run
+            # (made inert here, on the worker, so the driver only writes it).
+            html = html_document(html)
         except Exception as exc:  # the score stands without its feedback
             flags.append(Flag("feedback_failed", name, f"the feedback could not be rendered "
                               f"({type(exc).__name__})"))

@@ -27,6 +27,10 @@ Public functions
 ``security(folder, role="client") -> distributed.Security``
     Mutual TLS with the folder's authority and the role's certificate;
     ``ValueError`` naming the missing file.
+``cluster_security(folder) -> distributed.Security``
+    Mutual TLS with every role's certificate of the folder: what a cluster
+    manager that starts the scheduler and the workers itself needs
+    (``dask_jobqueue.SLURMCluster(security=...)``, README).
 ``for_scheduler(address, folder) -> Security | None``
     What the driver connects to ``address`` with: ``security(folder)`` for a
     ``tls://`` scheduler, ``None`` without a scheduler or ``folder``;
@@ -134,15 +138,25 @@ def make_certs(folder, hosts=("127.0.0.1", "localhost"), days=365, force=False):
 
 def security(folder, role="client"):
     """``distributed.Security`` with mutual TLS for ``role``, plain TCP refused."""
+    return _security(folder, (role,))
+
+
+def cluster_security(folder):
+    """``distributed.Security`` with the scheduler's, the workers' and the client's files."""
+    return _security(folder, ROLES)
+
+
+def _security(folder, roles):
     from distributed import Security
 
-    cert, key = files(folder, role)
-    ca = os.path.join(folder, CA)
-    for path in (ca, cert, key):
-        if not os.path.isfile(path):
-            raise ValueError(f"{path} is missing: make the cluster's certificates with "
-                             f"`bngrade certs {folder}` and copy them to every machine")
-    extra = {f"tls_{role}_cert": cert, f"tls_{role}_key": key}
+    ca, extra = os.path.join(folder, CA), {}
+    for role in roles:
+        cert, key = files(folder, role)
+        for path in (ca, cert, key):
+            if not os.path.isfile(path):
+                raise ValueError(f"{path} is missing: make the cluster's certificates with "
+                                 f"`bngrade certs {folder}` and copy them to every machine")
+        extra.update({f"tls_{role}_cert": cert, f"tls_{role}_key": key})
     return Security(require_encryption=True, tls_ca_file=ca, **extra)
 
 

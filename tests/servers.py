@@ -78,14 +78,16 @@ def postgres_server():
         shutil.rmtree(data, ignore_errors=True)
 
 
-def _start(cmd, log):
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+def _start(cmd, log, env=None):
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=None if env is None else {**os.environ, **env})
 
 
 @contextlib.contextmanager
-def _dask(logdir, workers, certs=None, nanny=True, started=None):
+def dask_processes(logdir, workers, certs=None, worker_env=(), nanny=True, started=None):
     """A ``dask scheduler`` and ``workers`` ``dask worker`` processes on 127.0.0.1; with
     ``certs`` (a folder made by ``bngrade certs``) every connection is mutual TLS.
+    ``worker_env``: per worker, variables added to its environment (e.g. a PYTHONPATH);
     ``nanny=False``: workers without a nanny; ``started``: a list that receives the
     processes (the scheduler first)."""
     from distributed import Client
@@ -110,7 +112,8 @@ def _dask(logdir, workers, certs=None, nanny=True, started=None):
     procs += [_start([os.path.join(BIN, "dask"), "worker", address, "--host", "127.0.0.1",
                       "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
                       "--memory-limit", "0", "--name", f"w{i}", *flags("worker"),
-                      *([] if nanny else ["--no-nanny"])], logs[i])
+                      *([] if nanny else ["--no-nanny"])], logs[i],
+                     worker_env[i - 1] if i <= len(worker_env) else None)
               for i in range(1, workers + 1)]
     if started is not None:
         started.extend(procs)
@@ -143,7 +146,7 @@ def _dask(logdir, workers, certs=None, nanny=True, started=None):
 @pytest.fixture(scope="session")
 def dask_cluster(tmp_path_factory):
     """A ``dask scheduler`` and two ``dask worker`` processes; yields the scheduler address."""
-    with _dask(tmp_path_factory.mktemp("dask"), 2) as address:
+    with dask_processes(tmp_path_factory.mktemp("dask"), 2) as address:
         yield address
 
 
@@ -154,5 +157,5 @@ def dask_tls_cluster(tmp_path_factory):
 
     certs = str(tmp_path_factory.mktemp("certs"))
     tls.make_certs(certs)
-    with _dask(tmp_path_factory.mktemp("dask-tls"), 1, certs) as address:
+    with dask_processes(tmp_path_factory.mktemp("dask-tls"), 1, certs) as address:
         yield certs, address

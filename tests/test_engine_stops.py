@@ -31,7 +31,7 @@ from engine_tools import (
     source,
     submit,
 )
-from servers import _dask
+from servers import dask_processes
 
 from bngrade.isolation import UID_BASE
 
@@ -166,7 +166,7 @@ def test_a_dead_dask_worker_leaves_nothing_running(tmp_path, signame, nanny):
     course = make_course(tmp_path / "course")
     looping_class(course, 4)
     started = []
-    with _dask(tmp_path, 1, nanny=nanny, started=started) as address:
+    with dask_processes(tmp_path, 1, nanny=nanny, started=started) as address:
         worker = started[1]
         if nanny:  # the worker is the nanny's spawned child
             worker_pid = next(c for c in children(worker.pid) if "spawn_main" in cmdline(c))
@@ -200,7 +200,7 @@ def test_a_stopped_driver_stops_its_tasks_on_dask_workers(tmp_path):
     course = make_course(tmp_path / "course")
     looping_class(course, 4)
     started = []
-    with _dask(tmp_path, 1, nanny=False, started=started) as address:
+    with dask_processes(tmp_path, 1, nanny=False, started=started) as address:
         worker = started[1].pid
         driver = subprocess.Popen(
             [sys.executable, "-m", "bngrade", "autograde", "bn-mini", "--course-dir",
