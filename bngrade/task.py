@@ -25,7 +25,7 @@ import traceback
 
 import nbformat
 
-from . import feedback, inkernel, nbg, scoring, spec
+from . import feedback, feedback_page, inkernel, nbg, scoring, spec
 from .limits import Limits
 from .results import Flag, Notebook, Question, Submission, failed_notebook
 
@@ -56,12 +56,11 @@ def grade_submission(payload_json):
 def grade_notebook(p, nbp, cfg, limits, isolated):
     name, student, assignment = nbp["name"], p["student"], p["assignment"]
     if nbp["submitted"] is None:
-        return failed_notebook(name, nbp["questions"], "missing",
-                               nbp.get("problem") or f"{name}.ipynb was not submitted")
+        return _not_graded(nbp, "missing", nbp.get("problem") or f"{name}.ipynb was not submitted")
     try:
         nb = nbg.read_notebook(nbp["submitted"])
     except ValueError as exc:
-        return failed_notebook(name, nbp["questions"], "corrupt", f"{nbp['found_as']}: {exc}")
+        return _not_graded(nbp, "corrupt", f"{nbp['found_as']}: {exc}")
     source_nb = nbformat.reads(nbp["source"], as_version=4)
     key = hashlib.sha256((assignment + name + nbp["source"]).encode()).hexdigest()
     clock = {"start": time.monotonic()}
@@ -99,7 +98,7 @@ def grade_notebook(p, nbp, cfg, limits, isolated):
     if autograded is not None:
         try:
             html = feedback.render(copy.deepcopy(autograded), assignment, name, student, db, cfg,
-                                   verdicts)
+                                   verdicts, secrets=(p["salt"],))
         except Exception as exc:  # the score stands without its feedback
             flags.append(Flag("feedback_failed", name, f"the feedback could not be rendered "
                               f"({type(exc).__name__})"))
@@ -117,6 +116,16 @@ def grade_notebook(p, nbp, cfg, limits, isolated):
     return Notebook(name, questions, flags,
                     nbformat.writes(autograded) if autograded is not None else None, html,
                     timings)
+
+
+def _not_graded(nbp, kind, detail):
+    """Zero with the reason, and a page telling the student why (recorded once: a re-run
+    finds its outputs and the same input, and leaves it until the file changes)."""
+    nb = failed_notebook(nbp["name"], nbp["questions"], kind, detail)
+    nb.feedback = feedback_page.problem_page(
+        nbp["name"], nbp.get("found_as") if kind == "corrupt" else None,
+        sum(q["points"] for q in nbp["questions"]), detail if kind == "corrupt" else "")
+    return nb
 
 
 def _score(box, sp, cells, answers, salt, student, limits, isolated):
