@@ -325,12 +325,14 @@ def formgrader_dir():
     return os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader")
 
 
-def problem_page(notebook, found_as, points, reason):
-    """The page of a notebook that could not be graded at all (unreadable, or not sent):
-    what was wrong and what to do, in plain words; no traceback, no path."""
+def problem_page(notebook, kind, detail, points):
+    """The page of a notebook that could not be graded at all (``kind`` "corrupt": the file
+    was unreadable, ``detail`` as the flag records it, ``<file>: <reason>``; "missing": not
+    sent): what was wrong and what to do, in plain words; no traceback, no path."""
     title = html.escape(notebook)
-    if found_as:
-        what = (f"Your file <code>{html.escape(found_as)}</code> could not be read as a "
+    m = re.match(r"(.+?\.ipynb): (.*)$", detail or "", re.S) if kind == "corrupt" else None
+    if m:
+        what = (f"Your file <code>{html.escape(m.group(1))}</code> could not be read as a "
                 "Jupyter notebook, so none of its answers could be graded. A notebook file "
                 "is text that Jupyter writes; this one is incomplete or in another format "
                 "(for example, cut off while it was saved or uploaded, or saved as another "
@@ -341,18 +343,18 @@ def problem_page(notebook, found_as, points, reason):
     else:
         what = f"No notebook named <code>{title}.ipynb</code> was found in your submission."
         todo = f"Send your notebook under its own name, <code>{title}.ipynb</code>."
-    detail = html.escape(short_reason(reason))
+    found = html.escape(short_reason(m.group(2))) if m else ""
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{title}: not graded</title></head><body>"
             f"<h1>{title}: not graded (0 of {points:g} points)</h1><p>{what}</p>"
             f"<p>What to do: {todo}</p>"
-            + (f"<p>What the grader found: {detail}.</p>" if detail else "")
+            + (f"<p>What the grader found: {found}.</p>" if found else "")
             + "</body></html>")
 
 
 def short_reason(reason):
     """The reader's reason without a file name or a path: ``Expecting value: line 1
-    column 1`` of ``x.ipynb: not a readable notebook (JSONDecodeError: Expecting ...)``."""
+    column 1`` of ``not a readable notebook (JSONDecodeError: Expecting value: ...)``."""
     m = re.search(r"\((?:\w+: )?(.*?)(?: \(char \d+\))?\)$", reason or "")
     text = m.group(1) if m else ""
     return _PATH.sub(lambda p: short_path(p.group(0)), text)[:200]

@@ -122,9 +122,8 @@ def _not_graded(nbp, kind, detail):
     """Zero with the reason, and a page telling the student why (recorded once: a re-run
     finds its outputs and the same input, and leaves it until the file changes)."""
     nb = failed_notebook(nbp["name"], nbp["questions"], kind, detail)
-    nb.feedback = feedback_page.problem_page(
-        nbp["name"], nbp.get("found_as") if kind == "corrupt" else None,
-        sum(q["points"] for q in nbp["questions"]), detail if kind == "corrupt" else "")
+    nb.feedback = feedback_page.problem_page(nbp["name"], kind, detail,
+                                             sum(q["points"] for q in nbp["questions"]))
     return nb
 
 
