@@ -59,6 +59,7 @@ _SEED = re.compile(r"""\bseed\b["']?\s*[:=]\s*(-?\d+)""")
 # first slash follows a colon).
 _PATH = re.compile(r"""(?:(?<=^)|(?<=[\s"'(\[=,]))~?/"""
                    r"""(?:[^\s/"'()\[\],:<>]+/)+[^\s/"'()\[\],:<>]*""", re.M)
+_FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}")
 _FRAME = re.compile(r"^\s*File\s+(\S.*?)(?::\d+)?(,\s+in\s+.*)?$")
 
 
@@ -316,7 +317,8 @@ class FeedbackExporter(HTMLExporter):
 
     def from_notebook_node(self, nb, resources=None, **kw):
         output, resources = super().from_notebook_node(nb, resources, **kw)
-        return html_document(output), resources
+        # Bootstrap's icon font is a file the page does not have (and its CSP would refuse)
+        return html_document(_FONT_FACE.sub("", output)), resources
 
 
 def formgrader_dir():

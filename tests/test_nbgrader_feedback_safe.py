@@ -149,3 +149,32 @@ def test_feedback_loads_nothing_from_another_host(course):
     assert "cdn" not in raw.lower() and "<script" not in raw.lower()
     assert "Content-Security-Policy" in raw
     assert "<math" in raw and "$$" not in visible_text(raw)
+
+
+MATH_FACTS = """() => {
+  const maths = [...document.querySelectorAll('math')];
+  const frac = document.querySelector('math[display="block"] mfrac');
+  const [num, den] = frac ? [...frac.children].map(c => c.getBoundingClientRect()) : [null, null];
+  return {maths: maths.length, tall: maths.filter(m => m.getBoundingClientRect().height > 0).length,
+          stacked: !!frac && num.bottom <= den.top + 1 && num.height > 0 && den.height > 0,
+          text: document.body.innerText};
+}"""
+
+
+def test_math_in_feedback_renders_as_math_offline(course, browser):
+    # Chromium with every request off 127.0.0.1 aborted: the page needs nothing else
+    from builtsite import LocalServer, Visit
+
+    with LocalServer(course / "feedback") as server:
+        visit = Visit(browser, server)
+        try:
+            visit.page.goto(f"{server.url}solution/{PS1}/{PS1}.html")
+            visit.page.wait_for_load_state("load")
+            facts = visit.page.evaluate(MATH_FACTS)
+        finally:
+            visit.close()
+    assert visit.external == [] and visit.console_errors == [], (visit.external,
+                                                                 visit.console_errors)
+    assert facts["maths"] > 0 and facts["tall"] == facts["maths"], facts["maths"]
+    assert facts["stacked"], "the display formula's fraction is not laid out as a fraction"
+    assert "$$" not in facts["text"] and "\\frac" not in facts["text"]
