@@ -15,12 +15,7 @@ from nbgrader.api import Gradebook
 from traitlets.config import Config
 
 from . import nbg
-from .feedback_page import (
-    PREPROCESSORS,
-    FeedbackExporter,
-    formgrader_dir,
-    verdict_cells,  # noqa: F401 (verdict_cells, in_words: the notes' one home, re-exported)
-)
+from .feedback_page import PREPROCESSORS, FeedbackExporter, formgrader_dir
 
 
 def _exporter_config(cfg):
