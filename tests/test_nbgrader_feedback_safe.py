@@ -45,9 +45,12 @@ STUDENTS = {
                " 'seed=%s' % f.frame.f_locals.get('seed'))\n"),
               ("x_A = np.array([2.0, 4.0, 6.0, 8.0])\n",
                "x_A = np.array([2.0, 4.0, 6.0, 8.0])\nprint(_ih)\nprint(In[-3:])\n"
-               "import json, glob, os\n"
-               "for p in glob.glob('/**/solutions/ps1-forward/*.ipynb', recursive=True)[:1]:\n"
-               "    print(p, [c['source'] for c in json.load(open(p))['cells']])\n"
+               "import json, os, sqlite3\n"
+               "root = os.path.abspath('../../..')  # the course, from autograded/<s>/<id>/\n"
+               "path = os.path.join(root, 'solutions', 'ps1-forward', 'ps1-forward.ipynb')\n"
+               "print(path, [c['source'] for c in json.load(open(path))['cells']])\n"
+               "book = sqlite3.connect(os.path.join(root, 'gradebook.db'))\n"
+               "print(book.execute('select source from source_cell').fetchall())\n"
                "print(os.getcwd(), __import__('bnlib').__file__)\n")],
 }
 
@@ -109,6 +112,9 @@ def test_the_attack_reaches_the_autograded_notebook(course, student):
     # nbgrader's autograde runs the hidden tests in the student's kernel: the leak is real
     outputs = re.sub(r"\\u001b\[[0-9;]*m", "", autograded_outputs(course, student))
     assert "seed=11" in outputs
+    if student == "peeks":  # it read the source notebook and the gradebook
+        assert "ps1-forward.ipynb" in outputs and "Error" not in outputs
+        assert outputs.count("hidden=True, seed=11") >= 4
 
 
 @pytest.mark.parametrize("student", ["solution", *STUDENTS])
