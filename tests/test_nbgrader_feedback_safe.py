@@ -113,7 +113,7 @@ def test_the_attack_reaches_the_autograded_notebook(course, student):
     outputs = re.sub(r"\\u001b\[[0-9;]*m", "", autograded_outputs(course, student))
     assert "seed=11" in outputs
     if student == "peeks":  # it read the source notebook and the gradebook
-        assert "ps1-forward.ipynb" in outputs and "Error" not in outputs
+        assert "ps1-forward.ipynb" in outputs and '"output_type": "error"' not in outputs
         assert outputs.count("hidden=True, seed=11") >= 4
 
 
