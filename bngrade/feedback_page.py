@@ -14,7 +14,7 @@ page of this course, whoever made it, shows what the grader keeps secret:
   for each line of every hidden region (as written, JSON-escaped or
   ``repr``-escaped: what ``print(_ih)``, ``inspect`` or reading a notebook file
   print), the markers, ``hidden=True`` and the hidden seeds (``seed=11``,
-  ``'seed': 11``), and the grader's secrets it is given; each is replaced by
+  ``'seed': 11``), and bngrade's salt (read from the gradebook); each is replaced by
   ``[hidden]``. (A student whose code runs next to the hidden tests, as in
   nbgrader's own autograde, can still re-encode them: only ``bngrade`` keeps the
   hidden tests out of the student's kernel.)
@@ -130,19 +130,32 @@ class Material:
         return out
 
 
-def _gradebook_sources(resources):
-    """The recorded sources of the notebook's cells (``{cell name: source}``), or {}."""
+def _from_gradebook(resources):
+    """What the gradebook records: the sources of the notebook's cells (``{cell name:
+    source}``) and bngrade's salt (the hidden cases' seeds derive from it), or ({}, ())."""
     info = resources.get("nbgrader") or {}
     if not info.get("db_url"):
-        return {}
+        return {}, ()
     from nbgrader.api import Gradebook
+    from sqlalchemy import select
 
+    from .store import SETTING
+
+    sources, salts = {}, ()
     try:
-        with Gradebook(info["db_url"], info.get("course_id") or "default_course") as gb:
-            nb = gb.find_notebook(info["notebook"], info["assignment"])
-            return {c.name: c.source or "" for c in nb.source_cells}
-    except Exception:  # no gradebook, or it does not know this notebook: the cells say it
-        return {}
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                nb = gb.find_notebook(info["notebook"], info["assignment"])
+                sources = {c.name: c.source or "" for c in nb.source_cells}
+            except Exception:  # it does not know this notebook: the cells say what is hidden
+                pass
+            try:
+                salts = tuple(v for (v,) in gb.db.execute(select(SETTING.c.value)))
+            except Exception:  # bngrade never ran on this gradebook
+                gb.db.rollback()
+    except Exception:  # no gradebook
+        pass
+    return sources, salts
 
 
 class Redact(Preprocessor):
@@ -153,12 +166,12 @@ class Redact(Preprocessor):
     end_test_delimeter = Unicode(END).tag(config=True)
 
     def preprocess(self, nb, resources):
-        recorded = _gradebook_sources(resources)
+        recorded, salts = _from_gradebook(resources)
         sources = list(recorded.values()) + [c.source for c in nb.cells if is_test(c)]
         regions = [line for s in sources
                    for line in hidden_regions(s, self.begin_test_delimeter,
                                               self.end_test_delimeter)]
-        secrets = (resources.get("bngrade") or {}).get("secrets", ())
+        secrets = (*salts, *(resources.get("bngrade") or {}).get("secrets", ()))
         material = Material(regions, secrets)
         for cell in nb.cells:
             if cell.cell_type != "code":

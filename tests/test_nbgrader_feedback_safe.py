@@ -7,11 +7,12 @@ hidden test calls it (the timeout's traceback shows the hidden line and its seed
 that crashes there (a ``BaseException``, which the checker does not catch: a
 traceback through the checker's code), and one that prints what it can reach from
 the kernel (the calling frames with ``inspect``, ``_ih``/``In``, the source notebook
-read from disk). Then ``nbgrader autograde ps1-forward`` and ``nbgrader
-generate_feedback ps1-forward``. The autograded notebooks hold the leaks (checked, so
-the attack is real); the feedback pages must hold none: no hidden test, no seed, no
-checker source, no absolute path of the server. Without the course's feedback
-configuration (``bngrade.feedback_page``) every test here fails.
+read from disk, the gradebook with bngrade's salt). Then ``nbgrader autograde
+ps1-forward`` and ``nbgrader generate_feedback ps1-forward``. The autograded
+notebooks hold the leaks (checked, so the attack is real); the feedback pages must
+hold none: no hidden test, no seed, no salt, no checker source, no absolute path of
+the server. Without the course's feedback configuration (``bngrade.feedback_page``)
+every test here fails but those checks that the attack is real.
 """
 
 import html
@@ -27,6 +28,7 @@ from exercise_tools import ROOT, inject, notebook, source
 from test_nbgrader import nbgrader, submit, visible_text
 
 import bnlib.checks.core
+from bngrade.store import Store
 
 pytestmark = pytest.mark.slow
 PS1 = "ps1-forward"
@@ -51,6 +53,7 @@ STUDENTS = {
                "print(path, [c['source'] for c in json.load(open(path))['cells']])\n"
                "book = sqlite3.connect(os.path.join(root, 'gradebook.db'))\n"
                "print(book.execute('select source from source_cell').fetchall())\n"
+               "print(book.execute('select value from bngrade_setting').fetchall())\n"
                "print(os.getcwd(), __import__('bnlib').__file__)\n")],
 }
 
@@ -83,6 +86,10 @@ def course(tmp_path_factory):
     config = (ROOT / "nbgrader_config.py").read_text()
     (course / "nbgrader_config.py").write_text(config + "\nc.Execute.timeout = 5\n")
     nbgrader(course, "generate_assignment", PS1)
+    # the course was graded by bngrade before: its gradebook holds the hidden cases' salt
+    store = Store(f"sqlite:///{course / 'gradebook.db'}")
+    (course / "salt").write_text(store.salt())
+    store.close()
     solution = notebook("solutions", PS1)
     submit(course, "solution", PS1, solution)
     for student, edits in STUDENTS.items():
@@ -113,6 +120,7 @@ def test_the_attack_reaches_the_autograded_notebook(course, student):
     outputs = re.sub(r"\\u001b\[[0-9;]*m", "", autograded_outputs(course, student))
     assert "seed=11" in outputs
     if student == "peeks":  # it read the source notebook and the gradebook
+        assert (course / "salt").read_text() in outputs
         assert "ps1-forward.ipynb" in outputs and '"output_type": "error"' not in outputs
         assert outputs.count("hidden=True, seed=11") >= 4
 
@@ -129,6 +137,7 @@ def test_feedback_shows_no_hidden_test_seed_checker_source_or_path(course, stude
             r".{80}seed\W{0,6}11\b.{40}", text))
         for line in checker_lines():
             assert line not in text, (student, line)
+        assert (course / "salt").read_text() not in text, student
         for path in SERVER_PATHS + [str(course)]:
             assert path not in text, (student, path)
         assert not ABSOLUTE.search(text), (student, ABSOLUTE.search(text).group(0))
