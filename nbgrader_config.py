@@ -7,8 +7,7 @@ feedback/) live at the root and are never committed.
 
 import os
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from bngrade.feedback_page import PREPROCESSORS
 
 c = get_config()  # noqa: F821 (injected by nbgrader)
 
@@ -23,11 +22,16 @@ c.Execute.timeout = 120
 # A student who deletes a test cell gets it back, so its points are not lost silently.
 c.OverwriteCells.add_missing_cells = True
 
-# Feedback never shows the hidden tests: nbgrader's default feedback
-# preprocessors (GetGrades, CSSHTMLHeaderPreprocessor) with ClearHiddenTests
-# between them. The checkers print their diagnosis instead of a traceback, so
-# the outputs do not quote the hidden lines either.
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback never shows the hidden tests, whichever command makes it: `nbgrader
+# generate_feedback` renders with bngrade's exporter and preprocessors (bngrade/
+# feedback_page.py): hidden tests cleared from the sources; the outputs of a cell that
+# runs hidden tests (a timeout's or a crash's traceback quotes them, their seed and the
+# checker's code) replaced by a note and the checker's verdict; the hidden lines, seeds
+# and server paths blanked out of every other output; math as MathML (no CDN, no script);
+# the page sanitised behind a strict CSP; bngrade's verdict notes kept when bngrade
+# graded the submission (so `generate_feedback --force` rebuilds bngrade's page).
+c.GenerateFeedback.exporter_class = "bngrade.feedback_page.FeedbackExporter"
+c.GenerateFeedback.preprocessors = PREPROCESSORS
 
 # Kernels talk over TCP ("ipc" fails on the course's machines).
 c.KernelManager.transport = "tcp"

@@ -6,6 +6,7 @@
     bngrade summary ps1-forward [--course-dir .] [--db URL]
     bngrade export ps1-forward --format canvas|moodle|blackboard|csv [--out FILE]
     bngrade verify ps1-forward [--course-dir .] [--db URL]
+    bngrade feedback ps1-forward [--course-dir .] [--db URL] [--student ID ...]
     bngrade certs DIR [--host NAME ...] [--days N] [--force]
 """
 
@@ -69,6 +70,12 @@ def _parser():
     v.add_argument("assignment")
     v.add_argument("--course-dir", default=".")
     v.add_argument("--db")
+    f = sub.add_parser("feedback", help="write the feedback pages again from the gradebook "
+                       "and the autograded notebooks (no grading)")
+    f.add_argument("assignment")
+    f.add_argument("--course-dir", default=".")
+    f.add_argument("--db")
+    f.add_argument("--student", action="append", help="only this student; repeat for several")
     c = sub.add_parser("certs", help="make the TLS certificates of a Dask cluster (an "
                        "authority and scheduler, worker, client certificates)")
     c.add_argument("folder")
@@ -146,6 +153,13 @@ def _run(args):
     from .lms import CollectionError
     from .store import Store
 
+    if args.command == "feedback":
+        from . import feedback
+
+        n = feedback.regenerate(args.assignment, args.course_dir, args.db, args.student)
+        print(f"{args.assignment}: {n} feedback pages written (feedback/<student>/"
+              f"{args.assignment}/)")
+        return 0
     if args.command == "export":  # a bad roster or assignment: main says so, exit 2
         path, n = export.export(args.assignment, args.format, args.course_dir, args.db,
                                 args.out, args.roster, args.title, args.column_id)

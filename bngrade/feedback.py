@@ -1,70 +1,35 @@
 """Per-student feedback HTML: nbgrader's feedback template, the engine's scores, no hidden test.
 
-nbgrader's ``generate_feedback`` shows hidden tests unless configured otherwise;
-here they are always removed (``SafeClearHiddenTests``: test cells only, and a
-marker a student typed never makes rendering fail), test-cell tracebacks (which
-quote test code) are reduced to their final line, and after each test cell a
-note gives the engine's verdict: the score the gradebook records.
+The page is rendered by :mod:`bngrade.feedback_page` (the exporter and
+preprocessors ``nbgrader generate_feedback`` uses on this course too): hidden
+tests, their outputs and seeds, the checker's source and server paths removed,
+math as MathML, and after each test cell a note with the engine's verdict: the
+score the gradebook records.
 """
 
 import functools
 import json
 import os
 
-import nbgrader
-from nbconvert.exporters import HTMLExporter
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
-from nbformat.v4 import new_markdown_cell
 from nbgrader.api import Gradebook
-from nbgrader.preprocessors import GetGrades
-from traitlets import Bool
 from traitlets.config import Config
 
 from . import nbg
-from .sanitize import SafeClearHiddenTests, markdown
-from .spec import meta
-
-_FORMGRADER = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader")
-
-
-class ScrubTests(Preprocessor):
-    """Reduce tracebacks in test cells to ``ename: evalue`` (tracebacks quote hidden code)."""
-
-    enabled = Bool(True)
-
-    def preprocess_cell(self, cell, resources, index):
-        m = meta(cell)
-        if cell.cell_type == "code" and m.get("grade") and not m.get("solution"):
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
-        return cell, resources
-
-
-def verdict_cells(nb, verdicts):
-    """After each test cell the engine scored, a note with its verdict."""
-    cells = []
-    for cell in nb.cells:
-        cells.append(cell)
-        v = verdicts.get(meta(cell).get("grade_id"))
-        if v is not None and cell.cell_type == "code":
-            text = (f"**Grader** (your functions, run outside this notebook on new inputs): "
-                    f"{v['score']:g} / {v['points']:g}. {markdown(v['message'], limit=2000)}")
-            cells.append(new_markdown_cell(text, metadata={"bngrade": True}))
-    nb.cells = cells
-    return nb
+from .feedback_page import PREPROCESSORS, FeedbackExporter, formgrader_dir
 
 
 def _exporter_config(cfg):
     c = Config(cfg)
     c.HTMLExporter.template_name = "feedback"
-    c.HTMLExporter.extra_template_basedirs = [os.path.join(_FORMGRADER, "templates")]
-    c.HTMLExporter.extra_template_paths = [os.path.join(
-        _FORMGRADER, "static", "node_modules", "bootstrap", "dist", "css")]
+    # code coloured as on the pages nbgrader's generate_feedback makes
+    c.CSSHTMLHeaderPreprocessor.update({"enabled": True, "style": "default"})
+    c.HTMLExporter.extra_template_basedirs = [f"{formgrader_dir()}/templates"]
+    c.HTMLExporter.extra_template_paths = [
+        f"{formgrader_dir()}/static/node_modules/bootstrap/dist/css"]
     return c
 
 
-def render(nb, assignment, notebook, student, db_path, cfg, verdicts):
+def render(nb, assignment, notebook, student, db_path, cfg, verdicts, secrets=()):
     """Record the engine's scores in the private gradebook; return the feedback HTML."""
     url = f"sqlite:///{db_path}"
     with Gradebook(url) as gb:
@@ -72,25 +37,67 @@ def render(nb, assignment, notebook, student, db_path, cfg, verdicts):
             grade = gb.find_grade(gid, notebook, assignment, student)
             grade.auto_score = v["score"]
         gb.db.commit()
-    res = nbg.resources_for(assignment, notebook, student, url)
+    return page(nb, assignment, notebook, student, url, cfg, verdicts, secrets)
+
+
+def page(nb, assignment, notebook, student, db_url, cfg, verdicts=None, secrets=()):
+    """The feedback HTML of an autograded notebook, from gradebook ``db_url``'s grades and
+    the engine's ``verdicts`` (None: as the gradebook records them)."""
+    res = nbg.resources_for(assignment, notebook, student, db_url)
+    res["bngrade"] = {"verdicts": verdicts, "secrets": list(secrets)}
     out, _ = _exporter(json.dumps(cfg, sort_keys=True, default=str)).from_notebook_node(
-        verdict_cells(nb, in_words(verdicts)), resources=res)
+        nb, resources=res)
     return out
-
-
-def in_words(verdicts):
-    """The verdicts with a part that lost points saying so first, in words: the
-    feedback must not tell a failure only by the red of an error output."""
-    return {gid: v if v["score"] >= v["points"]
-            else {**v, "message": f"Not passed. {v['message']}"}
-            for gid, v in verdicts.items()}
 
 
 @functools.lru_cache(maxsize=4)
 def _exporter(cfg_json):
     """The HTML exporter, kept per process: building one compiles its templates (0.3 s)."""
-    exporter = HTMLExporter(config=_exporter_config(Config(json.loads(cfg_json))))
+    exporter = FeedbackExporter(config=_exporter_config(Config(json.loads(cfg_json))))
     exporter._preprocessors = []
-    for pp in (GetGrades, ScrubTests, SafeClearHiddenTests, CSSHTMLHeaderPreprocessor):
+    for pp in PREPROCESSORS:
         exporter.register_preprocessor(pp)
     return exporter
+
+
+def regenerate(assignment, course_dir=".", db_url=None, students=None):
+    """``bngrade feedback``: every recorded student's pages again, from the gradebook and the
+    autograded notebooks, without grading anything. Returns the pages written."""
+    import nbformat
+
+    from . import engine
+    from .course import Course
+    from .feedback_page import problem_page
+    from .results import Notebook, Submission
+    from .store import Store
+
+    course = Course(course_dir, db_url)
+    cfg = nbg.plain_config(course.cfg, course.cfg.get("Execute", {}).get("timeout", 30))
+    store = Store(course.db_url, course.course_id)
+    written = 0
+    try:
+        secrets = (store.salt(),)
+        for row in store.rows(assignment):
+            if students and row["student"] not in students:
+                continue
+            notebooks = []
+            for detail in row["detail"]:
+                name, student = detail["name"], row["student"]
+                path = course.path("autograded", student, assignment, f"{name}.ipynb")
+                flag = next((f for f in row["flags"] if f["notebook"] == name
+                             and f["kind"] in ("corrupt", "missing")), None)
+                if os.path.exists(path):
+                    text = open(path, encoding="utf-8").read()
+                    html = page(nbformat.reads(text, as_version=4), assignment, name, student,
+                                course.db_url, cfg, None, secrets)
+                    notebooks.append(Notebook(name, autograded=text, feedback=html))
+                elif flag is not None:
+                    points = sum(q["points"] for q in detail["questions"])
+                    notebooks.append(Notebook(name, feedback=problem_page(
+                        name, flag["kind"], flag["detail"], points)))
+            engine.save_outputs(course, assignment, Submission(assignment, row["student"],
+                                                               notebooks))
+            written += len(notebooks)
+    finally:
+        store.close()
+    return written

@@ -28,10 +28,9 @@ import traceback
 
 import nbformat
 
-from . import build, feedback, inkernel, isolation, nbg, scoring, spec, timelimit
+from . import build, feedback, feedback_page, inkernel, isolation, nbg, scoring, spec, timelimit
 from .limits import Limits
 from .results import Flag, Notebook, Question, Submission, failed_notebook
-from .sanitize import html_document
 
 
 def grade_submission(payload_json, check_sandbox=False):
@@ -109,12 +108,11 @@ def _watch(worker):
 def grade_notebook(p, nbp, cfg, limits, isolated, task_key=None):
     name, student, assignment = nbp["name"], p["student"], p["assignment"]
     if nbp["submitted"] is None:
-        return failed_notebook(name, nbp["questions"], "missing",
-                               nbp.get("problem") or f"{name}.ipynb was not submitted")
+        return _not_graded(nbp, "missing", nbp.get("problem") or f"{name}.ipynb was not submitted")
     try:
         nb = nbg.read_notebook(nbp["submitted"])
     except ValueError as exc:
-        return failed_notebook(name, nbp["questions"], "corrupt", f"{nbp['found_as']}: {exc}")
+        return _not_graded(nbp, "corrupt", f"{nbp['found_as']}: {exc}")
     source_nb = nbformat.reads(nbp["source"], as_version=4)
     key = hashlib.sha256((assignment + name + nbp["source"]).encode()).hexdigest()
     clock = {"start": time.monotonic()}
@@ -153,10 +151,9 @@ def grade_notebook(p, nbp, cfg, limits, isolated, task_key=None):
     if autograded is not None:
         try:
             html = feedback.render(copy.deepcopy(autograded), assignment, name, student, db, cfg,
-                                   verdicts)
-            # The page shows what the sandboxed kernel printed: no script of it may run
-            # (made inert here, on the worker, so the driver only writes it).
-            html = html_document(html)
+                                   verdicts, secrets=(p["salt"],))
+            # (the page is made inert by the exporter, here on the worker: the driver only
+            # writes it)
         except Exception as exc:  # the score stands without its feedback
             flags.append(Flag("feedback_failed", name, f"the feedback could not be rendered "
                               f"({type(exc).__name__})"))
@@ -175,6 +172,15 @@ def grade_notebook(p, nbp, cfg, limits, isolated, task_key=None):
     return Notebook(name, questions, flags,
                     nbformat.writes(autograded) if autograded is not None else None, html,
                     timings)
+
+
+def _not_graded(nbp, kind, detail):
+    """Zero with the reason, and a page telling the student why (recorded once: a re-run
+    finds its outputs and the same input, and leaves it until the file changes)."""
+    nb = failed_notebook(nbp["name"], nbp["questions"], kind, detail)
+    nb.feedback = feedback_page.problem_page(nbp["name"], kind, detail,
+                                             sum(q["points"] for q in nbp["questions"]))
+    return nb
 
 
 def _score(box, sp, cells, answers, salt, student, limits, isolated, times, task_key):

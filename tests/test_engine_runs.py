@@ -237,7 +237,8 @@ def test_a_local_pool_and_a_dask_cluster_give_identical_grades(tmp_path, dask_cl
     assert by_student(summary)["right"]["score"] == 4.0
     feedback = json.loads((remote / "reports" / "bn-mini" / "summary.json").read_text())
     assert feedback["students"] == 6
-    assert sorted(os.listdir(remote / "feedback")) == ["blank", "loop", "patch", "right", "wrong"]
+    assert sorted(os.listdir(remote / "feedback")) == ["blank", "corrupt", "loop", "patch", "right",
+                                                       "wrong"]
 
 
 @pytest.mark.parametrize("bad", ["no_such_assignment"])

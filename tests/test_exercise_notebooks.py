@@ -58,8 +58,10 @@ def test_cells_are_well_formed_for_nbgrader(assignment):
 def test_nbgrader_configuration():
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.converters import GenerateFeedback
-    from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades, OverwriteCells
+    from nbgrader.preprocessors import Execute, GetGrades, OverwriteCells
     from traitlets.config import PyFileConfigLoader
+
+    from bngrade.feedback_page import PREPROCESSORS, FeedbackExporter
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     assert config.CourseDirectory.source_directory == "solutions"
@@ -67,9 +69,13 @@ def test_nbgrader_configuration():
     assert config.CourseDirectory.root == str(ROOT)
     assert Execute(config=config).timeout == 120
     assert OverwriteCells(config=config).add_missing_cells
-    feedback = GenerateFeedback(config=config).preprocessors
-    assert feedback == [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
-    assert [p for p in feedback if p is not ClearHiddenTests] == GenerateFeedback().preprocessors
+    # generate_feedback renders as bngrade does (bngrade/feedback_page.py): nbgrader's own
+    # feedback preprocessors, in their order, with the course's redaction between them
+    converter = GenerateFeedback(config=config)
+    assert converter.preprocessors == PREPROCESSORS
+    assert converter.exporter_class is FeedbackExporter
+    assert [p for p in PREPROCESSORS if p in (GetGrades, CSSHTMLHeaderPreprocessor)] == \
+        GenerateFeedback().preprocessors
     assert config.KernelManager.transport == "tcp"
 
 
