@@ -40,8 +40,9 @@ test: sysdeps lint book
 ## Tests of the built site need `make book` first: they run in `make test`.
 check: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider \
-	  --ignore=tests/test_browser.py --ignore=tests/test_site_content.py
+	$(BIN)/python -m pytest -m "not slow and not site" -q -p no:cacheprovider \
+	  --ignore=tests/test_browser.py --ignore=tests/test_site_content.py \
+	  --ignore=tests/test_accessibility.py --ignore=tests/test_site_phone.py
 
 ## Install the Debian packages the tests need (as root), or say which are missing.
 sysdeps:

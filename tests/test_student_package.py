@@ -139,6 +139,7 @@ def test_the_instructor_install_keeps_the_grading_engine():
     assert any(ep.name == "bngrade" for ep in dist.entry_points)
 
 
+@pytest.mark.site
 def test_site_publishes_the_wheel_at_its_versioned_url():
     from builtsite import built_site
 
