@@ -13,6 +13,7 @@ import select
 import signal
 import sys
 import threading
+import time
 
 from . import build
 from .task import grade_submission
@@ -91,8 +92,9 @@ class LocalBackend:
             self.recover(cf.process.BrokenProcessPool("broken"))
         return self.pool.submit(grade_submission, payload)
 
-    def wait(self, futures):
-        done, pending = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+    def wait(self, futures, timeout=None):
+        """The futures done (at least one, unless ``timeout`` seconds passed first)."""
+        done, pending = cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
         return done, pending
 
     def recover(self, exc):
@@ -183,13 +185,20 @@ class DaskBackend:
             raise WorkerRefused("; ".join(f"worker {name} cannot make a sandbox: {why}"
                                           for name, why in broken) + "; nothing was graded")
 
-    def wait(self, futures):
+    def wait(self, futures, timeout=None):
+        """The futures done (at least one, unless ``timeout`` seconds passed first)."""
         futures = set(futures)
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             done = {f for f in futures if f in self._fetched}
-            if done:
+            if done or (deadline is not None and time.monotonic() >= deadline):
                 return done, futures - done
-            self._fetched.update(self._finished.next_batch(block=True))
+            if deadline is None:
+                self._fetched.update(self._finished.next_batch(block=True))
+            else:  # as_completed has no timeout: look again shortly
+                self._fetched.update(self._finished.next_batch(block=False))
+                if not any(f in self._fetched for f in futures):
+                    time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def result(self, future):
         text = self._fetched.pop(future, None)

@@ -321,7 +321,10 @@ def dispatch(backend, todo, record, progress=True, attempts=3, clock=None, stop=
                 future = backend.submit(todo[student][0])
                 running[future] = student
                 clock.submitted(future)
-            done, _ = backend.wait(set(running))
+            # results waiting to be recorded wait at most RECORD_SECONDS, even while every
+            # task still running takes its whole time limit
+            timeout = max(0.0, since + RECORD_SECONDS - time.perf_counter()) if pending else None
+            done, _ = backend.wait(set(running), timeout)
             with stop.deferred():  # a signal waits for these results to be recorded
                 for fut in done:
                     student, result = running.pop(fut), None
