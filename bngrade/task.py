@@ -178,6 +178,7 @@ def _not_graded(nbp, kind, detail):
     """Zero with the reason, and a page telling the student why (recorded once: a re-run
     finds its outputs and the same input, and leaves it until the file changes)."""
     nb = failed_notebook(nbp["name"], nbp["questions"], kind, detail)
+    nb.timings.update(time_limit=None, slowest=0.0, timed_out=False)  # nothing ran
     nb.feedback = feedback_page.problem_page(nbp["name"], kind, detail,
                                              sum(q["points"] for q in nbp["questions"]))
     return nb

@@ -58,9 +58,11 @@ def may_change(notebooks, limit):
     """Whether a result recorded as ``notebooks`` (its detail rows) can differ under
     ``limit``: it hit a smaller limit, or a step of it reaches this one."""
     for nb in notebooks:
-        old = nb.get("time_limit")
-        if old is None:
+        if "time_limit" not in nb:
             return True  # recorded before limits were: nothing to go by
+        old = nb["time_limit"]
+        if old is None:
+            continue  # nothing of it ran (unreadable or missing): no limit changes it
         if limit > old and nb.get("timed_out"):
             return True
         if limit < old and nb.get("slowest", 0.0) >= HIT * limit:

@@ -44,6 +44,12 @@ def test_a_row_without_times_is_regraded():
     assert not may_change([], 10.0)  # never recorded: planned by its input hash
 
 
+def test_a_notebook_that_never_ran_is_left_whatever_the_limit():
+    unreadable = [{"name": "nb", "questions": [], "time_limit": None, "slowest": 0.0,
+                   "timed_out": False}]
+    assert not any(may_change(unreadable, limit) for limit in (1.0, 10.0, 1000.0))
+
+
 def test_the_cache_key_follows_sources_and_versions(monkeypatch):
     a = timelimit.cache_name("ps", {"ps": "text"})
     assert len(a) <= 64 and a == timelimit.cache_name("ps", {"ps": "text"})
