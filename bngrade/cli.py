@@ -23,11 +23,14 @@ def _parser():
         "outside the students' processes."))
     p.add_argument("--version", action="version", version=f"bngrade {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("autograde", help="grade an assignment (resumes; idempotent)")
-    a.add_argument("assignment")
-    a.add_argument("--course-dir", default=".", help="the nbgrader course root (default: .)")
-    a.add_argument("--db", help="gradebook SQLAlchemy URL (default: nbgrader's, "
-                   "sqlite:///<course>/gradebook.db); e.g. postgresql://user@host/db")
+    # what every command on an assignment's grades takes
+    one = argparse.ArgumentParser(add_help=False)
+    one.add_argument("assignment")
+    one.add_argument("--course-dir", default=".", help="the nbgrader course root (default: .)")
+    one.add_argument("--db", help="gradebook SQLAlchemy URL (default: nbgrader's, "
+                     "sqlite:///<course>/gradebook.db); e.g. postgresql://user@host/db")
+    a = sub.add_parser("autograde", parents=[one],
+                       help="grade an assignment (resumes; idempotent)")
     a.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     a.add_argument("--scheduler", help="a Dask scheduler address, e.g. tcp://10.0.0.5:8786; "
                    "its workers must have this package installed")
@@ -50,31 +53,20 @@ def _parser():
                    "WITHOUT a sandbox (when bubblewrap cannot be used); every row is flagged "
                    "'unisolated'")
     a.add_argument("--no-progress", action="store_true")
-    s = sub.add_parser("summary", help="print the summary of an assignment's recorded grades")
-    s.add_argument("assignment")
-    s.add_argument("--course-dir", default=".")
-    s.add_argument("--db")
-    e = sub.add_parser("export", help="write the grades (manual ones included) in an LMS's "
-                       "import format")
-    e.add_argument("assignment")
+    sub.add_parser("summary", parents=[one],
+                   help="print the summary of an assignment's recorded grades")
+    e = sub.add_parser("export", parents=[one], help="write the grades (manual ones "
+                       "included) in an LMS's import format")
     e.add_argument("--format", required=True, choices=("canvas", "moodle", "blackboard", "csv"))
     e.add_argument("--out", help="the file to write (default: reports/<id>/<id>-<format>.csv)")
     e.add_argument("--roster", help="a CSV of logins with names and LMS ids (see README)")
     e.add_argument("--title", help="the grade column's title (default: the assignment id)")
     e.add_argument("--column-id", help="the LMS's id of the grade column (Canvas's "
                    "assignment id, Blackboard's column id), to fill an existing column")
-    e.add_argument("--course-dir", default=".")
-    e.add_argument("--db")
-    v = sub.add_parser("verify", help="report every gradebook row of an assignment that does "
-                       "not match the seal bngrade wrote (exit status 1 if any)")
-    v.add_argument("assignment")
-    v.add_argument("--course-dir", default=".")
-    v.add_argument("--db")
-    f = sub.add_parser("feedback", help="write the feedback pages again from the gradebook "
-                       "and the autograded notebooks (no grading)")
-    f.add_argument("assignment")
-    f.add_argument("--course-dir", default=".")
-    f.add_argument("--db")
+    sub.add_parser("verify", parents=[one], help="report every gradebook row of an "
+                   "assignment that does not match the seal bngrade wrote (exit status 1 if any)")
+    f = sub.add_parser("feedback", parents=[one], help="write the feedback pages again from "
+                       "the gradebook and the autograded notebooks (no grading)")
     f.add_argument("--student", action="append", help="only this student; repeat for several")
     c = sub.add_parser("certs", help="make the TLS certificates of a Dask cluster (an "
                        "authority and scheduler, worker, client certificates)")

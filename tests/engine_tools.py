@@ -5,6 +5,7 @@ import os
 import pathlib
 import shutil
 import sqlite3
+import subprocess
 
 import nbformat
 
@@ -115,6 +116,15 @@ def environ_with_venv():
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(os.sys.executable) + os.pathsep + env.get("PATH", "")
     return env
+
+
+def run_ok(course, *cmd):
+    """Run ``cmd`` in ``course`` with the venv's commands first on PATH, as an instructor
+    would; it must succeed. Returns its standard output."""
+    done = subprocess.run(cmd, cwd=course, env=environ_with_venv(), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
 
 
 def children(pid):

@@ -15,17 +15,11 @@ import zipfile
 import nbformat
 import pytest
 from engine_tools import edited, environ_with_venv, grade, make_course, release, source
+from engine_tools import run_ok as run
 from nbgrader.api import Gradebook
 
 WRONG = ("x.var(axis=0)", "x.var(axis=0, ddof=1)")
 pytestmark = pytest.mark.slow
-
-
-def run(course, *args):
-    done = subprocess.run(args, cwd=course, env=environ_with_venv(), capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return done.stdout
 
 
 def read(path):

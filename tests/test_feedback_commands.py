@@ -7,23 +7,16 @@ The engine's test course (bn-mini) with the course's own ``nbgrader_config.py``.
 
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from engine_tools import ROOT, edited, environ_with_venv, grade, make_course, source, submit
+from engine_tools import ROOT, edited, grade, make_course, source, submit
+from engine_tools import run_ok as run
 
 pytestmark = pytest.mark.slow
 A = "bn-mini"
 BIN = Path(sys.executable).parent
-
-
-def run(course, *cmd):
-    done = subprocess.run(cmd, cwd=course, env=environ_with_venv(), capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return done.stdout
 
 
 def pages(course):
