@@ -61,7 +61,7 @@ def test_nbgrader_configuration():
     from nbgrader.preprocessors import Execute, GetGrades, OverwriteCells
     from traitlets.config import PyFileConfigLoader
 
-    from bngrade.feedback_page import PREPROCESSORS, FeedbackExporter
+    from bngrade.worker.feedback_page import PREPROCESSORS, FeedbackExporter
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     assert config.CourseDirectory.source_directory == "solutions"
@@ -69,7 +69,7 @@ def test_nbgrader_configuration():
     assert config.CourseDirectory.root == str(ROOT)
     assert Execute(config=config).timeout == 120
     assert OverwriteCells(config=config).add_missing_cells
-    # generate_feedback renders as bngrade does (bngrade/feedback_page.py): nbgrader's own
+    # generate_feedback renders as bngrade does (bngrade/worker/feedback_page.py): nbgrader's own
     # feedback preprocessors, in their order, with the course's redaction between them
     converter = GenerateFeedback(config=config)
     assert converter.preprocessors == PREPROCESSORS
