@@ -217,7 +217,7 @@ def test_the_exercises_install_cell_finds_the_package_in_the_sandbox():
 
     src = nbformat.read(os.path.join(ROOT, "solutions", "ps1-forward",
                                      "ps1-forward.ipynb"), 4)
-    install = src.cells[0].source
+    install = next(c.source for c in src.cells if c.get("id") == "install")
     assert "BNLIB_VERSION" in install
     session = Session(LIMITS)
     try:

@@ -35,10 +35,15 @@ def test_grade_ids_and_points_match_the_checkers(assignment):
 def test_cells_are_well_formed_for_nbgrader(assignment):
     nb = notebook("solutions", assignment)
     nbformat.validate(nbformat.from_dict(nb))
-    first = nb["cells"][0]
-    assert first["id"] == "install" and meta(first)["locked"], "opens with the install cell"
-    statement = nb["cells"][1]
+    intro, first = nb["cells"][:2]
+    assert intro["id"] == "install-intro" and intro["cell_type"] == "markdown" \
+        and meta(intro)["locked"], "opens with the line that says what the install cell does"
+    assert first["id"] == "install" and meta(first)["locked"], "then the install cell"
+    statement = nb["cells"][2]
     assert statement["cell_type"] == "markdown" and meta(statement)["locked"], "then the task"
+    last = nb["cells"][-1]
+    assert last["id"] == "closing" and meta(last)["locked"], "ends with the closing cell"
+    assert f'progress("{assignment}")' in source(last)
     ids = [meta(c)["grade_id"] for c in nb["cells"] if meta(c)]
     assert len(ids) == len(set(ids))
     for cell in nb["cells"]:
