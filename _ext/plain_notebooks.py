@@ -361,7 +361,19 @@ def rewrite_download(app, pagename, templatename, context, doctree):
     nb = nbformat.read(download, as_version=4)
     if nb.metadata.get(PLAIN_MARK):
         return
-    nbformat.write(plain_notebook(nb, _context(app, pagename)), download)
+    ctx = _context(app, pagename)
+    ctx.glue = stored_glue(Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.glue.json")
+    nbformat.write(plain_notebook(nb, ctx), download)
+
+
+def stored_glue(path):
+    """``{key: mime bundle}`` from the ``.glue.json`` myst-nb writes beside an executed page
+    (the notebook itself loses the values glued with ``display=False``)."""
+    import json
+
+    if not path.is_file():
+        return {}
+    return {key: value["data"] for key, value in json.loads(path.read_text()).items()}
 
 
 def setup(app):
