@@ -16,7 +16,7 @@ import threading
 import time
 
 from .. import build
-from ..worker.task import grade_submission
+from ..worker.entry import grade_submission
 
 PR_SET_PDEATHSIG = 1
 

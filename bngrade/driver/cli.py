@@ -147,9 +147,9 @@ def _run(args):
     from .store import Store
 
     if args.command == "feedback":
-        from ..worker import feedback
+        from . import regenerate
 
-        n = feedback.regenerate(args.assignment, args.course_dir, args.db, args.student)
+        n = regenerate.regenerate(args.assignment, args.course_dir, args.db, args.student)
         print(f"{args.assignment}: {n} feedback pages written (feedback/<student>/"
               f"{args.assignment}/)")
         return 0

@@ -139,7 +139,7 @@ def _from_gradebook(resources):
     from nbgrader.api import Gradebook
     from sqlalchemy import select
 
-    from ..driver.store import SETTING
+    from ..tables import SETTING
 
     sources, salts = {}, ()
     try:
@@ -250,7 +250,7 @@ def recorded_verdicts(db_url, assignment, notebook, student, course_id="default_
     from nbgrader.api import Gradebook
     from sqlalchemy import inspect, select
 
-    from ..driver.store import RESULT
+    from ..tables import RESULT
 
     try:
         with Gradebook(db_url, course_id) as gb:

@@ -13,7 +13,6 @@ notebook it produces is what the student sees.
 import atexit
 import copy
 import datetime
-import json
 import os
 import shutil
 import tempfile
@@ -30,11 +29,10 @@ from bnlib.checks import REGISTRY
 from .. import nbg
 from ..spec import meta
 from . import kernels, scoring
-from .kernels import kill_kernel
+from .kernels import kernel_settings, kill_kernel
 
 _templates = {}  # source hash -> (private gradebook template, release)
 _local = threading.local()
-KERNEL_BASE_MB = 1024  # what an idle kernel with numpy maps before the answer allocates
 
 
 class EngineExecute(Execute):
@@ -191,9 +189,3 @@ def run(nb, release, sp, answers, assignment, name, student, db, cfg, limits, is
                 raise
         finally:
             kernels.discard_kernel(km)
-
-
-def kernel_settings(limits, isolated):
-    """What a kernel is started with: its limits (the answer's memory plus the kernel's own)
-    and whether it runs in a sandbox."""
-    return json.dumps(limits.rlimits(base_mb=KERNEL_BASE_MB)), bool(isolated)

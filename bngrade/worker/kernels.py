@@ -25,6 +25,8 @@ from jupyter_core.utils import run_sync
 
 from ..sandbox import isolation
 
+KERNEL_BASE_MB = 1024  # what an idle kernel with numpy maps before the answer allocates
+
 _local = threading.local()
 MAX_MESSAGE = 64 << 20  # what one kernel message may weigh (the client's memory)
 SEND_TIMEOUT_MS = 10_000
@@ -127,3 +129,9 @@ def discard_kernel(km):
     except Exception:  # already dead: nothing left to stop
         pass
     shutil.rmtree(km.workdir, ignore_errors=True)
+
+
+def kernel_settings(limits, isolated):
+    """What a kernel is started with: its limits (the answer's memory plus the kernel's own)
+    and whether it runs in a sandbox."""
+    return json.dumps(limits.rlimits(base_mb=KERNEL_BASE_MB)), bool(isolated)
