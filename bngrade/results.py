@@ -37,7 +37,7 @@ FLAGS = {
     "grader_error": "the grader failed on this notebook",
     "worker_died": "the grading worker died twice on this submission",
     "unisolated": "graded with --unsafe-no-isolation: student code ran without a sandbox",
-    # comparisons across submissions (bngrade.copies)
+    # comparisons across submissions (bngrade.driver.copies)
     "copies_reference": "an answer's syntax tree matches bnlib's reference or the solution",
     "copies_classmate": "an answer's syntax tree matches a classmate's",
 }

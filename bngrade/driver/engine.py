@@ -9,7 +9,7 @@ writing the autograded notebooks and the feedback.
 Every task carries the driver's grader fingerprint (:mod:`bngrade.build`): a
 worker of another grader refuses it, and the run stops there without recording
 anything that worker computed. Where the time went is in the summary's
-``timings`` (:mod:`bngrade.timing`).
+``timings`` (:mod:`bngrade.driver.timing`).
 """
 
 import contextlib
@@ -135,7 +135,7 @@ def save_outputs(course, assignment, result):
     student = result.student
     stamp = course.path("submitted", student, assignment, "timestamp.txt")
     for nb in result.notebooks:
-        # nb.feedback is made inert by the worker (bngrade.task): no script of it may run
+        # nb.feedback is made inert by the worker (bngrade.worker.task): no script of it may run
         for kind, text, ext in (("autograded", nb.autograded, "ipynb"),
                                 ("feedback", nb.feedback, "html")):
             path = course.path(kind, student, assignment, f"{nb.name}.{ext}")
@@ -172,7 +172,7 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
               security=None):
     """Grade ``assignment`` for the class (or ``students``); return the summary dict.
 
-    Refuses (:class:`bngrade.isolation.IsolationUnavailable`) when no sandbox can be made,
+    Refuses (:class:`bngrade.sandbox.isolation.IsolationUnavailable`) when no sandbox can be made,
     unless ``isolated=False`` (``--unsafe-no-isolation``), which flags every row; stops with
     :class:`bngrade.build.WorkerRefused` when a worker is not the driver's grader."""
     clock = timing.RunClock()
@@ -279,10 +279,10 @@ def dispatch(backend, todo, record, progress=True, attempts=3, clock=None, stop=
     each, so the driver's cost per result stays small beside a worker's).
 
     Returns the seconds spent recording (the driver's own share of the work; ``clock``, a
-    :class:`bngrade.timing.RunClock`, gets the details). A result of a worker that is not
+    :class:`bngrade.driver.timing.RunClock`, gets the details). A result of a worker that is not
     the driver's grader (:class:`bngrade.build.WorkerRefused`) stops the run; the results
     already received are recorded first, as on any exit. On a stop
-    (:class:`bngrade.stops.Stopped`, from ``stop``) too; the exception then says how many
+    (:class:`bngrade.driver.stops.Stopped`, from ``stop``) too; the exception then says how many
     were recorded (``recorded``) and which tasks still ran (``running``)."""
     clock = clock or timing.RunClock()
     stop = stop or stops.StopSignals()  # inert unless entered

@@ -6,7 +6,7 @@ that makes re-runs idempotent and resumable, the flags, the per-question
 verdicts) are committed together or not at all; the results that arrive
 together are committed in one transaction. Any SQLAlchemy URL nbgrader
 accepts works: SQLite by default, PostgreSQL through psycopg2. With a ``key``
-each student's row is sealed in the same transaction (``bngrade.integrity``).
+each student's row is sealed in the same transaction (``bngrade.driver.integrity``).
 """
 
 import contextlib
@@ -100,7 +100,7 @@ class Store:
     def record(self, assignment, items, clock=None):
         """Write ``(result, input_hash, timestamp)`` items: grades and engine rows, atomically.
 
-        ``clock`` (a :class:`bngrade.timing.RunClock`) gets the seconds spent sealing."""
+        ``clock`` (a :class:`bngrade.driver.timing.RunClock`) gets the seconds spent sealing."""
         with transaction(self.gb) as session:
             for result, input_hash, timestamp in items:
                 self._write(session, assignment, result, input_hash, timestamp, clock)

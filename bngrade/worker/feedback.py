@@ -1,6 +1,6 @@
 """Per-student feedback HTML: nbgrader's feedback template, the engine's scores, no hidden test.
 
-The page is rendered by :mod:`bngrade.feedback_page` (the exporter and
+The page is rendered by :mod:`bngrade.worker.feedback_page` (the exporter and
 preprocessors ``nbgrader generate_feedback`` uses on this course too): hidden
 tests, their outputs and seeds, the checker's source and server paths removed,
 math as MathML, and after each test cell a note with the engine's verdict: the

@@ -1,7 +1,7 @@
 """The feedback page, whichever command renders it: one exporter, one list of preprocessors.
 
 ``nbgrader generate_feedback`` (through ``nbgrader_config.py``: ``exporter_class``
-and ``preprocessors``) and ``bngrade`` (:mod:`bngrade.feedback`) both render a
+and ``preprocessors``) and ``bngrade`` (:mod:`bngrade.worker.feedback`) both render a
 feedback page with :class:`FeedbackExporter` and :data:`PREPROCESSORS`, so no
 page of this course, whoever made it, shows what the grader keeps secret:
 

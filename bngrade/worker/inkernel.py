@@ -4,9 +4,9 @@ The worker never touches the course's gradebook: it records the source's cells
 in a throw-away SQLite file (:func:`template`), copies it per submission, and
 runs nbgrader's sanitize and autograde preprocessors against the copy. The
 notebook's code runs in a fresh kernel in a sandbox of its own
-(:mod:`bngrade.kernels`), with output capped and total time bounded, and with
+(:mod:`bngrade.worker.kernels`), with output capped and total time bounded, and with
 the hidden tests removed first: nothing secret is ever in that sandbox. Its
-scores are not the engine's (those come from :mod:`bngrade.scoring`); the
+scores are not the engine's (those come from :mod:`bngrade.worker.scoring`); the
 notebook it produces is what the student sees.
 """
 

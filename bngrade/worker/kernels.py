@@ -1,6 +1,6 @@
 """Kernels for nbgrader's in-kernel run: each in a sandbox of its own, started ahead of need.
 
-A kernel runs :mod:`bngrade.kernel` under bubblewrap (:mod:`bngrade.isolation`,
+A kernel runs :mod:`bngrade.sandbox.box.kernel` under bubblewrap (:mod:`bngrade.sandbox.isolation`,
 the ``public`` view of bnlib: what students install) with no network at all.
 The grader's client talks to it over ``ipc`` sockets in a folder that is the
 only writable path bound into the sandbox. :func:`take_kernel` hands out a
@@ -49,7 +49,7 @@ _standbys = []  # every kernel started as a standby, for clean-up at exit
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """Launches :mod:`bngrade.kernel` in a sandbox instead of ipykernel on the host."""
+    """Launches :mod:`bngrade.sandbox.box.kernel` in a sandbox instead of ipykernel on the host."""
 
     settings = ("{}", True)  # (rlimits as JSON, isolated)
 

@@ -7,9 +7,9 @@ its JSON argument, and everything it finds leaves as JSON text, so the driver
 never unpickles anything derived from a student. Per notebook, two things run
 side by side, each with the student's code in a sandbox of its own:
 
-* the engine's score (:func:`bngrade.scoring.score_notebook`): the answers in a
+* the engine's score (:func:`bngrade.worker.scoring.score_notebook`): the answers in a
   scoring sandbox, the checker here;
-* nbgrader's own autograde in a sandboxed kernel (:mod:`bngrade.inkernel`), for
+* nbgrader's own autograde in a sandboxed kernel (:mod:`bngrade.worker.inkernel`), for
   the autograded notebook and the feedback; its scores are not used.
 
 The feedback is rendered here with the engine's verdicts; if it fails, the
