@@ -1,8 +1,8 @@
 """bngrade: grade a whole class's nbgrader submissions in parallel, with scores no answer can forge.
 
-The driver (:mod:`bngrade.engine`) plans the work, sends one task per
+The driver (:mod:`bngrade.driver.engine`) plans the work, sends one task per
 submission to a local process pool or a Dask cluster, and alone writes the
-nbgrader gradebook. A task (:func:`bngrade.task.grade_submission`) is stateless:
+nbgrader gradebook. A task (:func:`bngrade.worker.task.grade_submission`) is stateless:
 it receives a submission's bytes and returns plain JSON. Scores come from
 :mod:`bnlib.checks` parts evaluated in the grader on records that the student's
 code produced in a limited, throw-away process (:mod:`bngrade.sandbox`).

@@ -1,8 +1,10 @@
-"""What a grading task hands back: one dataclass contract, one list of flag codes.
+"""What crosses between the driver and a worker: two dataclass contracts, one list of flag codes.
 
-A task (:mod:`bngrade.task`) returns a :class:`Submission` as JSON text; the
-driver decodes it with :meth:`Submission.from_json` (plain data only) and the
-store, the reports and the summary read these fields. Every flag's ``kind`` is
+The driver sends a :class:`Task` (one student's submission of one assignment) as
+JSON text; the worker (:mod:`bngrade.worker.task`) decodes it with
+:meth:`Task.from_json` and returns a :class:`Submission` as JSON text; the
+driver decodes that with :meth:`Submission.from_json` (plain data only, never
+pickle) and the store, the reports and the summary read these fields. Every flag's ``kind`` is
 one of :data:`FLAGS`; a flag is decided by the grader from what it observed
 (a deadline, an exit status, a structured error type, a protocol violation),
 never from words in a student's text.
@@ -35,10 +37,54 @@ FLAGS = {
     "grader_error": "the grader failed on this notebook",
     "worker_died": "the grading worker died twice on this submission",
     "unisolated": "graded with --unsafe-no-isolation: student code ran without a sandbox",
-    # comparisons across submissions (bngrade.copies)
+    # comparisons across submissions (bngrade.driver.copies)
     "copies_reference": "an answer's syntax tree matches bnlib's reference or the solution",
     "copies_classmate": "an answer's syntax tree matches a classmate's",
 }
+
+
+class _JSON:
+    """A dataclass contract that crosses between processes as JSON text (plain data, never
+    pickle); ``from_dict`` rebuilds the nested dataclasses."""
+
+    def to_json(self):
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text):
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass
+class TaskNotebook:
+    """One notebook a task grades: the source and what the student handed in."""
+
+    name: str
+    source: str  # the assignment's source notebook, JSON text
+    questions: list  # of {"grade_id", "points"}: the source's graded cells
+    submitted: str | None = None  # the student's notebook text (None: not submitted)
+    found_as: str | None = None  # its file name in the submission
+    problem: str | None = None  # why there is none to grade (missing, too large)
+
+
+@dataclass
+class Task(_JSON):
+    """What a worker grades: one student's submission of one assignment, with everything
+    needed to grade it (the worker reads nothing else)."""
+
+    assignment: str
+    student: str
+    salt: str  # the gradebook's secret: the hidden cases' seeds derive from it
+    limits: dict  # the sandbox's limits (bngrade.sandbox.box.limits.Limits, as a dict)
+    isolated: bool  # False: --unsafe-no-isolation
+    config: dict  # nbgrader's configuration as plain data (bngrade.nbg.plain_config)
+    notebooks: list = field(default_factory=list)  # of TaskNotebook
+    build: dict | None = None  # the driver's grader (bngrade.build.fingerprint)
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        return cls(notebooks=[TaskNotebook(**nb) for nb in d.pop("notebooks")], **d)
 
 
 @dataclass
@@ -74,7 +120,7 @@ class Notebook:
 
 
 @dataclass
-class Submission:
+class Submission(_JSON):
     assignment: str
     student: str
     notebooks: list = field(default_factory=list)  # of Notebook
@@ -93,13 +139,6 @@ class Submission:
     @property
     def max_score(self):
         return sum(q.points for nb in self.notebooks for q in nb.questions)
-
-    def to_json(self):
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text):
-        return cls.from_dict(json.loads(text))
 
     @classmethod
     def from_dict(cls, d):

@@ -143,6 +143,16 @@ def dask_processes(logdir, workers, certs=None, worker_env=(), nanny=True, start
             f.close()
 
 
+def tls_folder(path):
+    """The cluster's certificates (as `bngrade certs` makes them) in a new folder under
+    ``path``; returns the folder."""
+    from bngrade.driver import tls
+
+    folder = str(path / "certs")
+    tls.make_certs(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def dask_cluster(tmp_path_factory):
     """A ``dask scheduler`` and two ``dask worker`` processes; yields the scheduler address."""

@@ -31,7 +31,7 @@ from engine_tools import (
     source,
     submit,
 )
-from servers import dask_processes
+from servers import dask_processes, tls_folder
 
 from bngrade.sandbox.isolation import UID_BASE
 
@@ -167,8 +167,8 @@ def test_a_dead_dask_worker_leaves_nothing_running(tmp_path, signame, nanny):
     started each; all its threads end with the process)."""
     course = make_course(tmp_path / "course")
     looping_class(course, 4)
-    started = []
-    with dask_processes(tmp_path, 1, nanny=nanny, started=started) as address:
+    started, certs = [], tls_folder(tmp_path)
+    with dask_processes(tmp_path, 1, certs, nanny=nanny, started=started) as address:
         worker = started[1]
         if nanny:  # the worker is the nanny's spawned child
             worker_pid = next(c for c in children(worker.pid) if "spawn_main" in cmdline(c))
@@ -176,7 +176,8 @@ def test_a_dead_dask_worker_leaves_nothing_running(tmp_path, signame, nanny):
             worker_pid = worker.pid
         driver = subprocess.Popen(
             [sys.executable, "-m", "bngrade", "autograde", "bn-mini", "--course-dir",
-             str(course), "--scheduler", address, "--time-limit", "60", "--no-progress"],
+             str(course), "--scheduler", address, "--certs", certs, "--time-limit", "60",
+             "--no-progress"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             env=environ_with_venv())
         watch, deadline = Watch(worker_pid), time.monotonic() + 240
@@ -201,12 +202,13 @@ def test_a_stopped_driver_stops_its_tasks_on_dask_workers(tmp_path):
     task the stopped driver cancelled (the worker itself stays, for other runs)."""
     course = make_course(tmp_path / "course")
     looping_class(course, 4)
-    started = []
-    with dask_processes(tmp_path, 1, nanny=False, started=started) as address:
+    started, certs = [], tls_folder(tmp_path)
+    with dask_processes(tmp_path, 1, certs, nanny=False, started=started) as address:
         worker = started[1].pid
         driver = subprocess.Popen(
             [sys.executable, "-m", "bngrade", "autograde", "bn-mini", "--course-dir",
-             str(course), "--scheduler", address, "--time-limit", "60", "--no-progress"],
+             str(course), "--scheduler", address, "--certs", certs, "--time-limit", "60",
+             "--no-progress"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
             env=environ_with_venv())
         deadline = time.monotonic() + 240

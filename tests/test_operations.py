@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 from engine_tools import edited, grade, make_course, source, submit
-from servers import dask_processes
+from servers import dask_processes, tls_folder
 
 import bngrade
 import bnlib
@@ -186,16 +186,21 @@ def _overlay(folder, package, edit):
 
 @pytest.fixture(scope="module")
 def mixed_cluster(tmp_path_factory):
-    """Three workers: this grader, bngrade of another version, bnlib with an edited checker."""
+    """Three workers: this grader, bngrade of another version, bnlib with an edited checker;
+    yields the scheduler's address and the driver's ``Security`` (mutual TLS) and
+    certificates folder."""
+    from bngrade.driver import tls
+
     base = tmp_path_factory.mktemp("overlays")
     newer = _overlay(base / "newer", "bngrade",
                      ("__init__.py", f'__version__ = "{V}"', f'__version__ = "{NEWER}"'))
     edited_checker = _overlay(base / "edited", "bnlib",
                               ("checks/ps1.py", '"""Checks for ps1-forward',
                                '"""Checks (edited, same version) for ps1-forward'))
-    with dask_processes(tmp_path_factory.mktemp("dask-mixed"), 3,
+    certs = tls_folder(tmp_path_factory.mktemp("dask-mixed-certs"))
+    with dask_processes(tmp_path_factory.mktemp("dask-mixed"), 3, certs,
                         worker_env=[{}, newer, edited_checker]) as address:
-        yield address
+        yield address, tls.security(certs), certs
 
 
 @pytest.mark.slow
@@ -203,12 +208,13 @@ def test_the_handshake_refuses_a_cluster_with_another_grader_naming_each_worker(
         tmp_path, mixed_cluster):
     from distributed import Client
 
-    with Client(mixed_cluster, timeout=30) as client:
+    address, security, _ = mixed_cluster
+    with Client(address, timeout=30, security=security) as client:
         names = {info["name"]: addr for addr, info in client.scheduler_info()["workers"].items()}
     course = make_course(tmp_path)
     submit(course, "ann", "bn-mini", source(course, "bn-mini"))
     with pytest.raises(build.VersionMismatch) as err:
-        grade(course, scheduler=mixed_cluster)
+        grade(course, scheduler=address, security=security)
     text = str(err.value)
     assert "2 of 3 workers" in text and f"worker {names['w1']} runs" not in text
     assert f"worker {names['w2']} runs bngrade {NEWER}, bnlib {B}" in text
@@ -225,12 +231,13 @@ def test_a_worker_that_joins_later_refuses_its_tasks_and_the_run_records_none(
     from bngrade.driver import backends
 
     monkeypatch.setattr(backends.DaskBackend, "handshake", lambda self, fp, isolated: None)
+    address, security, _ = mixed_cluster
     course = make_course(tmp_path)
     right = source(course, "bn-mini")
     for i in range(6):
         submit(course, f"s{i}", "bn-mini", right)
     with pytest.raises(build.VersionMismatch) as err:
-        grade(course, scheduler=mixed_cluster)
+        grade(course, scheduler=address, security=security)
     text = str(err.value)
     assert "worker tls://" in text or "worker tcp://" in text
     assert f"but this driver runs bngrade {V}" in text
@@ -243,8 +250,9 @@ def test_the_command_says_which_worker_differs_and_exits_2(tmp_path, mixed_clust
 
     course = make_course(tmp_path)
     submit(course, "ann", "bn-mini", source(course, "bn-mini"))
+    address, _, certs = mixed_cluster
     code = cli.main(["autograde", "bn-mini", "--course-dir", str(course), "--scheduler",
-                     mixed_cluster, "--no-progress"])
+                     address, "--certs", certs, "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and f"runs bngrade {NEWER}" in err and f"driver's grader (bngrade {V}" in err
     assert not (course / "reports").exists()

@@ -99,6 +99,33 @@ def test_bngrade_certs_prints_the_cluster_commands(tmp_path, capsys):
     assert cli.main(["certs", folder]) == 2  # never silently replaced
 
 
+@pytest.mark.parametrize("certs", [False, True], ids=["no-certs", "certs"])
+def test_the_command_refuses_a_plain_tcp_scheduler(tmp_path, capsys, certs):
+    """TLS only: a tcp:// address is refused, with or without certificates, before anything
+    is read or written; the help shows tls://."""
+    from bngrade.driver import cli
+
+    folder = str(tmp_path / "c")
+    tls.make_certs(folder)
+    course = tmp_path / "course"
+    course.mkdir()
+    args = ["autograde", "bn-mini", "--course-dir", str(course), "--no-progress",
+            "--scheduler", "tcp://127.0.0.1:8786", *(["--certs", folder] if certs else [])]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "tcp://127.0.0.1:8786" in err and "TLS only" in err and "tls://" in err
+    assert list(course.iterdir()) == []  # nothing collected, no gradebook, no report
+    with pytest.raises(SystemExit):
+        cli.main(["autograde", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "tls://10.0.0.5:8786 (plain tcp:// is refused)" in out
+
+
+def test_the_printed_cluster_commands_serve_no_dashboard(tmp_path):
+    for line in tls.commands(str(tmp_path), "10.0.0.5")[:2]:  # the scheduler, a worker
+        assert "--no-dashboard --dashboard-address 127.0.0.1:0" in line
+
+
 @pytest.mark.slow
 def test_bngrade_grades_on_the_tls_cluster_and_needs_the_certificates(tls_cluster, tmp_path):
     from engine_tools import edited, environ_with_venv, make_course, source, submit

@@ -1,6 +1,6 @@
 """Where grading tasks run: a local process pool (default) or a Dask distributed cluster.
 
-Both run the same function, :func:`bngrade.task.grade_submission`, on the same
+Both run the same function, :func:`bngrade.worker.task.grade_submission`, on the same
 JSON text and hand back JSON text, so the driver's code does not depend on the
 backend. Workers are stateless; a worker that dies costs only a retry.
 """
@@ -16,7 +16,7 @@ import threading
 import time
 
 from .. import build
-from ..worker.task import grade_submission
+from ..worker.entry import grade_submission
 
 PR_SET_PDEATHSIG = 1
 

@@ -1,7 +1,8 @@
 """``bngrade``: the instructor's command.
 
-    bngrade autograde ps1-forward [--course-dir .] [--workers N | --scheduler tcp://host:port]
-                                  [--certs DIR] [--db URL] [--student ID ...]
+    bngrade autograde ps1-forward [--course-dir .] [--workers N |
+                                  --scheduler tls://host:port --certs DIR]
+                                  [--db URL] [--student ID ...]
                                   [--zip submissions.zip [--roster roster.csv]]
     bngrade summary ps1-forward [--course-dir .] [--db URL]
     bngrade export ps1-forward --format canvas|moodle|blackboard|csv [--out FILE]
@@ -32,10 +33,11 @@ def _parser():
     a = sub.add_parser("autograde", parents=[one],
                        help="grade an assignment (resumes; idempotent)")
     a.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
-    a.add_argument("--scheduler", help="a Dask scheduler address, e.g. tcp://10.0.0.5:8786; "
-                   "its workers must have this package installed")
+    a.add_argument("--scheduler", help="a Dask scheduler's TLS address, e.g. "
+                   "tls://10.0.0.5:8786 (plain tcp:// is refused); its workers must have this "
+                   "package installed")
     a.add_argument("--certs", help="the folder of the cluster's TLS certificates (made by "
-                   "`bngrade certs DIR`); with --scheduler tls://host:port")
+                   "`bngrade certs DIR`); required with --scheduler")
     a.add_argument("--student", action="append", help="grade (again) only this student; "
                    "repeat for several")
     a.add_argument("--zip", help="an LMS download (Canvas, Moodle or Blackboard zip) to "
@@ -147,9 +149,9 @@ def _run(args):
     from .store import Store
 
     if args.command == "feedback":
-        from ..worker import feedback
+        from . import regenerate
 
-        n = feedback.regenerate(args.assignment, args.course_dir, args.db, args.student)
+        n = regenerate.regenerate(args.assignment, args.course_dir, args.db, args.student)
         print(f"{args.assignment}: {n} feedback pages written (feedback/<student>/"
               f"{args.assignment}/)")
         return 0

@@ -1,4 +1,4 @@
-"""The course directory as nbgrader lays it out (LMS zips are read by :mod:`bngrade.lms`).
+"""The course directory as nbgrader lays it out (LMS zips are read by :mod:`bngrade.driver.lms`).
 
 Read: ``<source>/<assignment>/*.ipynb`` and
 ``submitted/<student>/<assignment>/*.ipynb`` (+ ``timestamp.txt``). Written by

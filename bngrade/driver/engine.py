@@ -9,7 +9,7 @@ writing the autograded notebooks and the feedback.
 Every task carries the driver's grader fingerprint (:mod:`bngrade.build`): a
 worker of another grader refuses it, and the run stops there without recording
 anything that worker computed. Where the time went is in the summary's
-``timings`` (:mod:`bngrade.timing`).
+``timings`` (:mod:`bngrade.driver.timing`).
 """
 
 import contextlib
@@ -20,16 +20,17 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 
 import nbformat
 from tqdm import tqdm
 
 from .. import __version__, build, nbg, spec, timelimit
-from ..results import Submission, failed_notebook
+from ..results import Submission, Task, TaskNotebook, failed_notebook
 from ..sandbox import isolation
 from ..sandbox.box.limits import Limits
 from ..sanitize import line
-from ..worker import inkernel
+from ..worker import kernels
 from . import backends, integrity, lms, report, stops, timing
 from .course import Course
 from .store import Store
@@ -39,13 +40,14 @@ def _write(path, text):
     integrity.write_private(path, text)
 
 
-def _input_hash(payload):
+def _input_hash(task):
     """What decides a grade: the engine's version, the sources, the submission, the limits
     other than time (a changed time limit regrades only what it can change:
     :func:`bngrade.timelimit.may_change`)."""
-    p = dict(payload, limits=dict(payload["limits"], seconds=None),
-             config=dict(payload["config"], Execute=dict(payload["config"]["Execute"],
-                                                         timeout=None)))
+    p = asdict(task)
+    del p["build"]  # checked by the worker, not part of the hash
+    p.update(limits=dict(task.limits, seconds=None),
+             config=dict(task.config, Execute=dict(task.config["Execute"], timeout=None)))
     return hashlib.sha256(json.dumps([__version__, p], sort_keys=True).encode()).hexdigest()
 
 
@@ -77,29 +79,27 @@ def plan(course, store, assignment, students, force, limits, isolated=True):
     recorded = {r["student"]: r["detail"] for r in store.rows(assignment)}
     todo = {}
     for student in students:
-        notebooks = [dict(entry, source=sources[entry["name"]], questions=questions[entry["name"]])
+        notebooks = [TaskNotebook(**entry, source=sources[entry["name"]],
+                                  questions=questions[entry["name"]])
                      for entry in course.submission(student, assignment, list(sources))]
-        payload = {"assignment": assignment, "student": student, "salt": salt,
-                   "limits": limits.to_json(), "isolated": isolated, "config": config,
-                   "notebooks": notebooks}
-        h = _input_hash(payload)
-        payload["build"] = build.fingerprint()  # checked by the worker (not part of the hash)
+        task = Task(assignment, student, salt, limits.to_json(), isolated, config, notebooks,
+                    build.fingerprint())
+        h = _input_hash(task)
         if force or done.get(student) != h or not _outputs_exist(course, student, assignment,
                                                                  sources) \
                 or timelimit.may_change(recorded.get(student, ()), limits.seconds):
-            todo[student] = (json.dumps(payload), h)
+            todo[student] = (task.to_json(), h)
     return todo
 
 
 def reference_payload(course, store, assignment, limits, isolated):
     """The solution notebooks, graded like a submission (to measure the reference's time)."""
     sources, questions = _assignment(course, store, assignment)
-    notebooks = [{"name": n, "found_as": f"{n}.ipynb", "submitted": text, "problem": None,
-                  "source": text, "questions": questions[n]} for n, text in sources.items()]
-    return json.dumps({"assignment": assignment, "student": "reference-solution",
-                       "salt": store.salt(), "limits": limits.to_json(), "isolated": isolated,
-                       "config": nbg.plain_config(course.cfg, limits.seconds),
-                       "notebooks": notebooks, "build": build.fingerprint()})
+    notebooks = [TaskNotebook(n, text, questions[n], submitted=text, found_as=f"{n}.ipynb")
+                 for n, text in sources.items()]
+    return Task(assignment, "reference-solution", store.salt(), limits.to_json(), isolated,
+                nbg.plain_config(course.cfg, limits.seconds), notebooks,
+                build.fingerprint()).to_json()
 
 
 def time_limit_for(course, store, assignment, time_limit, isolated, backend, log):
@@ -135,7 +135,7 @@ def save_outputs(course, assignment, result):
     student = result.student
     stamp = course.path("submitted", student, assignment, "timestamp.txt")
     for nb in result.notebooks:
-        # nb.feedback is made inert by the worker (bngrade.task): no script of it may run
+        # nb.feedback is made inert by the worker (bngrade.worker.task): no script of it may run
         for kind, text, ext in (("autograded", nb.autograded, "ipynb"),
                                 ("feedback", nb.feedback, "html")):
             path = course.path(kind, student, assignment, f"{nb.name}.{ext}")
@@ -172,7 +172,7 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
               security=None):
     """Grade ``assignment`` for the class (or ``students``); return the summary dict.
 
-    Refuses (:class:`bngrade.isolation.IsolationUnavailable`) when no sandbox can be made,
+    Refuses (:class:`bngrade.sandbox.isolation.IsolationUnavailable`) when no sandbox can be made,
     unless ``isolated=False`` (``--unsafe-no-isolation``), which flags every row; stops with
     :class:`bngrade.build.WorkerRefused` when a worker is not the driver's grader."""
     clock = timing.RunClock()
@@ -193,7 +193,7 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         nonlocal backend
         if backend is None:
             backend = backends.make(workers, scheduler,
-                                    inkernel.kernel_settings(limits, isolated), security)
+                                    kernels.kernel_settings(limits, isolated), security)
             stop.force = backend.kill
             backend.handshake(build.fingerprint(), isolated)
         return backend
@@ -279,10 +279,10 @@ def dispatch(backend, todo, record, progress=True, attempts=3, clock=None, stop=
     each, so the driver's cost per result stays small beside a worker's).
 
     Returns the seconds spent recording (the driver's own share of the work; ``clock``, a
-    :class:`bngrade.timing.RunClock`, gets the details). A result of a worker that is not
+    :class:`bngrade.driver.timing.RunClock`, gets the details). A result of a worker that is not
     the driver's grader (:class:`bngrade.build.WorkerRefused`) stops the run; the results
     already received are recorded first, as on any exit. On a stop
-    (:class:`bngrade.stops.Stopped`, from ``stop``) too; the exception then says how many
+    (:class:`bngrade.driver.stops.Stopped`, from ``stop``) too; the exception then says how many
     were recorded (``recorded``) and which tasks still ran (``running``)."""
     clock = clock or timing.RunClock()
     stop = stop or stops.StopSignals()  # inert unless entered
@@ -377,8 +377,8 @@ def _finished(backend, running, todo, expected):
 
 def lost(payload_json, exc):
     """A result for a submission whose worker died twice: zero, flagged, not lost."""
-    p = json.loads(payload_json)
+    p = Task.from_json(payload_json)
     detail = f"the grading worker died twice on this submission ({type(exc).__name__})"
-    return Submission(p["assignment"], p["student"],
-                      [failed_notebook(nbp["name"], nbp["questions"], "worker_died", detail)
-                       for nbp in p["notebooks"]], 0.0, p["isolated"])
+    return Submission(p.assignment, p.student,
+                      [failed_notebook(nbp.name, nbp.questions, "worker_died", detail)
+                       for nbp in p.notebooks], 0.0, p.isolated)

@@ -139,7 +139,7 @@ def _engine_grades(row):
 
 def seal(session, key, course_id, assignment, student, row):
     """Write (replace) the seal of ``student``'s row, in the caller's transaction (whose
-    gradebook has the seal table: :class:`bngrade.store.Store` makes it)."""
+    gradebook has the seal table: :class:`bngrade.driver.store.Store` makes it)."""
     session.execute(delete(SEAL).where(SEAL.c.assignment == assignment,
                                        SEAL.c.student == student))
     session.execute(insert(SEAL).values(

@@ -6,7 +6,7 @@ folder layout, and writes each student's latest notebooks to
 ``submitted/<login>/<assignment>/``. Every entry of the zip ends up in
 ``reports/<assignment>/collection.csv`` as collected, a receipt, or skipped
 with its reason; the students' LMS ids go to ``reports/<assignment>/lms_ids.csv``
-(and the gradebook's ``Student.lms_user_id``) for :mod:`bngrade.export`.
+(and the gradebook's ``Student.lms_user_id``) for :mod:`bngrade.driver.export`.
 Anything ambiguous (two entries for one notebook of one attempt, two people
 who would become one login, a name that fits two roster rows, an entry of
 someone not on the roster) stops the collection before anything is written,
@@ -367,7 +367,7 @@ def _stamp(e):
 def collect(course, assignment, zip_path, names, roster=None, regexp=None):
     """Collect ``zip_path`` into ``submitted/``; return a :class:`Collection`.
 
-    ``names`` are the assignment's notebooks; ``roster`` a :class:`~bngrade.roster.Roster`
+    ``names`` are the assignment's notebooks; ``roster`` a :class:`~bngrade.driver.roster.Roster`
     or a CSV path; ``regexp`` (nbgrader ``zip_collect``'s: groups ``student_id``,
     ``file_id``, optionally ``timestamp``) replaces the built-in layouts.
     Raises :class:`CollectionError` (writing nothing) when the zip is ambiguous.
@@ -454,7 +454,7 @@ def _extract(zf, e, path):
 
 
 def write_csv(path, header, rows):
-    """A private CSV (:func:`bngrade.integrity.write_private`) of text cells, each on one
+    """A private CSV (:func:`bngrade.driver.integrity.write_private`) of text cells, each on one
     line and never a spreadsheet formula (:func:`bngrade.sanitize.csv_cell`, uncut)."""
     f = io.StringIO(newline="")
     w = csv.writer(f)

@@ -5,11 +5,11 @@ or partial run they still cover every recorded student. Files:
 ``reports/<assignment>/grades.csv``, ``summary.json`` and ``summary.md`` (mode
 0600). Student text in them (ids, flag details, messages) is one line with its
 control characters escaped (``bngrade.sanitize``): Markdown-escaped in the
-summary, never a formula in the CSV. Copied answers (``bngrade.copies``) are
+summary, never a formula in the CSV. Copied answers (``bngrade.driver.copies``) are
 flagged here, over every submission of the assignment. ``grades.csv``'s scores
-are nbgrader's final ones (manual grades included: :func:`bngrade.export.final_scores`);
+are nbgrader's final ones (manual grades included: :func:`bngrade.driver.export.final_scores`);
 a run that collected an LMS zip adds its counts and skipped entries to the summary,
-and a grading run its ``timings`` (:mod:`bngrade.timing`: wall time, the driver's
+and a grading run its ``timings`` (:mod:`bngrade.driver.timing`: wall time, the driver's
 recording time, the workers' grading time, the queue).
 """
 
@@ -64,7 +64,7 @@ def summarize(assignment, rows):
 
 
 def write_csv(path, rows, order, final=None):
-    """The grades CSV; ``final`` (from :func:`bngrade.export.final_scores`) puts nbgrader's
+    """The grades CSV; ``final`` (from :func:`bngrade.driver.export.final_scores`) puts nbgrader's
     scores, manual grades included, over the engine's."""
     final = {f["student"]: f for f in final or ()}
     f = io.StringIO(newline="")
@@ -203,8 +203,8 @@ def write(course, store, assignment, collection=None, clock=None, extra=None):
     """Write the CSV and summaries; return the summary dict (with ``files``).
 
     ``collection``: what this run collected from an LMS zip
-    (:meth:`bngrade.lms.Collection.summary`), shown in the summary; ``clock``: the run's
-    :class:`bngrade.timing.RunClock`, its figures the summary's ``timings``; ``extra``: the
+    (:meth:`bngrade.driver.lms.Collection.summary`), shown in the summary; ``clock``: the run's
+    :class:`bngrade.driver.timing.RunClock`, its figures the summary's ``timings``; ``extra``: the
     run's own facts (``interrupted``, ``time_limit``), added to the summary as they are."""
     rows = store.rows(assignment)
     found = copy_flags(course, assignment, [r["student"] for r in rows])

@@ -6,7 +6,7 @@ that makes re-runs idempotent and resumable, the flags, the per-question
 verdicts) are committed together or not at all; the results that arrive
 together are committed in one transaction. Any SQLAlchemy URL nbgrader
 accepts works: SQLite by default, PostgreSQL through psycopg2. With a ``key``
-each student's row is sealed in the same transaction (``bngrade.integrity``).
+each student's row is sealed in the same transaction (``bngrade.driver.integrity``).
 """
 
 import contextlib
@@ -28,39 +28,19 @@ from nbgrader.api import (
 )
 from nbgrader.utils import parse_utc
 from sqlalchemy import (
-    Column,
-    DateTime,
-    Float,
-    MetaData,
-    String,
-    Table,
-    Text,
     delete,
     insert,
     select,
 )
 
+from ..tables import META, RESULT, SETTING
 from . import integrity
 
-META = MetaData()
-RESULT = Table(
-    "bngrade_result", META,
-    Column("assignment", String(128), primary_key=True),
-    Column("student", String(128), primary_key=True),
-    Column("input_hash", String(64), nullable=False),
-    Column("score", Float, nullable=False),
-    Column("max_score", Float, nullable=False),
-    Column("flags", Text, nullable=False),  # JSON list of {kind, notebook, detail}
-    Column("detail", Text, nullable=False),  # JSON list of notebooks with their questions
-    Column("graded_at", DateTime, nullable=False),
-)
 TIMES = ("time_limit", "slowest", "timed_out")  # per notebook: see bngrade.timelimit
 # nbgrader's own tables, for the bulk writes of a first submission (Store._first_submission)
 STUDENT, SUBMISSION = Student.__table__, SubmittedAssignment.__table__
 SUBMITTED_NOTEBOOK, GRADE, COMMENT = (SubmittedNotebook.__table__, Grade.__table__,
                                       Comment.__table__)
-SETTING = Table("bngrade_setting", META, Column("name", String(64), primary_key=True),
-                Column("value", Text, nullable=False))
 
 
 @contextlib.contextmanager
@@ -120,7 +100,7 @@ class Store:
     def record(self, assignment, items, clock=None):
         """Write ``(result, input_hash, timestamp)`` items: grades and engine rows, atomically.
 
-        ``clock`` (a :class:`bngrade.timing.RunClock`) gets the seconds spent sealing."""
+        ``clock`` (a :class:`bngrade.driver.timing.RunClock`) gets the seconds spent sealing."""
         with transaction(self.gb) as session:
             for result, input_hash, timestamp in items:
                 self._write(session, assignment, result, input_hash, timestamp, clock)

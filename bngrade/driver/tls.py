@@ -33,9 +33,9 @@ Public functions
     (``dask_jobqueue.SLURMCluster(security=...)``, README).
 ``for_scheduler(address, folder) -> Security | None``
     What the driver connects to ``address`` with: ``security(folder)`` for a
-    ``tls://`` scheduler, ``None`` without a scheduler or ``folder``;
-    ``ValueError`` when one is given without the other (a ``tls://`` address
-    without certificates, certificates for a ``tcp://`` address).
+    ``tls://`` scheduler, ``None`` without a scheduler; ``ValueError`` for any
+    other address (plain ``tcp://`` included: the cluster speaks TLS only), a
+    scheduler without certificates or certificates without a scheduler.
 ``commands(folder, scheduler_host, port=8786) -> [str]``
     The ``dask scheduler`` / ``dask worker`` command lines that use the folder.
 """
@@ -166,12 +166,14 @@ def for_scheduler(address, folder):
         if folder:
             raise ValueError("--certs is for a Dask cluster: give its --scheduler tls://...")
         return None
-    if address.startswith("tls://") and not folder:
+    if not address.startswith("tls://"):
+        raise ValueError(f"--scheduler {address}: bngrade talks to a Dask cluster over mutual "
+                         "TLS only; give its tls://host:port address and --certs DIR (plain "
+                         "tcp:// is refused: see `bngrade certs`)")
+    if not folder:
         raise ValueError(f"{address} is a TLS scheduler: give the folder of the cluster's "
                          "certificates with --certs DIR (made by `bngrade certs DIR`)")
-    if folder and not address.startswith("tls://"):
-        raise ValueError(f"with --certs the scheduler address must be tls://..., got {address}")
-    return security(folder, "client") if folder else None
+    return security(folder, "client")
 
 
 def commands(folder, scheduler_host, port=8786):
@@ -182,7 +184,10 @@ def commands(folder, scheduler_host, port=8786):
                 f"--tls-cert {shlex.quote(cert)} --tls-key {shlex.quote(key)}")
 
     address = f"tls://{scheduler_host}:{port}"
-    return [f".venv/bin/dask scheduler --protocol tls --port {port} {tls('scheduler')}",
-            f".venv/bin/dask worker {address} --nthreads 1 --nworkers 8 {tls('worker')}",
+    private = "--no-dashboard --dashboard-address 127.0.0.1:0"  # no web page for anyone
+    return [f".venv/bin/dask scheduler --protocol tls --port {port} {private} "
+            f"{tls('scheduler')}",
+            f".venv/bin/dask worker {address} --nthreads 1 --nworkers 8 {private} "
+            f"{tls('worker')}",
             f".venv/bin/bngrade autograde ASSIGNMENT --scheduler {address} "
             f"--certs {shlex.quote(folder)}"]

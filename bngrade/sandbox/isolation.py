@@ -6,13 +6,13 @@ all (only its own loopback), a read-only view of the Python installation and
 of a prepared *site* (:class:`Site`) and nothing else of the host: no course
 directory, no home, a ``/proc`` that shows only the sandbox, a private tmpfs
 as ``/tmp`` and working directory. Its first process is ``python -I``; it sets
-its own limits (:mod:`bngrade.limits`) before it reads any student code, and
+its own limits (:mod:`bngrade.sandbox.box.limits`) before it reads any student code, and
 without capabilities cannot raise them again. ``--die-with-parent`` and the
 pid namespace make the whole sandbox die with the grader thread that started
 it, and :meth:`Sandbox.kill` ends it at once.
 
 Two views of bnlib exist: ``scoring`` (a stub without any reference code,
-:mod:`bngrade.stubs`) for the sandbox whose outputs are scored, and ``public``
+:mod:`bngrade.sandbox.stubs`) for the sandbox whose outputs are scored, and ``public``
 (exactly the package students install) for nbgrader's in-kernel run, whose
 notebook and feedback are shown but never scored.
 """
@@ -68,7 +68,7 @@ def python_dirs():
 
 def privileged():
     """As root, sandboxes get no user namespace but a user id of their own (see
-    :mod:`bngrade.limits`); otherwise a user namespace as ``nobody``."""
+    :mod:`bngrade.sandbox.box.limits`); otherwise a user namespace as ``nobody``."""
     return os.geteuid() == 0
 
 
@@ -210,7 +210,7 @@ def check():
 
 def command(module, rlimits, args=(), view="scoring", isolated=True, rw=(), env=None):
     """``(argv, cwd)`` running ``bnbox.<module>.main()`` in a sandbox with bnlib ``view``;
-    its first argument says what :func:`bngrade.limits.enter` sets up.
+    its first argument says what :func:`bngrade.sandbox.box.limits.enter` sets up.
 
     ``isolated=False`` (``--unsafe-no-isolation``) runs the same program as this user,
     from a private folder: nothing stands between it and the machine."""
@@ -287,7 +287,7 @@ def _killpg(pid):
 
 
 class Sandbox:
-    """One sandbox process speaking :mod:`bngrade.protocol` on its stdin/stdout."""
+    """One sandbox process speaking :mod:`bngrade.sandbox.box.protocol` on its stdin/stdout."""
 
     def __init__(self, module, rlimits, view="scoring", isolated=True):
         cmd, self.workdir = command(module, rlimits, (), view, isolated)

@@ -1,6 +1,6 @@
 """The grader's side of the calls: the checker runs here, the sandbox only runs the student's code.
 
-:class:`Session` owns one scoring sandbox (:mod:`bngrade.isolation`) in which a
+:class:`Session` owns one scoring sandbox (:mod:`bngrade.sandbox.isolation`) in which a
 notebook's read-only and answer cells have run. A part of
 :mod:`bnlib.checks` is run *here*, unchanged, on a :class:`RemoteNamespace`:
 looking up the part's target gives a proxy whose calls send that call's
@@ -9,7 +9,7 @@ a class gives instances proxied method by method. While a call runs, the
 sandbox may ask for the bnlib helpers the part allows (by qualified name,
 e.g. ``bnlib.nn.MLP.forward``): they run here, on plain inputs, and objects
 they make stay here behind a handle. Everything that comes back is decoded
-by :mod:`bngrade.protocol` (plain data only, bounded sizes) and judged by the
+by :mod:`bngrade.sandbox.box.protocol` (plain data only, bounded sizes) and judged by the
 part's ``evaluate`` in this process.
 """
 

@@ -1,6 +1,6 @@
 """Per-student feedback HTML: nbgrader's feedback template, the engine's scores, no hidden test.
 
-The page is rendered by :mod:`bngrade.feedback_page` (the exporter and
+The page is rendered by :mod:`bngrade.worker.feedback_page` (the exporter and
 preprocessors ``nbgrader generate_feedback`` uses on this course too): hidden
 tests, their outputs and seeds, the checker's source and server paths removed,
 math as MathML, and after each test cell a note with the engine's verdict: the
@@ -9,7 +9,6 @@ score the gradebook records.
 
 import functools
 import json
-import os
 
 from nbgrader.api import Gradebook
 from traitlets.config import Config
@@ -58,46 +57,3 @@ def _exporter(cfg_json):
     for pp in PREPROCESSORS:
         exporter.register_preprocessor(pp)
     return exporter
-
-
-def regenerate(assignment, course_dir=".", db_url=None, students=None):
-    """``bngrade feedback``: every recorded student's pages again, from the gradebook and the
-    autograded notebooks, without grading anything. Returns the pages written."""
-    import nbformat
-
-    from ..driver import engine
-    from ..driver.course import Course
-    from ..driver.store import Store
-    from ..results import Notebook, Submission
-    from .feedback_page import problem_page
-
-    course = Course(course_dir, db_url)
-    cfg = nbg.plain_config(course.cfg, course.cfg.get("Execute", {}).get("timeout", 30))
-    store = Store(course.db_url, course.course_id)
-    written = 0
-    try:
-        secrets = (store.salt(),)
-        for row in store.rows(assignment):
-            if students and row["student"] not in students:
-                continue
-            notebooks = []
-            for detail in row["detail"]:
-                name, student = detail["name"], row["student"]
-                path = course.path("autograded", student, assignment, f"{name}.ipynb")
-                flag = next((f for f in row["flags"] if f["notebook"] == name
-                             and f["kind"] in ("corrupt", "missing")), None)
-                if os.path.exists(path):
-                    text = open(path, encoding="utf-8").read()
-                    html = page(nbformat.reads(text, as_version=4), assignment, name, student,
-                                course.db_url, cfg, None, secrets)
-                    notebooks.append(Notebook(name, autograded=text, feedback=html))
-                elif flag is not None:
-                    points = sum(q["points"] for q in detail["questions"])
-                    notebooks.append(Notebook(name, feedback=problem_page(
-                        name, flag["kind"], flag["detail"], points)))
-            engine.save_outputs(course, assignment, Submission(assignment, row["student"],
-                                                               notebooks))
-            written += len(notebooks)
-    finally:
-        store.close()
-    return written

@@ -1,7 +1,7 @@
 """The feedback page, whichever command renders it: one exporter, one list of preprocessors.
 
 ``nbgrader generate_feedback`` (through ``nbgrader_config.py``: ``exporter_class``
-and ``preprocessors``) and ``bngrade`` (:mod:`bngrade.feedback`) both render a
+and ``preprocessors``) and ``bngrade`` (:mod:`bngrade.worker.feedback`) both render a
 feedback page with :class:`FeedbackExporter` and :data:`PREPROCESSORS`, so no
 page of this course, whoever made it, shows what the grader keeps secret:
 
@@ -139,7 +139,7 @@ def _from_gradebook(resources):
     from nbgrader.api import Gradebook
     from sqlalchemy import select
 
-    from ..driver.store import SETTING
+    from ..tables import SETTING
 
     sources, salts = {}, ()
     try:
@@ -250,7 +250,7 @@ def recorded_verdicts(db_url, assignment, notebook, student, course_id="default_
     from nbgrader.api import Gradebook
     from sqlalchemy import inspect, select
 
-    from ..driver.store import RESULT
+    from ..tables import RESULT
 
     try:
         with Gradebook(db_url, course_id) as gb:

@@ -4,16 +4,15 @@ The worker never touches the course's gradebook: it records the source's cells
 in a throw-away SQLite file (:func:`template`), copies it per submission, and
 runs nbgrader's sanitize and autograde preprocessors against the copy. The
 notebook's code runs in a fresh kernel in a sandbox of its own
-(:mod:`bngrade.kernels`), with output capped and total time bounded, and with
+(:mod:`bngrade.worker.kernels`), with output capped and total time bounded, and with
 the hidden tests removed first: nothing secret is ever in that sandbox. Its
-scores are not the engine's (those come from :mod:`bngrade.scoring`); the
+scores are not the engine's (those come from :mod:`bngrade.worker.scoring`); the
 notebook it produces is what the student sees.
 """
 
 import atexit
 import copy
 import datetime
-import json
 import os
 import shutil
 import tempfile
@@ -30,11 +29,10 @@ from bnlib.checks import REGISTRY
 from .. import nbg
 from ..spec import meta
 from . import kernels, scoring
-from .kernels import kill_kernel
+from .kernels import kernel_settings, kill_kernel
 
 _templates = {}  # source hash -> (private gradebook template, release)
 _local = threading.local()
-KERNEL_BASE_MB = 1024  # what an idle kernel with numpy maps before the answer allocates
 
 
 class EngineExecute(Execute):
@@ -191,9 +189,3 @@ def run(nb, release, sp, answers, assignment, name, student, db, cfg, limits, is
                 raise
         finally:
             kernels.discard_kernel(km)
-
-
-def kernel_settings(limits, isolated):
-    """What a kernel is started with: its limits (the answer's memory plus the kernel's own)
-    and whether it runs in a sandbox."""
-    return json.dumps(limits.rlimits(base_mb=KERNEL_BASE_MB)), bool(isolated)

@@ -1,6 +1,6 @@
 """Kernels for nbgrader's in-kernel run: each in a sandbox of its own, started ahead of need.
 
-A kernel runs :mod:`bngrade.kernel` under bubblewrap (:mod:`bngrade.isolation`,
+A kernel runs :mod:`bngrade.sandbox.box.kernel` under bubblewrap (:mod:`bngrade.sandbox.isolation`,
 the ``public`` view of bnlib: what students install) with no network at all.
 The grader's client talks to it over ``ipc`` sockets in a folder that is the
 only writable path bound into the sandbox. :func:`take_kernel` hands out a
@@ -25,6 +25,8 @@ from jupyter_core.utils import run_sync
 
 from ..sandbox import isolation
 
+KERNEL_BASE_MB = 1024  # what an idle kernel with numpy maps before the answer allocates
+
 _local = threading.local()
 MAX_MESSAGE = 64 << 20  # what one kernel message may weigh (the client's memory)
 SEND_TIMEOUT_MS = 10_000
@@ -47,7 +49,7 @@ _standbys = []  # every kernel started as a standby, for clean-up at exit
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """Launches :mod:`bngrade.kernel` in a sandbox instead of ipykernel on the host."""
+    """Launches :mod:`bngrade.sandbox.box.kernel` in a sandbox instead of ipykernel on the host."""
 
     settings = ("{}", True)  # (rlimits as JSON, isolated)
 
@@ -127,3 +129,9 @@ def discard_kernel(km):
     except Exception:  # already dead: nothing left to stop
         pass
     shutil.rmtree(km.workdir, ignore_errors=True)
+
+
+def kernel_settings(limits, isolated):
+    """What a kernel is started with: its limits (the answer's memory plus the kernel's own)
+    and whether it runs in a sandbox."""
+    return json.dumps(limits.rlimits(base_mb=KERNEL_BASE_MB)), bool(isolated)

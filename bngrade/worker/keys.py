@@ -141,11 +141,11 @@ def install():
                or (not isinstance(part, ChoicePart) and isinstance(part, ValuePart)
                    and part.reference is None)]
     if unkeyed:
-        raise RuntimeError(f"no answer key in bngrade/keys.py for {', '.join(unkeyed)}")
+        raise RuntimeError(f"no answer key in bngrade/worker/keys.py for {', '.join(unkeyed)}")
 
 
 def _part(grade_id):
     if grade_id not in REGISTRY:
-        raise RuntimeError(f"bngrade/keys.py has a key for {grade_id!r}, which no checker "
+        raise RuntimeError(f"bngrade/worker/keys.py has a key for {grade_id!r}, which no checker "
                            "registers")
     return REGISTRY[grade_id]

@@ -1,7 +1,7 @@
 """The engine's score: the notebook's cells in a scoring sandbox, the checkers in the grader.
 
 :func:`score_notebook` runs the source's read-only code and the student's answer
-cells in a sandbox (:mod:`bngrade.calls`), then each graded part *here*, on
+cells in a sandbox (:mod:`bngrade.worker.calls`), then each graded part *here*, on
 inputs made here (the visible cases plus hidden cases with a seed the student
 never sees), each call's inputs sent when that call starts. The verdicts come
 from :mod:`bnlib.checks` with the grader's keys (:mod:`bngrade.keys`).

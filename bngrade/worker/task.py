@@ -1,4 +1,5 @@
-"""The grading task: one submission in, a :class:`bngrade.results.Submission` out, as JSON.
+"""The grading task: a :class:`bngrade.results.Task` in, a :class:`bngrade.results.Submission`
+out, both as JSON.
 
 :func:`grade_submission` is stateless: everything it needs (the source
 notebooks, the submission's text, the configuration, the limits) arrives in
@@ -6,9 +7,9 @@ its JSON argument, and everything it finds leaves as JSON text, so the driver
 never unpickles anything derived from a student. Per notebook, two things run
 side by side, each with the student's code in a sandbox of its own:
 
-* the engine's score (:func:`bngrade.scoring.score_notebook`): the answers in a
+* the engine's score (:func:`bngrade.worker.scoring.score_notebook`): the answers in a
   scoring sandbox, the checker here;
-* nbgrader's own autograde in a sandboxed kernel (:mod:`bngrade.inkernel`), for
+* nbgrader's own autograde in a sandboxed kernel (:mod:`bngrade.worker.inkernel`), for
   the autograded notebook and the feedback; its scores are not used.
 
 The feedback is rendered here with the engine's verdicts; if it fails, the
@@ -29,7 +30,7 @@ import traceback
 import nbformat
 
 from .. import build, nbg, spec, timelimit
-from ..results import Flag, Notebook, Question, Submission, failed_notebook
+from ..results import Flag, Notebook, Question, Submission, Task, failed_notebook
 from ..sandbox import isolation
 from ..sandbox.box.limits import Limits
 from . import feedback, feedback_page, inkernel, scoring
@@ -40,19 +41,20 @@ def grade_submission(payload_json, check_sandbox=False):
 
     Refuses (:class:`bngrade.build.VersionMismatch`) a driver of another grader, and with
     ``check_sandbox`` (a remote worker) a machine where no sandbox can be made."""
-    p = json.loads(payload_json)
-    build.require(p.get("build"), check_sandbox and bool(p["isolated"]))
+    raw = json.loads(payload_json)
+    build.require(raw.get("build"), check_sandbox and bool(raw.get("isolated")))
+    p = Task.from_dict(raw)
     key = _watch_dask_worker()
     isolation.set_owner(key)
     start = time.monotonic()
-    cfg = nbg.to_config(p["config"])
-    limits, isolated = Limits(**p["limits"]), bool(p["isolated"])
+    cfg = nbg.to_config(p.config)
+    limits, isolated = Limits(**p.limits), bool(p.isolated)
     notebooks = []
-    for nbp in p["notebooks"]:
+    for nbp in p.notebooks:
         try:
             notebooks.append(grade_notebook(p, nbp, cfg, limits, isolated, key))
         except Exception as exc:  # a grader bug must not lose the student's row
-            nb = failed_notebook(nbp["name"], nbp["questions"], "grader_error",
+            nb = failed_notebook(nbp.name, nbp.questions, "grader_error",
                                  f"the grader failed on this notebook: {type(exc).__name__}")
             nb.timings = {"trace": traceback.format_exc()[-2000:]}
             notebooks.append(nb)
@@ -63,7 +65,7 @@ def grade_submission(payload_json, check_sandbox=False):
     _running.discard(key)
     if isolation.stopped(key):  # its sandboxes were killed under it: no verdict, a retry
         raise RuntimeError("the task was stopped while grading this submission")
-    return Submission(p["assignment"], p["student"], notebooks, time.monotonic() - start,
+    return Submission(p.assignment, p.student, notebooks, time.monotonic() - start,
                       isolated, {"name": build.worker_name(),
                                  "build": build.fingerprint()}).to_json()
 
@@ -108,27 +110,27 @@ def _watch(worker):
 
 
 def grade_notebook(p, nbp, cfg, limits, isolated, task_key=None):
-    name, student, assignment = nbp["name"], p["student"], p["assignment"]
-    if nbp["submitted"] is None:
-        return _not_graded(nbp, "missing", nbp.get("problem") or f"{name}.ipynb was not submitted")
+    name, student, assignment = nbp.name, p.student, p.assignment
+    if nbp.submitted is None:
+        return _not_graded(nbp, "missing", nbp.problem or f"{name}.ipynb was not submitted")
     try:
-        nb = nbg.read_notebook(nbp["submitted"])
+        nb = nbg.read_notebook(nbp.submitted)
     except ValueError as exc:
-        return _not_graded(nbp, "corrupt", f"{nbp['found_as']}: {exc}")
-    source_nb = nbformat.reads(nbp["source"], as_version=4)
-    key = hashlib.sha256((assignment + name + nbp["source"]).encode()).hexdigest()
+        return _not_graded(nbp, "corrupt", f"{nbp.found_as}: {exc}")
+    source_nb = nbformat.reads(nbp.source, as_version=4)
+    key = hashlib.sha256((assignment + name + nbp.source).encode()).hexdigest()
     clock = {"start": time.monotonic()}
     template, release = inkernel.template(assignment, name, source_nb, cfg, key)
     clock["template"] = time.monotonic()
     sp = spec.build(name, source_nb, release)
     flags = []
-    if nbp.get("found_as") and nbp["found_as"] != f"{name}.ipynb":
-        flags.append(Flag("renamed", name, f"graded {nbp['found_as']!r} as {name}.ipynb"))
+    if nbp.found_as and nbp.found_as != f"{name}.ipynb":
+        flags.append(Flag("renamed", name, f"graded {nbp.found_as!r} as {name}.ipynb"))
     answers, notes = spec.locate_answers(sp, nb.cells)
     flags += [Flag(kind, name, detail) for kind, detail in notes + spec.check_locked(sp, nb.cells)]
 
     box, times = {}, []
-    runner = threading.Thread(target=_score, args=(box, sp, nb.cells, answers, p["salt"],
+    runner = threading.Thread(target=_score, args=(box, sp, nb.cells, answers, p.salt,
                                                    student, limits, isolated, times,
                                                    task_key))
     runner.start()
@@ -153,7 +155,7 @@ def grade_notebook(p, nbp, cfg, limits, isolated, task_key=None):
     if autograded is not None:
         try:
             html = feedback.render(copy.deepcopy(autograded), assignment, name, student, db, cfg,
-                                   verdicts, secrets=(p["salt"],))
+                                   verdicts, secrets=(p.salt,))
             # (the page is made inert by the exporter, here on the worker: the driver only
             # writes it)
         except Exception as exc:  # the score stands without its feedback
@@ -179,10 +181,10 @@ def grade_notebook(p, nbp, cfg, limits, isolated, task_key=None):
 def _not_graded(nbp, kind, detail):
     """Zero with the reason, and a page telling the student why (recorded once: a re-run
     finds its outputs and the same input, and leaves it until the file changes)."""
-    nb = failed_notebook(nbp["name"], nbp["questions"], kind, detail)
+    nb = failed_notebook(nbp.name, nbp.questions, kind, detail)
     nb.timings.update(time_limit=None, slowest=0.0, timed_out=False)  # nothing ran
-    nb.feedback = feedback_page.problem_page(nbp["name"], kind, detail,
-                                             sum(q["points"] for q in nbp["questions"]))
+    nb.feedback = feedback_page.problem_page(nbp.name, kind, detail,
+                                             sum(q["points"] for q in nbp.questions))
     return nb
 
 

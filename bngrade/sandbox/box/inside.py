@@ -1,13 +1,13 @@
 """The sandbox's side of the calls: runs the student's cells and calls their functions.
 
-Started by :mod:`bngrade.isolation` as ``python -I`` inside bubblewrap, with
+Started by :mod:`bngrade.sandbox.isolation` as ``python -I`` inside bubblewrap, with
 this file copied into the sandbox as ``bnbox.inside``. It applies its limits
-(:mod:`bngrade.limits`) first, then answers the grader's requests on its
-standard input/output (:mod:`bngrade.protocol`): ``run`` a cell, ``call`` a
+(:mod:`bngrade.sandbox.box.limits`) first, then answers the grader's requests on its
+standard input/output (:mod:`bngrade.sandbox.box.protocol`): ``run`` a cell, ``call`` a
 function, ``new``/``method``/``setattr``/``getattr`` on an object of the
 student's class, read ``vars``. It decides nothing: every value it sends back is
 only data, checked and judged by the grader. The bnlib it can import is a stub
-(:mod:`bngrade.stubs`): the helpers a part allows are calls back to the grader.
+(:mod:`bngrade.sandbox.stubs`): the helpers a part allows are calls back to the grader.
 """
 
 import builtins
