@@ -80,7 +80,7 @@ def test_wrong_shape_is_named():
     def one_feature_short(x, gamma, beta, eps):
         return correct(x, gamma, beta, eps)[0][:, 1:]
 
-    with pytest.raises(MistakeFound, match=r"expected shape \(4, 3\), got \(4, 2\)"):
+    with pytest.raises(MistakeFound, match=r"has shape \(4, 2\); expected shape \(4, 3\)"):
         check("ps1_train_forward", {"batchnorm_forward": one_feature_short})
 
 

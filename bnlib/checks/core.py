@@ -89,6 +89,7 @@ class Part:
     rtol: float = 1e-6
     atol: float = 1e-8
     check_mutation: bool = True  # fail if the student's function changes its inputs
+    outputs: object = None  # names of a tuple answer's items, e.g. ("dx", "dgamma", "dbeta")
 
     # 1. inputs ------------------------------------------------------------
     def cases(self, hidden=False, seed=None):
@@ -116,7 +117,7 @@ class Part:
                     out = fn(*args)
                 rec = {"out": to_plain(out), "args_after": to_plain(args), "error": None}
             except Exception as exc:  # the student's exception, reported in words
-                rec = {"error": f"{type(exc).__name__}: {exc}{raised_where(exc)}"}
+                rec = {"error": error_words(exc)}
             rec["used_reference"] = used.names
             records.append(rec)
         return records
@@ -139,31 +140,75 @@ class Part:
                        "implement it yourself with numpy.", "calls_reference")
 
     def evaluate(self, cases, records):
-        """Compare records with the reference; name the mistake on a mismatch."""
+        """Compare records with the reference; name the mistake on a mismatch.
+
+        A mistake is named only if it explains the answer on every case (where its
+        output differs from the reference's and where it does not), so two slips that
+        coincide on one case are told apart by the others."""
         if (missing := self.no_result(cases, records)) is not None:
             return missing
+        answers, wrong = [], None
         for case, rec in zip(cases, records):
             if (cheat := self.calls_reference(rec)) is not None:
                 return cheat
             if rec.get("error"):
-                return Outcome(False, f"`{self.target}` raised {rec['error']}", "raised")
+                if wrong is None:
+                    return raised(self.target, rec["error"])
+                answers.append(RAISED)  # after a wrong value: the value is the news
+                continue
             if self.check_mutation and not same(rec["args_after"], to_plain(case), 0, 0):
                 return Outcome(False, f"`{self.target}` modified its input arrays in place; "
                                "work on copies (e.g. x - mu, not x -= mu).", "mutates_input")
             got = self.select(rec["out"]) if self.select else rec["out"]
             expected = to_plain(self.reference(*case))
-            if same(got, expected, self.rtol, self.atol):
-                continue
-            for mistake in self.mistakes:
-                try:
-                    wrong = to_plain(mistake.make(*case))
-                except Exception:
-                    continue
-                if same(got, wrong, self.rtol, self.atol):
-                    return Outcome(False, mistake.message, mistake.id)
-            return Outcome(False, describe_mismatch(self.target, got, expected), "wrong_value")
-        return Outcome(True, f"{self.description}: passed")
+            if rec["out"] is None and expected is not None:
+                return Outcome(False, f"`{self.target}` returns nothing (None): end it with "
+                               "a `return` of what its docstring names.", "no_return")
+            answers.append(got)
+            if wrong is None and not same(got, expected, self.rtol, self.atol):
+                wrong = (got, expected)
+        if wrong is None:
+            return Outcome(True, f"{self.description}: passed")
+        named = self.matching(cases, answers)
+        if named:
+            return Outcome(False, named[0].message, named[0].id)
+        return Outcome(False, describe_mismatch(self.target, *wrong, self.outputs), "wrong_value")
 
+    def matching(self, cases, answers):
+        """The mistakes whose output equals the student's answer on every case."""
+        found = []
+        for mistake in self.mistakes:
+            if all(self._explains(mistake, case, got) for case, got in zip(cases, answers)):
+                found.append(mistake)
+        return found
+
+    def _explains(self, mistake, case, got):
+        if got is RAISED:  # the student's code raised here: the slip may well raise too
+            return True
+        try:
+            with np.errstate(all="ignore"):
+                wrong = to_plain(mistake.make(*case))
+        except Exception:  # the slip cannot even run on this case: it explains nothing
+            return False
+        return same(got, wrong, self.rtol, self.atol)
+
+
+def error_words(exc):
+    """An exception of the student's code in words: type, message, where."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}{': ' + text if text else ''}{raised_where(exc)}"
+
+
+def raised(target, error):
+    """The verdict when the student's code raised ``error`` (from :func:`error_words`)."""
+    if error.startswith("NotImplementedError"):
+        return Outcome(False, f"`{target}` is not written yet (it still raises "
+                       "NotImplementedError): replace that line with your code and run the "
+                       "cell.", "not_written")
+    return Outcome(False, f"`{target}` raised {error}.", "raised")
+
+
+RAISED = object()  # in a list of answers: the student's code raised on that case
 
 REGISTRY = {}
 

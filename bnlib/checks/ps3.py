@@ -25,6 +25,13 @@ UPDATES_IN_EVAL = ("updates_in_eval",
 BATCH_STATS_IN_EVAL = ("batch_stats_in_eval",
                        "In eval mode, normalise with running_mean and running_var, not with "
                        "the statistics of the batch (the classic forgotten model.eval() bug).")
+COUNT_NOT_INCREMENTED = ("count_not_incremented",
+                         "num_batches_tracked never changes: add 1 to it on every training-mode "
+                         "forward pass, before the update (momentum=None divides by it).")
+BATCH_MEAN_IN_EVAL = ("batch_mean_in_eval",
+                      "In eval mode both statistics are the running ones: subtract "
+                      "running_mean, not the batch's mean (a prediction must not depend on the "
+                      "other examples of its batch).")
 VAR_STARTS_AT_ZERO = ("var_starts_at_zero",
                       "The running statistics start at running_mean = 0 and running_var = 1 "
                       "(the statistics of a standard normal), not 0.")
@@ -64,8 +71,16 @@ register(Part(
     points=3,
     make_cases=_update_cases,
     reference=lambda *case: running_after(BatchNorm1d, *case),
+    outputs=("running_mean", "running_var"),
     mistakes=[_update_mistake(*KERAS), _update_mistake(*BIASED),
-              _update_mistake(*MOMENTUM_NONE)],
+              _update_mistake(*MOMENTUM_NONE),
+              *[Mistake("cumulative_count",
+                        "With momentum=None the factor is 1 / num_batches_tracked, and "
+                        "num_batches_tracked already counts this batch: not 1 / (n + 1) or "
+                        "1 / (n - 1).", lambda rm, rv, x, mom, n, k=k: running_after(
+                            BatchNorm1d, rm, rv, x, mom, n + k) if mom is None
+                        else running_after(BatchNorm1d, rm, rv, x, mom, n))
+                for k in (1, -1)]],
 ))
 
 
@@ -93,7 +108,8 @@ register(ScenarioPart(
     make_cases=_layer_cases,
     reference=BatchNorm1d,
     mistakes=layer_mistakes(BatchNorm1d, UPDATES_IN_EVAL, BATCH_STATS_IN_EVAL, KERAS, BIASED,
-                            MOMENTUM_NONE, VAR_STARTS_AT_ZERO),
+                            MOMENTUM_NONE, VAR_STARTS_AT_ZERO, COUNT_NOT_INCREMENTED,
+                            BATCH_MEAN_IN_EVAL),
 ))
 
 

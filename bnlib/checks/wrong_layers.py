@@ -11,12 +11,47 @@ import numpy as np
 from ..batchnorm import batchnorm_forward
 
 
+def _update_with(base, factor=None, counted=1):
+    """``base`` whose running update uses ``factor(f)`` in place of the factor ``f``
+    (momentum, or 1 / num_batches_tracked) and adds ``counted`` to the count."""
+    class Slip(base):
+        def _update_running_stats(self, cache):
+            self.num_batches_tracked += counted
+            f = 1.0 / self.num_batches_tracked if self.momentum is None else self.momentum
+            f = factor(f) if factor else f
+            m = cache["x"].size // self.num_features
+            var = cache["var"].reshape(-1) * m / (m - 1)
+            self.running_mean = (1 - f) * self.running_mean + f * cache["mu"].reshape(-1)
+            self.running_var = (1 - f) * self.running_var + f * var
+    return Slip
+
+
 def keras_momentum(base):
-    """running = momentum * running + (1 - momentum) * batch: Keras's convention."""
-    class KerasMomentum(base):
-        def __init__(self, num_features, eps=1e-5, momentum=0.1):
-            super().__init__(num_features, eps, None if momentum is None else 1 - momentum)
-    return KerasMomentum
+    """running = momentum * running + (1 - momentum) * batch: Keras's convention (the factor
+    1 / num_batches_tracked of momentum=None reversed the same way)."""
+    return _update_with(base, factor=lambda f: 1 - f)
+
+
+def count_not_incremented(base):
+    """num_batches_tracked never incremented (momentum=None then divides by zero)."""
+    return _update_with(base, counted=0)
+
+
+def batch_mean_in_eval(base):
+    """Eval mode subtracts the batch's own mean (and divides by the running variance)."""
+    class BatchMeanInEval(base):
+        def forward(self, x):
+            if self.training:
+                return super().forward(x)
+            saved = self.running_mean
+            axes = (0,) + tuple(range(2, np.ndim(x)))
+            self.running_mean = np.mean(x, axis=axes)
+            try:
+                return super().forward(x)
+            finally:
+                self.running_mean = saved
+        __call__ = forward
+    return BatchMeanInEval
 
 
 def biased_running_var(base):
