@@ -148,3 +148,51 @@ def test_a_passing_test_cell_prints_one_line(solutions, capsys):
     tests = [c for c in release["cells"] if "check(" in "".join(c["source"])]
     # The trailing ";" keeps IPython from also displaying the returned Outcome.
     assert tests and all("".join(c["source"]).rstrip().endswith(";") for c in tests)
+
+
+def _explaining(part, cases, records):
+    """Ids of every mistake of a plain part that explains the records on all cases."""
+    from bnlib.checks.core import RAISED
+
+    answers = [RAISED if rec.get("error") else
+               (part.select(rec["out"]) if part.select else rec["out"]) for rec in records]
+    return {m.id for m in part.matching(cases, answers)}
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0/0 in an injected mistake
+@pytest.mark.parametrize("injection", ALL, ids=lambda i: i.name)
+def test_each_mistake_fires_only_on_its_own_slip(injection, solutions):
+    """Visible and hidden: the only name given is the slip's own (wrong advice is worse than
+    none), and for plain parts no other mistake explains the answer on every case."""
+    from bnlib.checks.core import Part
+
+    nb = solutions[injection.assignment]
+    ns = namespace_of(inject(nb, injection.edits))
+    part = REGISTRY[injection.grade_id]
+    fired = []
+    for hidden in (False, True):
+        cases = part.cases(hidden=hidden, seed=hidden_seed(nb, part.grade_id) if hidden else None)
+        records = part.run(ns, cases)
+        verdict = part.evaluate(cases, records)
+        if not verdict.passed:
+            fired.append(verdict.mistake)
+        if type(part) is Part and not any(r.get("error") for r in records):
+            others = _explaining(part, cases, records) - {injection.mistake}
+            assert not others, (others, "hidden" if hidden else "visible")
+    assert fired and set(fired) == {injection.mistake}, fired
+
+
+@pytest.mark.parametrize("assignment", BUILT)
+def test_no_mistake_fires_on_the_solution(assignment, solutions):
+    from bnlib.checks.core import Part
+
+    nb = solutions[assignment]
+    ns = namespace_of(nb)
+    for part in parts_for(assignment):
+        for hidden in (False, True):
+            cases = part.cases(hidden=hidden, seed=hidden_seed(nb, part.grade_id) if hidden
+                               else None)
+            records = part.run(ns, cases)
+            assert part.evaluate(cases, records).passed
+            if type(part) is Part:
+                assert not _explaining(part, cases, records), part.grade_id

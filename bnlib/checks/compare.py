@@ -16,7 +16,7 @@ def same(a, b, rtol, atol):
     if isinstance(b, np.ndarray) or isinstance(a, np.ndarray):
         if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.shape != b.shape:
             return False
-        return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=False))
+        return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
     if isinstance(b, (list, tuple)):
         return (isinstance(a, (list, tuple)) and len(a) == len(b)
                 and all(same(x, y, rtol, atol) for x, y in zip(a, b)))

@@ -147,14 +147,13 @@ class Part:
         coincide on one case are told apart by the others."""
         if (missing := self.no_result(cases, records)) is not None:
             return missing
-        answers, wrong = [], None
+        answers, wrong, error = [], None, None
         for case, rec in zip(cases, records):
             if (cheat := self.calls_reference(rec)) is not None:
                 return cheat
-            if rec.get("error"):
-                if wrong is None:
-                    return raised(self.target, rec["error"])
-                answers.append(RAISED)  # after a wrong value: the value is the news
+            if rec.get("error"):  # a known slip that explains the other cases says more
+                error = error or rec["error"]
+                answers.append(RAISED)
                 continue
             if self.check_mutation and not same(rec["args_after"], to_plain(case), 0, 0):
                 return Outcome(False, f"`{self.target}` modified its input arrays in place; "
@@ -167,11 +166,13 @@ class Part:
             answers.append(got)
             if wrong is None and not same(got, expected, self.rtol, self.atol):
                 wrong = (got, expected)
-        if wrong is None:
-            return Outcome(True, f"{self.description}: passed")
-        named = self.matching(cases, answers)
+        named = self.matching(cases, answers) if wrong is not None else []
         if named:
             return Outcome(False, named[0].message, named[0].id)
+        if error is not None:
+            return raised(self.target, error)
+        if wrong is None:
+            return Outcome(True, f"{self.description}: passed")
         return Outcome(False, describe_mismatch(self.target, *wrong, self.outputs), "wrong_value")
 
     def matching(self, cases, answers):

@@ -231,7 +231,7 @@ register(Part(
                 "In inference mode, normalise with running_mean and running_var, not with "
                 "the statistics of this batch: a prediction must not depend on the other "
                 "examples (and a batch may hold one example).",
-                lambda x, g, b, rm, rv, eps: _forward(x, g, b, eps)),
+                lambda x, g, b, rm, rv, eps: _with_stats(x, g, b, eps, x.mean(0), x.var(0))),
         Mistake("eps_outside_sqrt", EPS_OUTSIDE.message,
                 lambda x, g, b, rm, rv, eps: g * (x - rm) / (np.sqrt(rv) + eps) + b),
         Mistake("eps_missing", "eps is missing: divide by sqrt(running_var + eps).",

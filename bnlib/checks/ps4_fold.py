@@ -96,7 +96,8 @@ def _fold_cases(rng, hidden):
 
 
 def _columns(w, b, g, bt, rm, rv, eps):
-    return folded(w.T, None, g, bt, rm, rv, eps)[0].T, folded(w, b, g, bt, rm, rv, eps)[1]
+    """W * s[None, :]: the scale along the inputs (broadcasts when it can, as numpy does)."""
+    return w * _scale(g, rv, eps)[None, :], folded(w, b, g, bt, rm, rv, eps)[1]
 
 
 def _mean_unscaled(w, b, g, bt, rm, rv, eps):

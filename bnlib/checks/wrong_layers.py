@@ -8,7 +8,7 @@ to recognise a student's layer.
 
 import numpy as np
 
-from ..batchnorm import batchnorm_forward
+from ..core import channel_view
 
 
 def _update_with(base, factor=None, counted=1):
@@ -19,7 +19,7 @@ def _update_with(base, factor=None, counted=1):
             self.num_batches_tracked += counted
             f = 1.0 / self.num_batches_tracked if self.momentum is None else self.momentum
             f = factor(f) if factor else f
-            m = cache["x"].size // self.num_features
+            m = np.int64(cache["x"].size // self.num_features)  # 1 value: nan, as numpy gives
             var = cache["var"].reshape(-1) * m / (m - 1)
             self.running_mean = (1 - f) * self.running_mean + f * cache["mu"].reshape(-1)
             self.running_var = (1 - f) * self.running_var + f * var
@@ -75,11 +75,13 @@ def batch_count_only(base):
 
 def updates_in_eval(base):
     """Eval mode normalises with the running statistics but still updates them."""
-    class UpdatesInEval(base):
+    class UpdatesInEval(_update_with(base)):
         def forward(self, x):
             y = super().forward(x)
             if not self.training:
-                self._update_running_stats(batchnorm_forward(x, *self._params(), self.eps)[1])
+                axes = (0,) + tuple(range(2, np.ndim(x)))  # as numpy gives it, one value too
+                self._update_running_stats({"x": x, "mu": np.mean(x, axis=axes),
+                                            "var": np.var(x, axis=axes)})
             return y
         __call__ = forward
     return UpdatesInEval
@@ -91,7 +93,11 @@ def batch_stats_in_eval(base):
         def forward(self, x):
             if self.training:
                 return super().forward(x)
-            return batchnorm_forward(x, *self._params(), self.eps)[0]
+            axes = (0,) + tuple(range(2, np.ndim(x)))  # numpy's, for a batch of one too
+            keep = dict(axis=axes, keepdims=True)
+            gamma, beta = (channel_view(p, np.ndim(x)) for p in self._params())
+            return gamma * (x - np.mean(x, **keep)) / np.sqrt(np.var(x, **keep) + self.eps) \
+                + beta
         __call__ = forward
     return BatchStatsInEval
 
