@@ -493,3 +493,25 @@ NAMED = [
     ("ps6_adabn", "ema_from_old"),
 ]
 GRADED = [next(i for i in ALL if (i.grade_id, i.mistake) == key) for key in NAMED]
+
+NEW += _many(FORWARD, "ps1_train_forward", [
+    ("std_as_variance", ("var = x.var(axis=0)  #", "var = x.std(axis=0)  #")),
+    ("beta_scaled", ("y = gamma * x_hat + beta", "y = gamma * (x_hat + beta)")),
+]) + _many(FORWARD, "ps1_inference_forward", [
+    ("beta_scaled", ("return gamma * x_hat + beta", "return gamma * (x_hat + beta)")),
+]) + _many(INFERENCE, "ps3_running_update", [
+    ("corrected_twice", ("x.var(axis=0) * m / (m - 1)", "x.var(axis=0, ddof=1) * m / (m - 1)")),
+]) + _many(CONV, "ps4_spatial_forward", [
+    ("std_as_variance", (VAR4, VAR4.replace("var(", "std("))),
+    ("beta_scaled", ("y = gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)",
+                     "y = gamma.reshape(1, -1, 1, 1) * (x_hat + beta.reshape(1, -1, 1, 1))")),
+]) + _many(CONV, "ps4_fold", [
+    ("bias_not_scaled", (FOLD_B, "b - running_mean * s + beta")),
+    ("scale_inverted", (FOLD_S, "s = gamma * np.sqrt(running_var + eps)")),
+]) + _many(PRACTICE, "ps6_fold_conv", [
+    ("bias_not_scaled", (FOLD_B, "b - running_mean * s + beta")),
+    ("scale_inverted", (FOLD_S, "s = gamma * np.sqrt(running_var + eps)")),
+]) + _many(PRACTICE, "ps6_groupnorm_forward", [
+    ("group_axis_last", (GN_GROUPS, "xg = x.reshape(n, -1, num_groups)")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

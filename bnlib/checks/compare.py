@@ -134,6 +134,16 @@ def _reordered(got, expected):
     return None
 
 
+def leaves(got, expected, outputs=None, label=""):
+    """(label, got, expected) for each leaf of two answers of the same structure, in order."""
+    if isinstance(expected, (tuple, list)) and isinstance(got, (tuple, list)) \
+            and len(got) == len(expected):
+        for name, g, e in zip(output_names(outputs, len(expected)), got, expected):
+            yield from leaves(g, e, _inner(outputs), f"{label}, {name}" if label else name)
+    else:
+        yield label or "the output", got, expected
+
+
 def describe_mismatch(target, got, expected, outputs=None):
     """A specific message when no known mistake matches: the first difference, located."""
     if isinstance(expected, (tuple, list)) and (

@@ -58,6 +58,9 @@ GAMMA_BETA_MISSING = Mistake(
     "gamma and beta are missing: after normalising, scale and shift, "
     "y = gamma * x_hat + beta (x_hat alone is the output only when gamma = 1 and beta = 0).",
     lambda x, g, b, eps: _with_stats(x, 1.0, 0.0, eps, x.mean(0), x.var(0)))
+BETA_SCALED = ("beta_scaled",
+               "beta is multiplied by gamma: y = gamma * x_hat + beta, not "
+               "gamma * (x_hat + beta); scale first, then shift.")
 GAMMA_MISSING = Mistake(
     "gamma_missing",
     "gamma is missing: y = gamma * x_hat + beta (scale x_hat by gamma, then shift by beta).",
@@ -78,6 +81,14 @@ register(Part(
     select=first,
     mistakes=[
         UNBIASED, EPS_OUTSIDE, EPS_MISSING, GAMMA_BETA_MISSING, BETA_MISSING, GAMMA_MISSING,
+        Mistake(EPS_OUTSIDE.id, EPS_OUTSIDE.message, lambda x, g, b, eps: g * (
+            (x - x.mean(0)) / np.sqrt(x.var(0)) + eps) + b),
+        Mistake("std_as_variance",
+                "var must be the variance, x.var(axis=0), not the standard deviation: "
+                "x_hat = (x - mu) / sqrt(var + eps) takes the square root itself.",
+                lambda x, g, b, eps: _with_stats(x, g, b, eps, x.mean(0), x.std(0))),
+        Mistake(*BETA_SCALED, lambda x, g, b, eps: g * (_with_stats(
+            x, 1.0, 0.0, eps, x.mean(0), x.var(0)) + b)),
         Mistake("mean_not_subtracted",
                 "The mean is not subtracted: x_hat = (x - mu) / sqrt(var + eps), so that each "
                 "feature has mean 0 before gamma and beta.",
@@ -234,6 +245,10 @@ register(Part(
                 lambda x, g, b, rm, rv, eps: _with_stats(x, g, b, eps, x.mean(0), x.var(0))),
         Mistake("eps_outside_sqrt", EPS_OUTSIDE.message,
                 lambda x, g, b, rm, rv, eps: g * (x - rm) / (np.sqrt(rv) + eps) + b),
+        Mistake("eps_outside_sqrt", EPS_OUTSIDE.message,
+                lambda x, g, b, rm, rv, eps: g * ((x - rm) / np.sqrt(rv) + eps) + b),
+        Mistake(*BETA_SCALED, lambda x, g, b, rm, rv, eps: g * ((x - rm) / np.sqrt(rv + eps)
+                                                                + b)),
         Mistake("eps_missing", "eps is missing: divide by sqrt(running_var + eps).",
                 lambda x, g, b, rm, rv, eps: g * (x - rm) / np.sqrt(rv) + b),
         Mistake("variance_as_std",

@@ -51,6 +51,13 @@ def running_after(cls, running_mean, running_var, x, momentum, num_batches_track
     return bn.running_mean, bn.running_var
 
 
+def _corrected_twice(running_mean, running_var, x, momentum, n):
+    mean, var = running_after(BatchNorm1d, running_mean, running_var, x, momentum, n)
+    m = len(x)
+    f = 1.0 / n if momentum is None else momentum
+    return mean, var + f * x.var(axis=0, ddof=1) * (m / (m - 1) - 1)
+
+
 def _update_cases(rng, hidden):
     specs = [((2, 3), 0.01, 5), ((5, 2), None, 1), ((6, 4), 1.0, 2), ((3, 3), 0.0, 9)] \
         if hidden else [((8, 3), 0.1, 1), ((6, 2), None, 3)]
@@ -74,6 +81,10 @@ register(Part(
     outputs=("running_mean", "running_var"),
     mistakes=[_update_mistake(*KERAS), _update_mistake(*BIASED),
               _update_mistake(*MOMENTUM_NONE),
+              Mistake("corrected_twice",
+                      "The unbiased variance is corrected twice: x.var(axis=0, ddof=1) is "
+                      "already the unbiased one; use it or x.var(axis=0) * m / (m - 1), not "
+                      "both.", _corrected_twice),
               *[Mistake("cumulative_count",
                         "With momentum=None the factor is 1 / num_batches_tracked, and "
                         "num_batches_tracked already counts this batch: not 1 / (n + 1) or "
@@ -96,7 +107,8 @@ def _layer_cases(rng, hidden):
     if hidden:
         return [_layer_script(rng, 2, {"momentum": None}, [6, 3, 9, 2], [4, 1]),
                 _layer_script(rng, 5, {"eps": 1e-3, "momentum": 0.3}, [2, 7], [3])]
-    return [_layer_script(rng, 3, {"momentum": 0.1}, [8, 8], [5, 1])]
+    return [_layer_script(rng, 3, {"momentum": 0.1}, [8, 8], [5, 1]),
+            _layer_script(rng, 2, {"momentum": None, "eps": 1e-3}, [5, 3, 2], [2])]
 
 
 register(ScenarioPart(

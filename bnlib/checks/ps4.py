@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import BatchNorm2d, batchnorm_forward
 from .core import Mistake, Part, register
-from .ps1 import first
+from .ps1 import BETA_SCALED, first
 from .ps3 import (
     BATCH_MEAN_IN_EVAL,
     BATCH_STATS_IN_EVAL,
@@ -39,11 +39,18 @@ def _flat(params_flat):
     return make
 
 
-def _spatial(gamma_on=True, beta_on=True, root=None):
+def _spatial(gamma_on=True, beta_on=True, root=None, beta_scaled=False):
     def make(x, gamma, beta, eps):
         axes = (0, 2, 3)
+        keep = dict(axis=axes, keepdims=True)
+        if beta_scaled:
+            return affine(_spatial()(x, np.ones(len(gamma)), beta, eps), gamma, None, 4)
         if root == "eps_outside":
             x_hat = eps_outside(x, axes, eps)[0]
+        elif root == "eps_after":
+            x_hat = (x - x.mean(**keep)) / np.sqrt(x.var(**keep)) + eps
+        elif root == "std":
+            x_hat = (x - x.mean(**keep)) / np.sqrt(x.std(**keep) + eps)
         elif root == "none":
             x_hat = (x - x.mean(axis=axes, keepdims=True)) / (x.var(axis=axes, keepdims=True)
                                                               + eps)
@@ -94,6 +101,11 @@ register(Part(
                 "them to (1, C, 1, 1) before multiplying and adding.",
                 normalised_over((0, 2, 3), params_on_last_axis=True)),
         Mistake(*EPS_OUTSIDE, _spatial(root="eps_outside")),
+        Mistake(*EPS_OUTSIDE, _spatial(root="eps_after")),
+        Mistake("std_as_variance", "var must be the variance, x.var(axis=(0, 2, 3), "
+                "keepdims=True), not the standard deviation: sqrt(var + eps) takes the square "
+                "root itself.", _spatial(root="std")),
+        Mistake(*BETA_SCALED, _spatial(beta_scaled=True)),
         Mistake("sqrt_missing", "The square root is missing: divide by sqrt(var + eps), the "
                 "standard deviation, not by the variance.", _spatial(root="none")),
         Mistake("gamma_missing", "gamma is missing: y = gamma * x_hat + beta, with gamma "
@@ -116,7 +128,9 @@ def _layer_cases(rng, hidden):
     if hidden:
         return [_layer_script(rng, 2, {"momentum": None}, [(1, 3, 3), (3, 2, 1)], [(1, 1, 1)]),
                 _layer_script(rng, 4, {"momentum": 0.5, "eps": 1e-3}, [(2, 1, 1)], [(2, 2, 2)])]
-    return [_layer_script(rng, 3, {}, [(4, 2, 2), (2, 3, 1)], [(2, 2, 2)])]
+    return [_layer_script(rng, 3, {}, [(4, 2, 2), (2, 3, 1)], [(2, 2, 2)]),
+            _layer_script(rng, 2, {"momentum": None, "eps": 1e-3}, [(2, 2, 1), (1, 3, 2)],
+                          [(1, 1, 1)])]
 
 
 register(ScenarioPart(

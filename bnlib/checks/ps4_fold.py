@@ -77,6 +77,17 @@ def fold_mistakes(layer):
                 f"The {layer}'s own bias b goes into the folded bias: "
                 "b' = (b - running_mean) * s + beta (b = 0 only when bias is None).",
                 lambda w, b, *rest: folded(w, None, *rest)),
+        Mistake("bias_not_scaled",
+                "The layer's bias is scaled too: b' = (b - running_mean) * s + beta, with the "
+                "parentheses (not b - running_mean * s + beta).",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, None, g, bt, rm, rv, eps)[0:1] + (
+                    folded(w, None, g, bt, rm, rv, eps)[1]
+                    + (0.0 if b is None else b),)),
+        Mistake("scale_inverted",
+                "The scale is inverted: eval-mode batch norm divides by the standard deviation, "
+                "s = gamma / sqrt(running_var + eps), not gamma * sqrt(running_var + eps).",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, bt, rm,
+                                                        1.0 / (rv + eps) - eps, eps)),
         Mistake("beta_dropped",
                 "beta is missing from the folded bias: b' = (b - running_mean) * s + beta.",
                 lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, 0.0 * bt, rm, rv, eps)),

@@ -89,6 +89,13 @@ def _spatial_over(axes, keep=("mean", "var"), param_axes=SPATIAL, outside=False,
     return make
 
 
+def _spatial_paths(dy, x, gamma, eps):
+    """The terms of dx through the mean and through the variance (dx = direct + both)."""
+    x_hat, _, _, inv_std = standardize(x, SPATIAL, eps)
+    _, mean, var = _paths(channel_view(gamma, dy.ndim) * dy, x_hat, inv_std, SPATIAL)
+    return -mean, -var
+
+
 def _flat_backward(dy, x, gamma, eps):
     """The 2-D backward pass of x.reshape(-1, C), reshaped back (C not moved last)."""
     flat = flat_without_transpose(x)
@@ -120,6 +127,7 @@ register(Part(
     make_cases=_spatial_cases,
     reference=spatial_backward,
     outputs=("dx", "dgamma", "dbeta"),
+    paths=_spatial_paths,
     rtol=1e-6, atol=1e-9,
     mistakes=[
         Mistake("per_location_stats",
@@ -258,6 +266,13 @@ def _gn_forward(params_on_last_axis=False, gamma_on=True, one_group=False, **sli
     return make
 
 
+def _group_axis_last(x, gamma, beta, groups, eps):
+    """Statistics over axis 2 of x.reshape(N, -1, G): G consecutive values each."""
+    xg = x.reshape(x.shape[0], -1, groups)
+    x_hat = standardize(xg, (2,), eps)[0].reshape(x.shape)
+    return x_hat * channel_view(gamma, x.ndim) + channel_view(beta, x.ndim)
+
+
 GN_EPS_OUTSIDE = ("eps_outside_sqrt",
                   "eps belongs inside the square root: 1 / sqrt(var + eps) with var each "
                   "group's variance, not 1 / (sqrt(var) + eps).")
@@ -309,6 +324,10 @@ register(Part(
                 "gamma and beta are per channel: reshape them to (1, C, 1, 1), not per group "
                 "and not along the last axis (W).", _gn_forward(params_on_last_axis=True)),
         Mistake(*GN_EPS_OUTSIDE, _gn_forward(outside=True)),
+        Mistake("group_axis_last",
+                "x.reshape(N, -1, G) makes rows of G consecutive values, not groups: the group "
+                "axis comes first, x.reshape(N, G, -1), then the statistics over axis=2.",
+                _group_axis_last),
         Mistake(*GROUPS_IGNORED, _gn_forward(one_group=True)),
         Mistake("gamma_missing", "gamma is missing: y = gamma * x_hat + beta, with gamma "
                 "reshaped to (1, C, 1, 1).", _gn_forward(gamma_on=False)),
@@ -344,6 +363,15 @@ def _gn_backward(keep=("mean", "var"), param_axes=SPATIAL, per_channel_sums=Fals
     return make
 
 
+def _gn_paths(dy, x, gamma, groups, eps):
+    """Group norm's terms of dx through the mean and through the variance."""
+    x_hat, inv_std = group_normalised(x, groups, eps)
+    d = channel_view(gamma, dy.ndim) * dy
+    _, mean, var = (_ungrouped(t, x.shape) for t in _paths(
+        *(_grouped(t, groups) for t in (d, x_hat, inv_std)), (2,)))
+    return -mean, -var
+
+
 def _gn_backward_cases(rng, hidden):
     return [(rng.normal(size=x.shape), x, g, groups, eps)
             for x, g, _, groups, eps in _group_cases(rng, hidden)]
@@ -358,6 +386,7 @@ register(Part(
     make_cases=_gn_backward_cases,
     reference=groupnorm_grads,
     outputs=("dx", "dgamma", "dbeta"),
+    paths=_gn_paths,
     rtol=1e-6, atol=1e-9,
     mistakes=[
         Mistake(*STATS_AS_CONSTANTS, _gn_backward(keep=())),
