@@ -196,3 +196,53 @@ def test_no_mistake_fires_on_the_solution(assignment, solutions):
             assert part.evaluate(cases, records).passed
             if type(part) is Part:
                 assert not _explaining(part, cases, records), part.grade_id
+
+
+def _kinds(part, case):
+    """The kinds of input one case holds, as a student could trip on them."""
+    import numpy as np
+
+    from bnlib.checks.scenario import ScenarioPart
+
+    found = set()
+    if isinstance(part, ScenarioPart):
+        _, kwargs, ops = case
+        if "momentum" in kwargs:
+            found.add("momentum=None" if kwargs["momentum"] is None else "momentum set")
+        if kwargs.get("eps", 1e-5) != 1e-5:
+            found.add("eps other than 1e-5")
+        mode = "train"
+        for op in ops:
+            mode = {"eval": "eval", "train": "train"}.get(op[0], mode)
+            if op[0] == "forward" and op[1].shape[0] == 1:
+                found.add(f"batch of one in {mode}")
+        return found
+    for i, arg in enumerate(case):
+        if arg is None:
+            found.add(f"argument {i + 1} is None")
+    if case and isinstance(case[-1], float) and 0 < case[-1] < 0.1 and case[-1] != 1e-5:
+        found.add("eps other than 1e-5")  # eps is the last argument where there is one
+        if isinstance(arg, list) and arg and isinstance(arg[0], dict):  # AdaBN's blocks
+            if any(b["eps"] != 1e-5 for b in arg[:-1]):
+                found.add("eps other than 1e-5 before the last block")
+    if part.grade_id == "ps6_adabn":
+        x, _, batch_size, _ = case
+        found.add("incomplete last batch" if len(x) % batch_size else "whole batches")
+        if batch_size == len(x):
+            found.add("one batch")
+    first = case[0] if case else None
+    if isinstance(first, np.ndarray) and first.ndim >= 2 and first.shape[0] == 1:
+        found.add("batch of one")
+    return found
+
+
+@pytest.mark.parametrize("grade_id", sorted(REGISTRY))
+def test_visible_cases_hold_every_kind_of_input_the_hidden_ones_use(grade_id):
+    """A green visible run means the hidden run cannot fail for a reason the student could
+    have seen: no None, eps, momentum, batch layout or batch size only the hidden cases use."""
+    part = REGISTRY[grade_id]
+    visible = set().union(*(_kinds(part, c) for c in part.cases()))
+    hidden = set()
+    for seed in range(3):
+        hidden |= set().union(*(_kinds(part, c) for c in part.cases(hidden=True, seed=seed)))
+    assert hidden <= visible, hidden - visible

@@ -155,7 +155,7 @@ class Part:
             if (cheat := self.calls_reference(rec)) is not None:
                 return cheat
             if rec.get("error"):  # a known slip that explains the other cases says more
-                error = error or rec["error"]
+                error = error or (rec["error"] if wrong is None else None)
                 answers.append(RAISED)
                 continue
             if self.check_mutation and not same(rec["args_after"], to_plain(case), 0, 0):

@@ -23,8 +23,8 @@ def features(rng, shape):
 
 
 def _train_cases(rng, hidden):
-    shapes = [(2, 7), (16, 1), (5, 4), (64, 3)] if hidden else [(4, 3), (8, 5)]
-    eps = [1e-5, 1e-3, 1e-5, 1e-5] if hidden else [1e-5, 1e-5]
+    shapes = [(2, 7), (16, 1), (5, 4), (64, 3)] if hidden else [(4, 3), (8, 5), (6, 2)]
+    eps = [1e-5, 1e-3, 1e-5, 1e-5] if hidden else [1e-5, 1e-5, 1e-3]
     return [(features(rng, s), rng.normal(1.0, 0.5, size=s[1]), rng.normal(size=s[1]), e)
             for s, e in zip(shapes, eps)]
 
@@ -218,7 +218,7 @@ register(ValuePart(
 
 
 def _eval_cases(rng, hidden):
-    shapes = [(1, 5), (3, 8), (2, 1), (7, 4)] if hidden else [(4, 3), (6, 2)]
+    shapes = [(1, 5), (3, 8), (2, 1), (7, 4)] if hidden else [(4, 3), (6, 2), (1, 3)]
     cases = []
     for s in shapes:
         x = features(rng, s)

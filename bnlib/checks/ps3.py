@@ -132,7 +132,7 @@ def _one_cases(rng, hidden):
         return [(2, {"momentum": None}, ops)]
     ops = [("forward", features(rng, (1, 4))), ("forward", features(rng, (3, 4))),
            ("eval",), ("forward", features(rng, (1, 4)))]
-    return [(4, {}, ops)]
+    return [(4, {"momentum": None}, ops)]
 
 
 register(ScenarioPart(

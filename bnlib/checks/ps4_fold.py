@@ -96,10 +96,10 @@ def fold_mistakes(layer):
 
 def _fold_cases(rng, hidden):
     """Square layers first: there a scale on the wrong axis still broadcasts."""
-    dims = [(3, 3), (2, 5), (4, 1), (1, 3)] if hidden else [(4, 4), (3, 2)]
+    dims = [(3, 3), (2, 5), (4, 1), (1, 3)] if hidden else [(4, 4), (3, 2), (1, 3)]
     cases = []
     for d_out, d_in in dims:
-        bias = None if hidden and d_out == 4 else rng.normal(size=d_out)
+        bias = None if d_out == (4 if hidden else 1) else rng.normal(size=d_out)
         cases.append((rng.normal(size=(d_out, d_in)), bias, rng.normal(1.0, 0.5, d_out),
                       rng.normal(size=d_out), rng.normal(size=d_out),
                       rng.uniform(0.01, 3.0, d_out), 1e-3 if d_out == 1 else 1e-5))

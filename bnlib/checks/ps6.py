@@ -63,8 +63,8 @@ def _unbiased_grads(dy, x, gamma, eps, axes):
 def _spatial_cases(rng, hidden):
     # W == C in the first visible shape; one channel of every input is tiny next to eps.
     shapes = [(3, 2, 3, 2), (1, 4, 2, 3), (5, 3, 1, 2), (2, 1, 4, 4)] if hidden else \
-        [(2, 3, 4, 3), (4, 2, 3, 5)]
-    eps = [1e-5, 1e-3, 1e-5, 1e-5] if hidden else [1e-5, 1e-5]
+        [(2, 3, 4, 3), (4, 2, 3, 5), (1, 3, 2, 2)]
+    eps = [1e-5, 1e-3, 1e-5, 1e-5] if hidden else [1e-5, 1e-5, 1e-3]
     return [(rng.normal(size=s), images(rng, s), rng.normal(1.0, 0.5, s[1]), e)
             for s, e in zip(shapes, eps)]
 
@@ -178,10 +178,11 @@ register(Part(
 
 def _fold_cases(rng, hidden):
     """(C_out, C_in, K); square channel counts first, where a scale on axis 1 broadcasts."""
-    dims = [(2, 2, 3), (4, 3, 1), (1, 2, 3), (3, 1, 2)] if hidden else [(3, 3, 3), (4, 2, 1)]
+    dims = [(2, 2, 3), (4, 3, 1), (1, 2, 3), (3, 1, 2)] if hidden else \
+        [(3, 3, 3), (4, 2, 1), (1, 1, 2)]
     cases = []
     for c_out, c_in, k in dims:
-        bias = None if hidden and c_out == 4 else rng.normal(size=c_out)
+        bias = None if c_out == (4 if hidden else 1) else rng.normal(size=c_out)
         running_var = rng.uniform(0.01, 3.0, c_out)
         running_var[0] = 1e-4  # small next to eps: a missing eps shows
         cases.append((rng.normal(size=(c_out, c_in, k, k)), bias, rng.normal(1.0, 0.5, c_out),
@@ -220,7 +221,7 @@ register(Part(
 def _group_cases(rng, hidden):
     """(shape, groups): G = 1 is layer norm over (C, H, W), G = C instance norm."""
     settings = [((2, 6, 2, 3), 2), ((3, 4, 1, 2), 1), ((2, 3, 2, 2), 3), ((1, 4, 2, 4), 2)] \
-        if hidden else [((2, 4, 3, 4), 2), ((3, 6, 2, 2), 3)]
+        if hidden else [((2, 4, 3, 4), 2), ((3, 6, 2, 2), 3), ((1, 4, 2, 2), 1)]
     return [(images(rng, s), rng.normal(1.0, 0.5, s[1]), rng.normal(size=s[1]), g,
              1e-3 if g == 1 else 1e-5) for s, g in settings]
 
