@@ -23,7 +23,8 @@ def same(a, b, rtol, atol):
     if isinstance(b, dict):
         return isinstance(a, dict) and a.keys() == b.keys() and all(
             same(a[k], b[k], rtol, atol) for k in b)
-    if isinstance(b, float) and isinstance(a, (int, float)) and not isinstance(a, bool):
+    if isinstance(b, (int, float)) and isinstance(a, (int, float)) \
+            and not isinstance(a, bool) and not isinstance(b, bool):  # 3 and 3.0: one count
         return bool(np.isclose(a, b, rtol=rtol, atol=atol))
     return type(a) is type(b) and a == b
 
@@ -109,8 +110,8 @@ def locate(label, got, expected, outputs=None):
                 return locate(f"{label}, {name}", g, e, _inner(outputs))
     if isinstance(expected, np.ndarray):
         return _array_words(label, got, expected)
-    if isinstance(expected, float) and isinstance(got, (int, float)) \
-            and not isinstance(got, bool):
+    if isinstance(expected, (int, float)) and isinstance(got, (int, float)) \
+            and not isinstance(got, bool) and not isinstance(expected, bool):
         g, e = two_numbers(float(got), expected)
         return f"{label} is {g}; expected {e}."
     if isinstance(expected, dict) and isinstance(got, dict):

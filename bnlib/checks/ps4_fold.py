@@ -165,6 +165,7 @@ register(Part(
     reference=lambda x, w, b, g, bt, eps: (_bn_of_linear(x, w, b, g, bt, eps),
                                            _bn_of_linear(x, w, 0.0, g, bt, eps)),
     allowed_reference=("bnlib.batchnorm_forward",),
+    outputs=("y_with", "y_without"),
     mistakes=[
         Mistake("bias_after_bn",
                 "The bias belongs to the linear layer, before batch norm: "
