@@ -515,3 +515,29 @@ NEW += _many(FORWARD, "ps1_train_forward", [
     ("group_axis_last", (GN_GROUPS, "xg = x.reshape(n, -1, num_groups)")),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+
+NEW += _many(FORWARD, "ps1_train_forward", [
+    ("beta_sign", ("y = gamma * x_hat + beta", "y = gamma * x_hat - beta")),
+]) + _many(FORWARD, "ps1_inference_forward", [
+    ("beta_sign", ("return gamma * x_hat + beta", "return gamma * x_hat - beta")),
+    ("mean_sign", ("(x - running_mean) / np.sqrt", "(x + running_mean) / np.sqrt")),
+]) + _many(BACKWARD, "ps2_staged_backward", [
+    ("eps_missing", (STD2, "std = np.sqrt(var)")),
+]) + _many(BACKWARD, "ps2_compact_backward", [
+    ("eps_missing", ("dx = gamma / (m * np.sqrt(var + eps))", "dx = gamma / (m * np.sqrt(var))")),
+    ("sqrt_missing", ("dx = gamma / (m * np.sqrt(var + eps))", "dx = gamma / (m * (var + eps))")),
+]) + _many(CONV, "ps4_spatial_forward", [
+    ("eps_missing", ("x_hat = (x - mu) / np.sqrt(var + eps)", "x_hat = (x - mu) / np.sqrt(var)")),
+]) + _many(PRACTICE, "ps6_spatial_backward", [
+    ("eps_missing", ("1.0 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)",
+                     "1.0 / np.sqrt(x.var(axis=axes, keepdims=True))")),
+]) + _many(PRACTICE, "ps6_groupnorm_forward", [
+    ("eps_missing", ("inv_std = 1.0 / np.sqrt(" + GN_VAR + " + eps)",
+                     "inv_std = 1.0 / np.sqrt(" + GN_VAR + ")")),
+    ("sqrt_missing", ("inv_std = 1.0 / np.sqrt(" + GN_VAR + " + eps)",
+                      "inv_std = 1.0 / (" + GN_VAR + " + eps)")),
+]) + _many(PRACTICE, "ps6_groupnorm_backward", [
+    ("eps_missing", ("inv_std = 1.0 / np.sqrt(" + GN_VAR + " + eps)",
+                     "inv_std = 1.0 / np.sqrt(" + GN_VAR + ")")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

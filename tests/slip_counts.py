@@ -146,6 +146,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bnlib", help="a directory holding another bnlib/ to judge with")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per slip")
+    parser.add_argument("--only", help="one list: injections, extra or held out")
     args = parser.parse_args(argv)
     if args.bnlib:
         sys.path.insert(0, str(Path(args.bnlib).resolve()))
@@ -165,6 +166,8 @@ def main(argv=None):
              "extra": [(a, g, tuple(edits), None) for a, g, *edits in EXTRA],
              "held out": [(a, g, tuple(edits), None) for a, g, *edits in HELD_OUT]}
     for title, slips in lists.items():
+        if args.only and title != args.only:
+            continue
         report(title, slips, judge, tools, args.verbose)
 
 

@@ -58,6 +58,7 @@ GAMMA_BETA_MISSING = Mistake(
     "gamma and beta are missing: after normalising, scale and shift, "
     "y = gamma * x_hat + beta (x_hat alone is the output only when gamma = 1 and beta = 0).",
     lambda x, g, b, eps: _with_stats(x, 1.0, 0.0, eps, x.mean(0), x.var(0)))
+BETA_SIGN = ("beta_sign", "beta is added, not subtracted: y = gamma * x_hat + beta.")
 BETA_SCALED = ("beta_scaled",
                "beta is multiplied by gamma: y = gamma * x_hat + beta, not "
                "gamma * (x_hat + beta); scale first, then shift.")
@@ -87,6 +88,7 @@ register(Part(
                 "var must be the variance, x.var(axis=0), not the standard deviation: "
                 "x_hat = (x - mu) / sqrt(var + eps) takes the square root itself.",
                 lambda x, g, b, eps: _with_stats(x, g, b, eps, x.mean(0), x.std(0))),
+        Mistake(*BETA_SIGN, lambda x, g, b, eps: _with_stats(x, g, -b, eps, x.mean(0), x.var(0))),
         Mistake(*BETA_SCALED, lambda x, g, b, eps: g * (_with_stats(
             x, 1.0, 0.0, eps, x.mean(0), x.var(0)) + b)),
         Mistake("mean_not_subtracted",
@@ -247,6 +249,10 @@ register(Part(
                 lambda x, g, b, rm, rv, eps: g * (x - rm) / (np.sqrt(rv) + eps) + b),
         Mistake("eps_outside_sqrt", EPS_OUTSIDE.message,
                 lambda x, g, b, rm, rv, eps: g * ((x - rm) / np.sqrt(rv) + eps) + b),
+        Mistake(*BETA_SIGN, lambda x, g, b, rm, rv, eps: g * (x - rm) / np.sqrt(rv + eps) - b),
+        Mistake("mean_sign", "running_mean is subtracted, not added: "
+                "x_hat = (x - running_mean) / sqrt(running_var + eps).",
+                lambda x, g, b, rm, rv, eps: g * (x + rm) / np.sqrt(rv + eps) + b),
         Mistake(*BETA_SCALED, lambda x, g, b, rm, rv, eps: g * ((x - rm) / np.sqrt(rv + eps)
                                                                 + b)),
         Mistake("eps_missing", "eps is missing: divide by sqrt(running_var + eps).",

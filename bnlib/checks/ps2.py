@@ -100,12 +100,13 @@ DX_MISTAKES = [
 ]
 
 
-def _eps_outside(everywhere):
-    """The gradient with std = sqrt(var) + eps: in every step (``everywhere``, as in the
-    staged pass that recomputes x_hat) or only in the compact form's prefactor."""
+def _eps_outside(everywhere, std_of=lambda var, eps: np.sqrt(var) + eps):
+    """The gradient with std = sqrt(var) + eps (or ``std_of(var, eps)``): in every step
+    (``everywhere``, as in the staged pass that recomputes x_hat) or only in the compact
+    form's prefactor."""
     def make(dy, cache):
         x, gamma, m = cache["x"], cache["gamma"], len(dy)
-        std = np.sqrt(cache["var"]) + cache["eps"]
+        std = std_of(cache["var"], cache["eps"])
         x_hat = (x - cache["mu"]) / std if everywhere else cache["x_hat"]
         dbeta, dgamma = dy.sum(axis=0), (dy * x_hat).sum(axis=0)
         dx = gamma / (m * std) * (m * dy - dbeta - x_hat * dgamma)
@@ -117,6 +118,8 @@ EPS_OUTSIDE = (
     "eps_outside_sqrt",
     "eps belongs inside the square root, as in the forward pass: sqrt(var + eps), not "
     "sqrt(var) + eps. The gradient must be that of the function the forward pass computes.")
+EPS_MISSING = ("eps_missing", "eps is missing: the forward pass divides by sqrt(var + eps), "
+               "and the gradient must be that function's.")
 WRONG_COUNT = (
     "wrong_count",
     "m is the number of values each statistic averages: the batch size N = dy.shape[0], "
@@ -185,6 +188,8 @@ PARAM_MISTAKES = [_param_mistake(*DGAMMA_FROM_X), _param_mistake(*MEAN_NOT_SUM),
                   Mistake(PARAMS_AXIS[0], PARAMS_AXIS[1], lambda dy, cache: (
                       batchnorm_backward(dy, cache)[0],) + _params_axis(dy, cache))]
 DX_MISTAKES += [_dx_mistake(*WRONG_COUNT, _counted)] + [_dx_mistake(*t) for t in SIGNS]
+DX_MISTAKES += [Mistake(*EPS_MISSING, _eps_outside(e, lambda var, eps: np.sqrt(var)))
+                for e in (True, False)]
 STAGED_MISTAKES = PARAM_MISTAKES + DX_MISTAKES + SHAPE_MISTAKES + [
     Mistake(*EPS_OUTSIDE, _eps_outside(True)), _dx_mistake(*HALF_DROPPED),
     _dx_mistake(*TWO_DROPPED),
@@ -194,7 +199,10 @@ COMPACT_MISTAKES = [PARAM_MISTAKES[0], _dx_mistake(DGAMMA_FROM_X[0], DGAMMA_FROM
     SHAPE_MISTAKES + [
         _dx_mistake(*M_MINUS_ONE, lambda dx, mean, var, dy, cache: dx + var / (len(dx) - 1)),
         _dx_mistake(*M_MINUS_ONE, lambda dx, mean, var, dy, cache: dx * len(dx) / (len(dx) - 1)),
-        Mistake(*EPS_OUTSIDE, _eps_outside(False)), Mistake(*EPS_OUTSIDE, _eps_outside(True))]
+        Mistake(*EPS_OUTSIDE, _eps_outside(False)), Mistake(*EPS_OUTSIDE, _eps_outside(True)),
+        Mistake("sqrt_missing", "The square root is missing: divide by sqrt(var + eps), the "
+                "standard deviation, not by var + eps.",
+                _eps_outside(False, lambda var, eps: var + eps))]
 
 register(Part(
     grade_id="ps2_param_grads",

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import BatchNorm2d, batchnorm_forward
 from .core import Mistake, Part, register
-from .ps1 import BETA_SCALED, first
+from .ps1 import BETA_SCALED, TINY_EPS, first
 from .ps3 import (
     BATCH_MEAN_IN_EVAL,
     BATCH_STATS_IN_EVAL,
@@ -106,6 +106,8 @@ register(Part(
                 "keepdims=True), not the standard deviation: sqrt(var + eps) takes the square "
                 "root itself.", _spatial(root="std")),
         Mistake(*BETA_SCALED, _spatial(beta_scaled=True)),
+        Mistake("eps_missing", "eps is missing: divide by sqrt(var + eps), not sqrt(var).",
+                lambda x, g, b, eps: _spatial()(x, g, b, TINY_EPS)),
         Mistake("sqrt_missing", "The square root is missing: divide by sqrt(var + eps), the "
                 "standard deviation, not by the variance.", _spatial(root="none")),
         Mistake("gamma_missing", "gamma is missing: y = gamma * x_hat + beta, with gamma "

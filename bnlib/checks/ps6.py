@@ -12,7 +12,7 @@ import numpy as np
 from .. import batchnorm_backward, batchnorm_forward, groupnorm_backward, groupnorm_forward
 from ..core import channel_view, count, standardize
 from .core import Mistake, Part, register
-from .ps1 import first
+from .ps1 import TINY_EPS, first
 from .ps4_fold import fold_mistakes, folded
 from .spatial import eps_outside, flat_without_transpose, images, normalised_over
 
@@ -104,6 +104,8 @@ def _flat_backward(dy, x, gamma, eps):
     return dx.reshape(x.shape), dgamma, dbeta
 
 
+EPS_MISSING = ("eps_missing", "eps is missing: divide by sqrt(var + eps), not sqrt(var); the "
+               "gradient must be that of the forward pass, eps included.")
 STATS_AS_CONSTANTS = (
     "stats_as_constants",
     "dx treats the mean and the variance as constants: gamma * dy / sqrt(var + eps) is the "
@@ -163,6 +165,7 @@ register(Part(
         Mistake("missing_gamma",
                 "dx is missing the factor gamma: dL/dx_hat = gamma * dL/dy, with gamma "
                 "reshaped to (1, C, 1, 1).", _spatial_over(SPATIAL, gamma_on=False)),
+        Mistake(*EPS_MISSING, lambda dy, x, g, eps: _spatial_over(SPATIAL)(dy, x, g, TINY_EPS)),
         Mistake("batch_count_only",
                 "m is the number of values each channel's statistics average: N*H*W "
                 "(x.size // C), not the batch size N.", _spatial_over(SPATIAL, batch_count=True)),
@@ -274,6 +277,14 @@ def _group_axis_last(x, gamma, beta, groups, eps):
     return x_hat * channel_view(gamma, x.ndim) + channel_view(beta, x.ndim)
 
 
+def _gn_no_sqrt(x, gamma, beta, groups, eps):
+    """Group norm dividing by var + eps, the square root left out."""
+    xg = x.reshape(x.shape[0], groups, -1)
+    x_hat = ((xg - xg.mean(axis=2, keepdims=True))
+             / (xg.var(axis=2, keepdims=True) + eps)).reshape(x.shape)
+    return x_hat * channel_view(gamma, x.ndim) + channel_view(beta, x.ndim)
+
+
 GN_EPS_OUTSIDE = ("eps_outside_sqrt",
                   "eps belongs inside the square root: 1 / sqrt(var + eps) with var each "
                   "group's variance, not 1 / (sqrt(var) + eps).")
@@ -325,6 +336,10 @@ register(Part(
                 "gamma and beta are per channel: reshape them to (1, C, 1, 1), not per group "
                 "and not along the last axis (W).", _gn_forward(params_on_last_axis=True)),
         Mistake(*GN_EPS_OUTSIDE, _gn_forward(outside=True)),
+        Mistake(*EPS_MISSING, lambda x, g, b, groups, eps: _gn_forward()(x, g, b, groups,
+                                                                          TINY_EPS)),
+        Mistake("sqrt_missing", "The square root is missing: divide by sqrt(var + eps), the "
+                "standard deviation of each group, not by var + eps.", _gn_no_sqrt),
         Mistake("group_axis_last",
                 "x.reshape(N, -1, G) makes rows of G consecutive values, not groups: the group "
                 "axis comes first, x.reshape(N, G, -1), then the statistics over axis=2.",
@@ -404,6 +419,8 @@ register(Part(
                 "are shared by every example: sum over axis=(0, 2, 3), one value per channel.",
                 _gn_backward(param_axes=(2, 3))),
         Mistake(*GN_EPS_OUTSIDE, _gn_backward(outside=True)),
+        Mistake(*EPS_MISSING, lambda dy, x, g, groups, eps: _gn_backward()(dy, x, g, groups,
+                                                                           TINY_EPS)),
         Mistake("missing_gamma",
                 "dx is missing the factor gamma: dL/dx_hat = gamma * dL/dy, with gamma "
                 "reshaped to (1, C, 1, 1), before the sums over each group.",
