@@ -541,3 +541,18 @@ NEW += _many(FORWARD, "ps1_train_forward", [
                      "inv_std = 1.0 / np.sqrt(" + GN_VAR + ")")),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+
+NEW += _many(INFERENCE, "ps3_batchnorm1d", [
+    ("unbiased_in_forward", ("mean, var = x.mean(axis=0), x.var(axis=0)",
+                             "mean, var = x.mean(axis=0), x.var(axis=0, ddof=1)")),
+    ("eps_missing_in_eval", ("return self.gamma * (x - mean) / np.sqrt(var + self.eps)",
+                             "return self.gamma * (x - mean) / np.sqrt(var + self.eps * "
+                             "self.training)")),
+]) + _many(CONV, "ps4_batchnorm2d", [
+    ("eps_missing_in_eval", ("scale = (self.gamma / np.sqrt(self.running_var + self.eps))",
+                             "scale = (self.gamma / np.sqrt(self.running_var))")),
+]) + _many(PRACTICE, "ps6_adabn", [
+    ("not_shuffled", ("order = np.random.default_rng(seed).permutation(len(x))",
+                      "order = np.arange(len(x))")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

@@ -32,6 +32,11 @@ BATCH_MEAN_IN_EVAL = ("batch_mean_in_eval",
                       "In eval mode both statistics are the running ones: subtract "
                       "running_mean, not the batch's mean (a prediction must not depend on the "
                       "other examples of its batch).")
+UNBIASED_IN_FORWARD = ("unbiased_in_forward",
+                       "Training mode normalises with the biased batch variance (divide by m, "
+                       "np.var's default); only running_var stores the unbiased one.")
+EPS_MISSING_IN_EVAL = ("eps_missing_in_eval",
+                       "eps is missing in eval mode: divide by sqrt(running_var + eps).")
 VAR_STARTS_AT_ZERO = ("var_starts_at_zero",
                       "The running statistics start at running_mean = 0 and running_var = 1 "
                       "(the statistics of a standard normal), not 0.")
@@ -121,7 +126,7 @@ register(ScenarioPart(
     reference=BatchNorm1d,
     mistakes=layer_mistakes(BatchNorm1d, UPDATES_IN_EVAL, BATCH_STATS_IN_EVAL, KERAS, BIASED,
                             MOMENTUM_NONE, VAR_STARTS_AT_ZERO, COUNT_NOT_INCREMENTED,
-                            BATCH_MEAN_IN_EVAL),
+                            BATCH_MEAN_IN_EVAL, UNBIASED_IN_FORWARD, EPS_MISSING_IN_EVAL),
 ))
 
 

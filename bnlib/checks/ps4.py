@@ -11,6 +11,7 @@ from .ps3 import (
     BATCH_STATS_IN_EVAL,
     BIASED,
     COUNT_NOT_INCREMENTED,
+    EPS_MISSING_IN_EVAL,
     KERAS,
     UPDATES_IN_EVAL,
     layer_mistakes,
@@ -147,5 +148,5 @@ register(ScenarioPart(
         "batch_count_only",
         "running_var's unbiased correction uses m = N*H*W values per channel (as PyTorch "
         "does), not the batch size N: times m / (m - 1)."), BIASED, KERAS, UPDATES_IN_EVAL,
-        BATCH_STATS_IN_EVAL, COUNT_NOT_INCREMENTED, BATCH_MEAN_IN_EVAL),
+        BATCH_STATS_IN_EVAL, COUNT_NOT_INCREMENTED, BATCH_MEAN_IN_EVAL, EPS_MISSING_IN_EVAL),
 ))

@@ -97,6 +97,17 @@ def _edited(**change):
     return make
 
 
+def _in_order(x, blocks, batch_size, seed):
+    """AdaBN over the batches in their order, not shuffled."""
+    net = network(blocks)
+    for bn in net.norms():
+        bn.reset_running_stats()
+        bn.momentum = None
+    for k in range(len(x) // batch_size):
+        net(x[k * batch_size:(k + 1) * batch_size])
+    return _statistics(net)
+
+
 def _without_relu(x, blocks, batch_size, seed):
     return _statistics(reestimate_bn(network(blocks, relu=False), x, batch_size, seed))
 
@@ -157,6 +168,11 @@ register(Part(
                 "These are the statistics of the whole data in one batch. Pass the data in "
                 "the prescribed shuffled batches of batch_size and average over the batches.",
                 lambda x, blocks, batch_size, seed: adapted(x, blocks, len(x), seed)),
+        Mistake("not_shuffled",
+                "The batches are taken in order. Take them in the prescribed shuffled order: "
+                "the permutation of len(x) drawn by np.random.default_rng(seed), as reestimate_bn "
+                "does.",
+                _in_order),
         Mistake("conv_bias_dropped",
                 "The convolution's bias is left out. For the output of a training-mode batch "
                 "norm that changes nothing (the batch mean removes it), but running_mean is "

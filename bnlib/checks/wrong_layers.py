@@ -117,3 +117,33 @@ def ignores_momentum_none(base):
         def __init__(self, num_features, eps=1e-5, momentum=0.1):
             super().__init__(num_features, eps, 0.1 if momentum is None else momentum)
     return IgnoresMomentumNone
+
+
+def unbiased_in_forward(base):
+    """Training mode normalises with the unbiased batch variance (the update is right)."""
+    class UnbiasedInForward(base):
+        def forward(self, x):
+            y = super().forward(x)
+            if not self.training:
+                return y
+            axes = (0,) + tuple(range(2, np.ndim(x)))
+            keep = dict(axis=axes, keepdims=True)
+            m = np.size(x) // self.num_features
+            gamma, beta = (channel_view(p, np.ndim(x)) for p in self._params())
+            var = np.var(x, **keep) * m / (m - 1)
+            return gamma * (x - np.mean(x, **keep)) / np.sqrt(var + self.eps) + beta
+        __call__ = forward
+    return UnbiasedInForward
+
+
+def eps_missing_in_eval(base):
+    """Eval mode divides by sqrt(running_var), eps left out."""
+    class EpsMissingInEval(base):
+        def forward(self, x):
+            if self.training:
+                return super().forward(x)
+            gamma, beta = (channel_view(p, np.ndim(x)) for p in self._params())
+            return gamma * (x - channel_view(self.running_mean, np.ndim(x))) / np.sqrt(
+                channel_view(self.running_var, np.ndim(x))) + beta
+        __call__ = forward
+    return EpsMissingInEval
