@@ -336,8 +336,9 @@ register(Part(
                 "gamma and beta are per channel: reshape them to (1, C, 1, 1), not per group "
                 "and not along the last axis (W).", _gn_forward(params_on_last_axis=True)),
         Mistake(*GN_EPS_OUTSIDE, _gn_forward(outside=True)),
-        Mistake(*EPS_MISSING, lambda x, g, b, groups, eps: _gn_forward()(x, g, b, groups,
-                                                                          TINY_EPS)),
+        Mistake("eps_missing", "eps is missing: divide by sqrt(var + eps), not sqrt(var), or a "
+                "group of (nearly) constant values is divided by (nearly) zero.",
+                lambda x, g, b, groups, eps: _gn_forward()(x, g, b, groups, TINY_EPS)),
         Mistake("sqrt_missing", "The square root is missing: divide by sqrt(var + eps), the "
                 "standard deviation of each group, not by var + eps.", _gn_no_sqrt),
         Mistake("group_axis_last",
