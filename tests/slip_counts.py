@@ -139,6 +139,8 @@ def judge(assignment, grade_id, edits, tools):
         return "passes visible, fails hidden", hidden.mistake
     if visible.mistake in GENERIC:
         return "values differ", visible.mistake
+    if visible.mistake == "raised":
+        return "raised (their line shown)", visible.mistake
     return "named", visible.mistake
 
 
