@@ -340,7 +340,140 @@ PS6 = _many(PRACTICE, "ps6_spatial_backward", [
     ("one_batch", (ADA_BATCHES, "n_batches, batch_size = 1, len(x)")),
 ])
 
-ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6
+
+# -- slips added for issue 18 (eps placement, gamma, counts, axes, reshapes, signs,
+# factors, conventions), one per named mistake ----------------------------------------------
+STD2 = "std = np.sqrt(var + eps)"
+DVAR = "dvar = dstd * 0.5 / std"
+NEW = _many(FORWARD, "ps1_train_forward", [
+    ("gamma_missing", ("y = gamma * x_hat + beta", "y = x_hat + beta")),
+    ("mean_not_subtracted", ("x_hat = (x - mu) / np.sqrt(var + eps)",
+                             "x_hat = x / np.sqrt(var + eps)")),
+]) + _many(FORWARD, "ps1_worked_examples", [
+    ("two_decimals", ("var_y_B = y_B.var()", "var_y_B = y_B.var()\nx_hat_A = np.round(x_hat_A, 2)"
+                      "\ny_B = np.round(y_B, 2)")),
+    ("x_hat_not_standardised", ("x_hat_A = (x_A - x_A.mean()) / np.sqrt(x_A.var())",
+                                "x_hat_A = (x_A - x_A.mean()) / x_A.var()")),
+    ("y_not_normalised", ("y_B = 2.0 * x_hat_A + 1.0", "y_B = 2.0 * x_A + 1.0")),
+    ("y_not_affine", ("y_B = 2.0 * x_hat_A + 1.0", "y_B = 2.0 * x_hat_A")),
+    ("mean_not_of_y", ("mean_y_B = y_B.mean()", "mean_y_B = y_B.sum()")),
+    ("var_not_of_y", ("var_y_B = y_B.var()", "var_y_B = y_B.var(ddof=1)")),
+]) + _many(FORWARD, "ps1_inference_forward", [
+    ("gamma_missing", ("return gamma * x_hat + beta", "return x_hat + beta")),
+    ("batch_mean_in_eval", ("(x - running_mean) / np.sqrt", "(x - x.mean(axis=0)) / np.sqrt")),
+]) + _many(BACKWARD, "ps2_param_grads", [
+    ("params_wrong_axis", ('dgamma = (dy * cache["x_hat"]).sum(axis=0)\n    dbeta = dy.sum(axis=0)',
+                           'dgamma = (dy * cache["x_hat"]).sum(axis=1)\n'
+                           '    dbeta = dy.sum(axis=1)')),
+]) + _many(BACKWARD, "ps2_staged_backward", [
+    ("eps_outside_sqrt", (STD2, "std = np.sqrt(var) + eps")),
+    ("dvar_half_dropped", (DVAR, "dvar = dstd / std")),
+    ("dvar_two_dropped", ("dxc = dxc + dvar * 2.0 * xc / m  #", "dxc = dxc + dvar * xc / m  #")),
+    ("var_path_sign", ("dstd = -dinv / std**2", "dstd = dinv / std**2")),
+    ("mean_path_sign", ("dmu = -dxc.sum(axis=0)", "dmu = dxc.sum(axis=0)")),
+    ("wrong_count", ("m = x.shape[0]", "m = x.shape[1]")),
+    ("params_wrong_axis", ("dbeta = dy.sum(axis=0)\n    dgamma = (dy * x_hat).sum(axis=0)\n"
+                           "    dx_hat",
+                           "dbeta = dy.sum(axis=1)\n    dgamma = (dy * x_hat).sum(axis=1)\n"
+                           "    dx_hat")),
+]) + _many(BACKWARD, "ps2_compact_backward", [
+    ("eps_outside_sqrt", ("dx = gamma / (m * np.sqrt(var + eps))",
+                          "dx = gamma / (m * (np.sqrt(var) + eps))")),
+    ("var_path_sign", ("(m * dy - dbeta - x_hat * dgamma)", "(m * dy - dbeta + x_hat * dgamma)")),
+    ("mean_path_sign", ("(m * dy - dbeta - x_hat * dgamma)", "(m * dy + dbeta - x_hat * dgamma)")),
+    ("wrong_count", ("m = dy.shape[0]\n    dbeta", "m = dy.shape[1]\n    dbeta")),
+]) + _many(BACKWARD, "ps2_rel_error", [
+    ("norm_of_sum", ("scale = np.linalg.norm(a) + np.linalg.norm(b)",
+                     "scale = np.linalg.norm(a + b)")),
+    ("absolute_error", ("return float(np.linalg.norm(a - b) / scale)",
+                        "return float(np.linalg.norm(a - b))")),
+]) + _many(INFERENCE, "ps3_running_update", [
+    ("cumulative_count", ("factor = 1.0 / num_batches_tracked if",
+                          "factor = 1.0 / (num_batches_tracked + 1) if")),
+]) + _many(INFERENCE, "ps3_batchnorm1d", [
+    ("count_not_incremented", ("            self.num_batches_tracked += 1\n", "")),
+    ("batch_mean_in_eval", (EVAL_BRANCH, EVAL_BRANCH.replace("self.running_mean, self.running_var",
+                                                             "x.mean(axis=0), self.running_var"))),
+]) + _many(CONV, "ps4_spatial_forward", [
+    ("eps_outside_sqrt", ("x_hat = (x - mu) / np.sqrt(var + eps)",
+                          "x_hat = (x - mu) / (np.sqrt(var) + eps)")),
+    ("sqrt_missing", ("x_hat = (x - mu) / np.sqrt(var + eps)", "x_hat = (x - mu) / (var + eps)")),
+    ("gamma_missing", ("y = gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)",
+                       "y = x_hat + beta.reshape(1, -1, 1, 1)")),
+    ("beta_missing", ("y = gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)",
+                      "y = gamma.reshape(1, -1, 1, 1) * x_hat")),
+    ("channels_last_reshape", ("mu = " + MEAN4 + "\n    var = " + VAR4 + "\n"
+                               "    x_hat = (x - mu) / np.sqrt(var + eps)\n",
+                               "xf = x.reshape(-1, x.shape[1])\n"
+                               "    mu = xf.mean(axis=0)\n    var = xf.var(axis=0)\n"
+                               "    x_hat = ((xf - mu) / np.sqrt(var + eps)).reshape(x.shape)\n")),
+]) + _many(CONV, "ps4_batchnorm2d", [
+    ("count_not_incremented", ("        self.num_batches_tracked += 1\n        f =",
+                               "        f =")),
+    ("batch_mean_in_eval", (EVAL_Y, EVAL_Y.replace("self.running_mean.reshape(1, -1, 1, 1)",
+                                                   "x.mean(axis=(0, 2, 3), keepdims=True)"))),
+]) + _many(CONV, "ps4_fold", [
+    ("eps_missing", (FOLD_S, "s = gamma / np.sqrt(running_var)")),
+    ("eps_outside_sqrt", (FOLD_S, "s = gamma / (np.sqrt(running_var) + eps)")),
+    ("sqrt_twice", (FOLD_S, "s = gamma / np.sqrt(np.sqrt(running_var + eps))")),
+    ("gamma_missing", (FOLD_S, "s = 1.0 / np.sqrt(running_var + eps)")),
+    ("weight_unscaled", ("return weight * s[:, None],", "return weight,")),
+    ("mean_sign", (FOLD_B, "(b + running_mean) * s + beta")),
+    ("beta_dropped", (FOLD_B, "(b - running_mean) * s")),
+]) + _many(PRACTICE, "ps6_fold_conv", [
+    ("eps_outside_sqrt", (FOLD_S, "s = gamma / (np.sqrt(running_var) + eps)")),
+    ("gamma_missing", (FOLD_S, "s = 1.0 / np.sqrt(running_var + eps)")),
+    ("weight_unscaled", ("return weight * s[:, None, None, None],", "return weight,")),
+]) + _many(PRACTICE, "ps6_spatial_backward", [
+    ("eps_outside_sqrt", ("1.0 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)",
+                          "1.0 / (np.sqrt(x.var(axis=axes, keepdims=True)) + eps)")),
+    ("missing_gamma", ("g = gamma.reshape(1, -1, 1, 1) * inv_std", "g = inv_std")),
+    ("batch_count_only", ("m = x.size // x.shape[1]", "m = x.shape[0]")),
+    ("channels_last_reshape", (STATS6 + "\n    x_hat = (x - mu) * inv_std\n",
+                               "xf, dyf = x.reshape(-1, x.shape[1]), dy.reshape(-1, x.shape[1])\n"
+                               "    mu = xf.mean(axis=0)\n"
+                               "    inv_std = 1.0 / np.sqrt(xf.var(axis=0) + eps)\n"
+                               "    x_hat = (xf - mu) * inv_std\n"
+                               "    dgamma = (dyf * x_hat).sum(axis=0)\n"
+                               "    dbeta = dyf.sum(axis=0)\n"
+                               "    dx = gamma * inv_std / m * (m * dyf - dbeta - x_hat * dgamma)\n"
+                               "    return dx.reshape(x.shape), dgamma, dbeta\n")),
+]) + _many(PRACTICE, "ps6_groupnorm_forward", [
+    ("eps_outside_sqrt", ("inv_std = 1.0 / np.sqrt(" + GN_VAR + " + eps)",
+                          "inv_std = 1.0 / (np.sqrt(" + GN_VAR + ") + eps)")),
+    ("groups_ignored", (GN_GROUPS, "xg = x.reshape(n, 1, -1)")),
+    ("gamma_missing", ("y = gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)\n"
+                       "    return y, {", "y = x_hat + beta.reshape(1, -1, 1, 1)\n"
+                       "    return y, {")),
+]) + _many(PRACTICE, "ps6_groupnorm_backward", [
+    ("eps_outside_sqrt", ("inv_std = 1.0 / np.sqrt(" + GN_VAR + " + eps)",
+                          "inv_std = 1.0 / (np.sqrt(" + GN_VAR + ") + eps)")),
+    ("missing_gamma", ("d = (gamma.reshape(1, -1, 1, 1) * dy).reshape(n, num_groups, -1)",
+                       "d = dy.reshape(n, num_groups, -1)")),
+    ("wrong_count", ('dx = cache["inv_std"] * ' + GN_DX,
+                     'm = x[0].size\n    dx = cache["inv_std"] / m * (m * d - d.sum(axis=2, '
+                     'keepdims=True) - xh * (d * xh).sum(axis=2, keepdims=True))')),
+    ("groups_ignored", ("_, cache = groupnorm_forward(x, gamma, np.zeros_like(gamma), "
+                        "num_groups, eps)",
+                        "num_groups = 1\n    _, cache = groupnorm_forward(x, gamma, "
+                        "np.zeros_like(gamma), num_groups, eps)")),
+]) + _many(PRACTICE, "ps6_adabn", [
+    ("conv_bias_dropped", ('conv_forward(h, block["weight"], block["bias"], pad=1)',
+                           'conv_forward(h, block["weight"], np.zeros(len(block["bias"])), '
+                           'pad=1)')),
+    ("batch_count_only", ("m = z.size // z.shape[1]", "m = z.shape[0]")),
+    ("eps_ignored", ('np.sqrt(var.reshape(1, -1, 1, 1) + block["eps"])',
+                     "np.sqrt(var.reshape(1, -1, 1, 1) + 1e-5)")),
+    ("relu_missing", ('h = np.maximum(block["gamma"].reshape(1, -1, 1, 1) * z_hat\n'
+                      '                           + block["beta"].reshape(1, -1, 1, 1), 0.0)',
+                      'h = block["gamma"].reshape(1, -1, 1, 1) * z_hat + '
+                      'block["beta"].reshape(1, -1, 1, 1)')),
+    ("affine_missing", ('h = np.maximum(block["gamma"].reshape(1, -1, 1, 1) * z_hat\n'
+                        '                           + block["beta"].reshape(1, -1, 1, 1), 0.0)',
+                        "h = np.maximum(z_hat, 0.0)")),
+])
+
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
 
 # Graded through nbgrader too (tests/test_nbgrader.py): each mistake the issue names,
 # once, spread over the parts, one mistake of ps4 and ps5 and one per part of ps6 so that every
@@ -360,3 +493,66 @@ NAMED = [
     ("ps6_adabn", "ema_from_old"),
 ]
 GRADED = [next(i for i in ALL if (i.grade_id, i.mistake) == key) for key in NAMED]
+
+NEW += _many(FORWARD, "ps1_train_forward", [
+    ("std_as_variance", ("var = x.var(axis=0)  #", "var = x.std(axis=0)  #")),
+    ("beta_scaled", ("y = gamma * x_hat + beta", "y = gamma * (x_hat + beta)")),
+]) + _many(FORWARD, "ps1_inference_forward", [
+    ("beta_scaled", ("return gamma * x_hat + beta", "return gamma * (x_hat + beta)")),
+]) + _many(INFERENCE, "ps3_running_update", [
+    ("corrected_twice", ("x.var(axis=0) * m / (m - 1)", "x.var(axis=0, ddof=1) * m / (m - 1)")),
+]) + _many(CONV, "ps4_spatial_forward", [
+    ("std_as_variance", (VAR4, VAR4.replace("var(", "std("))),
+    ("beta_scaled", ("y = gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)",
+                     "y = gamma.reshape(1, -1, 1, 1) * (x_hat + beta.reshape(1, -1, 1, 1))")),
+]) + _many(CONV, "ps4_fold", [
+    ("bias_not_scaled", (FOLD_B, "b - running_mean * s + beta")),
+    ("scale_inverted", (FOLD_S, "s = gamma * np.sqrt(running_var + eps)")),
+]) + _many(PRACTICE, "ps6_fold_conv", [
+    ("bias_not_scaled", (FOLD_B, "b - running_mean * s + beta")),
+    ("scale_inverted", (FOLD_S, "s = gamma * np.sqrt(running_var + eps)")),
+]) + _many(PRACTICE, "ps6_groupnorm_forward", [
+    ("group_axis_last", (GN_GROUPS, "xg = x.reshape(n, -1, num_groups)")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+
+NEW += _many(FORWARD, "ps1_train_forward", [
+    ("beta_sign", ("y = gamma * x_hat + beta", "y = gamma * x_hat - beta")),
+]) + _many(FORWARD, "ps1_inference_forward", [
+    ("beta_sign", ("return gamma * x_hat + beta", "return gamma * x_hat - beta")),
+    ("mean_sign", ("(x - running_mean) / np.sqrt", "(x + running_mean) / np.sqrt")),
+]) + _many(BACKWARD, "ps2_staged_backward", [
+    ("eps_missing", (STD2, "std = np.sqrt(var)")),
+]) + _many(BACKWARD, "ps2_compact_backward", [
+    ("eps_missing", ("dx = gamma / (m * np.sqrt(var + eps))", "dx = gamma / (m * np.sqrt(var))")),
+    ("sqrt_missing", ("dx = gamma / (m * np.sqrt(var + eps))", "dx = gamma / (m * (var + eps))")),
+]) + _many(CONV, "ps4_spatial_forward", [
+    ("eps_missing", ("x_hat = (x - mu) / np.sqrt(var + eps)", "x_hat = (x - mu) / np.sqrt(var)")),
+]) + _many(PRACTICE, "ps6_spatial_backward", [
+    ("eps_missing", ("1.0 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)",
+                     "1.0 / np.sqrt(x.var(axis=axes, keepdims=True))")),
+]) + _many(PRACTICE, "ps6_groupnorm_forward", [
+    ("eps_missing", ("inv_std = 1.0 / np.sqrt(" + GN_VAR + " + eps)",
+                     "inv_std = 1.0 / np.sqrt(" + GN_VAR + ")")),
+    ("sqrt_missing", ("inv_std = 1.0 / np.sqrt(" + GN_VAR + " + eps)",
+                      "inv_std = 1.0 / (" + GN_VAR + " + eps)")),
+]) + _many(PRACTICE, "ps6_groupnorm_backward", [
+    ("eps_missing", ("inv_std = 1.0 / np.sqrt(" + GN_VAR + " + eps)",
+                     "inv_std = 1.0 / np.sqrt(" + GN_VAR + ")")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+
+NEW += _many(INFERENCE, "ps3_batchnorm1d", [
+    ("unbiased_in_forward", ("mean, var = x.mean(axis=0), x.var(axis=0)",
+                             "mean, var = x.mean(axis=0), x.var(axis=0, ddof=1)")),
+    ("eps_missing_in_eval", ("return self.gamma * (x - mean) / np.sqrt(var + self.eps)",
+                             "return self.gamma * (x - mean) / np.sqrt(var + self.eps * "
+                             "self.training)")),
+]) + _many(CONV, "ps4_batchnorm2d", [
+    ("eps_missing_in_eval", ("scale = (self.gamma / np.sqrt(self.running_var + self.eps))",
+                             "scale = (self.gamma / np.sqrt(self.running_var))")),
+]) + _many(PRACTICE, "ps6_adabn", [
+    ("not_shuffled", ("order = np.random.default_rng(seed).permutation(len(x))",
+                      "order = np.arange(len(x))")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

@@ -89,6 +89,10 @@ class Part:
     rtol: float = 1e-6
     atol: float = 1e-8
     check_mutation: bool = True  # fail if the student's function changes its inputs
+    outputs: object = None  # names of a tuple answer's items, e.g. ("dx", "dgamma", "dbeta")
+    # For a backward part: (*case) -> (through_mean, through_var), the two terms of dx that
+    # flow through the statistics, so a dx off by a multiple of either is named.
+    paths: object = None
 
     # 1. inputs ------------------------------------------------------------
     def cases(self, hidden=False, seed=None):
@@ -116,7 +120,7 @@ class Part:
                     out = fn(*args)
                 rec = {"out": to_plain(out), "args_after": to_plain(args), "error": None}
             except Exception as exc:  # the student's exception, reported in words
-                rec = {"error": f"{type(exc).__name__}: {exc}{raised_where(exc)}"}
+                rec = {"error": error_words(exc)}
             rec["used_reference"] = used.names
             records.append(rec)
         return records
@@ -139,31 +143,145 @@ class Part:
                        "implement it yourself with numpy.", "calls_reference")
 
     def evaluate(self, cases, records):
-        """Compare records with the reference; name the mistake on a mismatch."""
+        """Compare records with the reference; name the mistake on a mismatch.
+
+        A mistake is named only if it explains the answer on every case (where its
+        output differs from the reference's and where it does not), so two slips that
+        coincide on one case are told apart by the others."""
         if (missing := self.no_result(cases, records)) is not None:
             return missing
+        answers, wrong, error = [], None, None
         for case, rec in zip(cases, records):
             if (cheat := self.calls_reference(rec)) is not None:
                 return cheat
-            if rec.get("error"):
-                return Outcome(False, f"`{self.target}` raised {rec['error']}", "raised")
+            if rec.get("error"):  # a known slip that explains the other cases says more
+                error = error or (rec["error"] if wrong is None else None)
+                answers.append(RAISED)
+                continue
             if self.check_mutation and not same(rec["args_after"], to_plain(case), 0, 0):
                 return Outcome(False, f"`{self.target}` modified its input arrays in place; "
                                "work on copies (e.g. x - mu, not x -= mu).", "mutates_input")
             got = self.select(rec["out"]) if self.select else rec["out"]
             expected = to_plain(self.reference(*case))
-            if same(got, expected, self.rtol, self.atol):
-                continue
-            for mistake in self.mistakes:
-                try:
-                    wrong = to_plain(mistake.make(*case))
-                except Exception:
-                    continue
-                if same(got, wrong, self.rtol, self.atol):
-                    return Outcome(False, mistake.message, mistake.id)
-            return Outcome(False, describe_mismatch(self.target, got, expected), "wrong_value")
-        return Outcome(True, f"{self.description}: passed")
+            if rec["out"] is None and expected is not None:
+                return Outcome(False, f"`{self.target}` returns nothing (None): end it with "
+                               "a `return` of what its docstring names.", "no_return")
+            answers.append(got)
+            if wrong is None and not same(got, expected, self.rtol, self.atol):
+                wrong = (case, got, expected)
+        named = self.matching(cases, answers) if wrong is not None else []
+        if named:
+            return Outcome(False, named[0].message, named[0].id)
+        if error is not None:
+            return raised(self.target, error)
+        if wrong is None:
+            return Outcome(True, f"{self.description}: passed")
+        case, got, expected = wrong
+        for diagnose in (path_factors, constant_factor):
+            try:
+                with np.errstate(all="ignore"):
+                    verdict = diagnose(self, case, got, expected)
+            except (ValueError, TypeError, np.linalg.LinAlgError):  # an answer of another form
+                verdict = None
+            if verdict is not None:
+                return verdict
+        return Outcome(False, describe_mismatch(self.target, got, expected, self.outputs),
+                       "wrong_value")
 
+    def matching(self, cases, answers):
+        """The mistakes whose output equals the student's answer on every case."""
+        found = []
+        for mistake in self.mistakes:
+            if all(self._explains(mistake, case, got) for case, got in zip(cases, answers)):
+                found.append(mistake)
+        return found
+
+    def _explains(self, mistake, case, got):
+        if got is RAISED:  # the student's code raised here: the slip may well raise too
+            return True
+        try:
+            with np.errstate(all="ignore"):
+                wrong = to_plain(mistake.make(*case))
+        except Exception:  # the slip cannot even run on this case: it explains nothing
+            return False
+        return same(got, wrong, self.rtol, self.atol)
+
+
+def _fit(r, terms):
+    """Least-squares coefficients of ``r`` on ``terms`` if they explain it exactly, else None."""
+    a = np.stack([np.broadcast_to(t, r.shape).ravel() for t in terms], axis=1)
+    coef, *_ = np.linalg.lstsq(a, r.ravel(), rcond=None)
+    if np.linalg.norm(a @ coef - r.ravel()) > 1e-6 * np.linalg.norm(r) + 1e-12:
+        return None
+    return coef
+
+
+def path_factors(part, case, got, expected):
+    """A dx off by multiples of its paths through the mean and the variance, in words."""
+    if part.paths is None or not (isinstance(got, tuple) and len(got) == len(expected)
+            and isinstance(got[0], np.ndarray) and got[0].shape == expected[0].shape
+            and same(got[1:], expected[1:], part.rtol, part.atol)):
+        return None
+    mean, var = part.paths(*case)
+    coef = _fit(got[0] - expected[0], (mean, var))
+    if coef is None:
+        return None
+    a, b = (0.0 if abs(c) < 1e-6 else float(c) for c in coef)
+    if a == b == 0.0:
+        return None
+    if abs(a - b) <= 1e-6 * max(1.0, abs(a)):
+        return Outcome(False, f"dx's two paths through the statistics are both {1 + a:.3g} "
+                       "times what they should be: the count m must be the number of values "
+                       "each statistic averages.", "count_factor")
+    if a == 0.0:
+        return Outcome(False, f"dx's path through the variance is {1 + b:.3g} times what it "
+                       "should be: check the factors of dL/dvar (the -1/2 of "
+                       "(var + eps)**(-1/2), its sign) and of dvar/dx_i = 2 (x_i - mu) / m.",
+                       "var_path_factor")
+    if b == 0.0:
+        return Outcome(False, f"dx's path through the mean is {1 + a:.3g} times what it "
+                       "should be: dL/dmu = -sum of dL/dx_hat / sqrt(var + eps), and "
+                       "dmu/dx_i = 1 / m.", "mean_path_factor")
+    return Outcome(False, f"dx's paths through the statistics carry wrong factors (the mean's "
+                   f"is {1 + a:.3g} times, the variance's {1 + b:.3g} times what it should "
+                   "be): check every factor of the two paths, m included.", "path_factors")
+
+
+def constant_factor(part, case, got, expected):
+    """The first wrong output when it is the right one times a constant, in words."""
+    from .compare import leaves
+
+    for name, g, e in leaves(got, expected, part.outputs):
+        if same(g, e, 1e-6, 1e-8):
+            continue
+        if not (isinstance(g, np.ndarray) and isinstance(e, np.ndarray) and g.shape == e.shape
+                and g.size > 1 and np.isfinite(g).all() and np.abs(e).max() > 1e-8):
+            return None
+        c = _fit(g, (e,))
+        if c is None or abs(c[0] - 1) < 1e-6:
+            return None
+        return Outcome(False, f"`{part.target}`: {name} is {c[0]:.4g} times the right value "
+                       "everywhere: a constant factor or a sign is off (look for 1/m, 2, 1/2, "
+                       "gamma or a minus sign).", "constant_factor")
+    return None
+
+
+def error_words(exc):
+    """An exception of the student's code in words: type, message, where."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}{': ' + text if text else ''}{raised_where(exc)}"
+
+
+def raised(target, error):
+    """The verdict when the student's code raised ``error`` (from :func:`error_words`)."""
+    if error.startswith("NotImplementedError"):
+        return Outcome(False, f"`{target}` is not written yet (it still raises "
+                       "NotImplementedError): replace that line with your code and run the "
+                       "cell.", "not_written")
+    return Outcome(False, f"`{target}` raised {error}.", "raised")
+
+
+RAISED = object()  # in a list of answers: the student's code raised on that case
 
 REGISTRY = {}
 

@@ -5,11 +5,11 @@ They keep the contract of :class:`~bnlib.checks.core.Part`: ``run`` returns plai
 records, ``evaluate`` recomputes everything it trusts from ``cases``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import describe_mismatch, same
+from .compare import locate, same
 from .core import Outcome, Part
 from .plain import to_plain
 
@@ -37,6 +37,10 @@ class ValuePart(Part):
 
     names: tuple = ()
     check_mutation: bool = False
+    # What any right answer satisfies, checked on every run (the visible one included,
+    # which has no key): ``rules(answers)`` returns an Outcome for a slip, or None.
+    rules: object = None
+    rule_mistakes: list = field(default_factory=list)  # the Mistakes ``rules`` may name
 
     def __post_init__(self):
         if self.make_cases is None:
@@ -51,6 +55,11 @@ class ValuePart(Part):
         """Compare each variable with the reference; name the first wrong one."""
         if (missing := self.no_result(cases, records)) is not None:
             return missing
+        for rec in records:
+            if (undefined := self._undefined(rec)) is not None:
+                return undefined
+            if self.rules is not None and (slip := self.rules(rec["out"])) is not None:
+                return slip
         if self.reference is None:  # the values are grader material: check the format only
             return self._recorded(records)
         for case, rec in zip(cases, records):
@@ -62,12 +71,19 @@ class ValuePart(Part):
                     return verdict
         return Outcome(True, f"{self.description}: passed")
 
-    def _recorded(self, records):
+    def _undefined(self, rec):
         for name in self.names:
-            if not all(name in rec.get("out", {}) for rec in records):
+            if name not in rec.get("out", {}):
                 return Outcome(False, f"`{name}` is not defined: set it in the answer cell "
                                "and run that cell.", "undefined")
+        return None
+
+    def _recorded(self, records):
         names = ", ".join(f"`{n}`" for n in self.names)
+        if self.rules is not None:
+            return Outcome(True, f"{self.description}: {names} agree with each other and with "
+                           "what any right answer satisfies; whether they are right is checked "
+                           "when your notebook is graded")
         return Outcome(True, f"{names} recorded; their values are checked when your notebook "
                        "is graded")
 
@@ -81,7 +97,7 @@ class ValuePart(Part):
         for mistake, wrong in wrongs:
             if name in wrong and same(got, _coerce(wrong[name], expected), self.rtol, self.atol):
                 return Outcome(False, f"`{name}`: {mistake.message}", mistake.id)
-        return Outcome(False, describe_mismatch(name, got, expected), "wrong_value")
+        return Outcome(False, locate(f"`{name}`", got, expected), "wrong_value")
 
 
 def _one_case(rng, hidden):

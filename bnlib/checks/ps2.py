@@ -8,6 +8,8 @@ gradient with one path of the graph removed, read from the staged backward.
 
 import itertools
 
+import numpy as np
+
 from .. import batchnorm_backward, batchnorm_backward_staged, batchnorm_forward
 from .core import Mistake, Part, register
 from .ps1 import features
@@ -66,8 +68,6 @@ MEAN_NOT_SUM = (
     "all N examples, so their gradients add up.",
     lambda dy, cache, dgamma, dbeta: (dgamma / len(dy), dbeta / len(dy)))
 
-PARAM_MISTAKES = [_param_mistake(*DGAMMA_FROM_X), _param_mistake(*MEAN_NOT_SUM)]
-
 DX_MISTAKES = [
     _dx_mistake(
         "missing_mean_path",
@@ -100,6 +100,61 @@ DX_MISTAKES = [
 ]
 
 
+def _eps_outside(everywhere, std_of=lambda var, eps: np.sqrt(var) + eps):
+    """The gradient with std = sqrt(var) + eps (or ``std_of(var, eps)``): in every step
+    (``everywhere``, as in the staged pass that recomputes x_hat) or only in the compact
+    form's prefactor."""
+    def make(dy, cache):
+        x, gamma, m = cache["x"], cache["gamma"], len(dy)
+        std = std_of(cache["var"], cache["eps"])
+        x_hat = (x - cache["mu"]) / std if everywhere else cache["x_hat"]
+        dbeta, dgamma = dy.sum(axis=0), (dy * x_hat).sum(axis=0)
+        dx = gamma / (m * std) * (m * dy - dbeta - x_hat * dgamma)
+        return dx, (dgamma if everywhere else (dy * cache["x_hat"]).sum(axis=0)), dbeta
+    return make
+
+
+EPS_OUTSIDE = (
+    "eps_outside_sqrt",
+    "eps belongs inside the square root, as in the forward pass: sqrt(var + eps), not "
+    "sqrt(var) + eps. The gradient must be that of the function the forward pass computes.")
+EPS_MISSING = ("eps_missing", "eps is missing: the forward pass divides by sqrt(var + eps), "
+               "and the gradient must be that function's.")
+WRONG_COUNT = (
+    "wrong_count",
+    "m is the number of values each statistic averages: the batch size N = dy.shape[0], "
+    "not the number of features.")
+SIGNS = [
+    ("var_path_sign", "The path through the variance has the wrong sign: "
+     "dL/dstd = -dL/dinv / std**2 (inv = 1 / std decreases as std grows). In the compact "
+     "form the term is -x_hat * sum(dy * x_hat).", lambda dx, mean, var, dy, cache: dx - 2 * var),
+    ("mean_path_sign", "The path through the mean has the wrong sign: dL/dmu = -sum(dL/dxc) "
+     "(x - mu decreases as mu grows). In the compact form the term is -sum(dy).",
+     lambda dx, mean, var, dy, cache: dx - 2 * mean),
+]
+HALF_DROPPED = (
+    "dvar_half_dropped",
+    "The factor 1/2 of d sqrt(var) / dvar = 1 / (2 sqrt(var + eps)) is missing, so the path "
+    "through the variance counts twice: dvar = dstd * 0.5 / std.",
+    lambda dx, mean, var, dy, cache: dx + var)
+TWO_DROPPED = (
+    "dvar_two_dropped",
+    "The factor 2 of d(x - mu)**2 / dx = 2 (x - mu) is missing, so the path through the "
+    "variance counts half: add dvar * 2 * (x - mu) / m.",
+    lambda dx, mean, var, dy, cache: dx - var / 2)
+PARAMS_AXIS = ("params_wrong_axis",
+               "dgamma and dbeta sum over the batch, axis=0: one value per feature, shape (D,).")
+
+
+def _counted(dx, mean, var, dy, cache):
+    """dx with m = D (the number of features) in place of the batch size N."""
+    return dx - (mean + var) * (1 - len(dy) / dy.shape[1])
+
+
+def _params_axis(dy, cache):
+    return (dy * cache["x_hat"]).sum(axis=1), dy.sum(axis=1)
+
+
 def _dx_with_dgamma_x(dx, mean, var, dy, cache):
     """The compact dx with sum(dy * x) where sum(dy * x_hat) belongs."""
     shift = (dy * cache["x_hat"]).sum(axis=0) - _dgamma_x(dy, cache)
@@ -129,13 +184,25 @@ SHAPE_MISTAKES = [  # the answer is right, the return value's shape is not
     *[Mistake(*TUPLE_ORDER, _reordered(order))
       for order in itertools.permutations(range(3)) if order != (0, 1, 2)],
 ]
+PARAM_MISTAKES = [_param_mistake(*DGAMMA_FROM_X), _param_mistake(*MEAN_NOT_SUM),
+                  Mistake(PARAMS_AXIS[0], PARAMS_AXIS[1], lambda dy, cache: (
+                      batchnorm_backward(dy, cache)[0],) + _params_axis(dy, cache))]
+DX_MISTAKES += [_dx_mistake(*WRONG_COUNT, _counted)] + [_dx_mistake(*t) for t in SIGNS]
+DX_MISTAKES += [Mistake(*EPS_MISSING, _eps_outside(e, lambda var, eps: np.sqrt(var)))
+                for e in (True, False)]
 STAGED_MISTAKES = PARAM_MISTAKES + DX_MISTAKES + SHAPE_MISTAKES + [
+    Mistake(*EPS_OUTSIDE, _eps_outside(True)), _dx_mistake(*HALF_DROPPED),
+    _dx_mistake(*TWO_DROPPED),
     _dx_mistake(*M_MINUS_ONE, lambda dx, mean, var, dy, cache: dx + var / (len(dx) - 1))]
 COMPACT_MISTAKES = [PARAM_MISTAKES[0], _dx_mistake(DGAMMA_FROM_X[0], DGAMMA_FROM_X[1],
                                                    _dx_with_dgamma_x, _dgamma_x)] + DX_MISTAKES + \
     SHAPE_MISTAKES + [
         _dx_mistake(*M_MINUS_ONE, lambda dx, mean, var, dy, cache: dx + var / (len(dx) - 1)),
-        _dx_mistake(*M_MINUS_ONE, lambda dx, mean, var, dy, cache: dx * len(dx) / (len(dx) - 1))]
+        _dx_mistake(*M_MINUS_ONE, lambda dx, mean, var, dy, cache: dx * len(dx) / (len(dx) - 1)),
+        Mistake(*EPS_OUTSIDE, _eps_outside(False)), Mistake(*EPS_OUTSIDE, _eps_outside(True)),
+        Mistake("sqrt_missing", "The square root is missing: divide by sqrt(var + eps), the "
+                "standard deviation, not by var + eps.",
+                _eps_outside(False, lambda var, eps: var + eps))]
 
 register(Part(
     grade_id="ps2_param_grads",
@@ -145,11 +212,13 @@ register(Part(
     points=2,
     make_cases=_cases,
     reference=lambda dy, cache: batchnorm_backward(dy, cache)[1:],
+    outputs=("dgamma", "dbeta"),
     mistakes=[_param_mistake(*DGAMMA_FROM_X, with_dx=False),
               _param_mistake(*MEAN_NOT_SUM, with_dx=False),
               _param_mistake("swapped", "return (dgamma, dbeta) in this order: "
                              "dgamma = sum(dy * x_hat), dbeta = sum(dy).",
                              lambda dy, cache, dgamma, dbeta: (dbeta, dgamma), with_dx=False),
+              Mistake(*PARAMS_AXIS, _params_axis),
     ],
 ))
 
@@ -167,6 +236,8 @@ for grade_id, target, what, points, mistakes in [
         make_cases=_cases,
         reference=batchnorm_backward,
         mistakes=mistakes,
+        outputs=("dx", "dgamma", "dbeta"),
+        paths=lambda dy, cache: _paths(dy, cache)[3:],
         rtol=1e-6, atol=1e-9,
     ))
 

@@ -98,11 +98,21 @@ def _ratio(a, b):
         return a / b
 
 
+def _guarded(scale_of):
+    """norm(a - b) / scale_of(a, b), 0 where that scale is 0 (as the solution guards)."""
+    def make(a, b):
+        scale = scale_of(a, b)
+        return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
+    return make
+
+
 def _relerr_cases(rng, hidden):
     sizes = [(5,), (3, 4), (6,)] if hidden else [(4,), (2, 3)]
     cases = [(a, a + rng.normal(scale=1e-3, size=a.shape))
              for a in (rng.normal(size=s) for s in sizes)]
     cases.append((np.zeros(3), rng.normal(size=3)))
+    flipped = rng.normal(size=(3, 2) if hidden else (4,))
+    cases.append((flipped, -flipped))  # a gradient with its sign flipped: relative error 1
     cases.append((np.zeros((2, 2)), np.zeros((2, 2))))  # the rule the notebook states
     return cases
 
@@ -121,14 +131,30 @@ register(Part(
                 "Two zero arrays (a gradient that is exactly zero) have relative error 0: "
                 "return 0.0 when norm(a) + norm(b) == 0 instead of dividing 0 by 0.",
                 lambda a, b: "nan" if not (a.any() or b.any()) else rel_error(a, b)),
-        Mistake("elementwise",
-                "Use the norms: norm(a - b) / (norm(a) + norm(b)). An entry-wise ratio is "
-                "dominated by the tiny entries of a gradient that sums to zero.",
-                lambda a, b: _nan_as_word(float(np.max(_ratio(np.abs(a - b),
-                                                              np.abs(a) + np.abs(b)))))),
+        *[Mistake("elementwise",
+                  "Use the norms: norm(a - b) / (norm(a) + norm(b)). An entry-wise ratio is "
+                  "dominated by the tiny entries of a gradient that sums to zero.", make)
+          for make in (lambda a, b: _nan_as_word(float(np.max(_ratio(
+              np.abs(a - b), np.abs(a) + np.abs(b))))),
+              lambda a, b: 0.0 if not (a.any() or b.any()) else _nan_as_word(float(np.max(
+                  _ratio(np.abs(a - b), np.abs(a) + np.abs(b))))))],
         *[Mistake("one_sided",
                   "Divide by norm(a) + norm(b), so that the error is symmetric in a and b.",
-                  lambda a, b, i=i: _ratio(np.linalg.norm(a - b), np.linalg.norm((a, b)[i])))
-          for i in (0, 1)],
+                  make)
+          for i in (0, 1) for make in (
+              lambda a, b, i=i: _nan_as_word(float(_ratio(np.linalg.norm(a - b),
+                                                          np.linalg.norm((a, b)[i])))),
+              _guarded(lambda a, b, i=i: np.linalg.norm((a, b)[i])))],
+        *[Mistake("norm_of_sum",
+                  "Divide by norm(a) + norm(b), not norm(a + b): when b = -a (a gradient with "
+                  "its sign flipped) norm(a + b) is 0, and the check would call the two "
+                  "equal. Their relative error is 1.", make)
+          for make in (_guarded(lambda a, b: np.linalg.norm(a + b)),
+                       lambda a, b: _nan_as_word(float(_ratio(np.linalg.norm(a - b),
+                                                              np.linalg.norm(a + b)))))],
+        Mistake("absolute_error",
+                "That is the absolute error norm(a - b): divide it by norm(a) + norm(b), so "
+                "that the error does not depend on the size of the gradients.",
+                lambda a, b: float(np.linalg.norm(a - b))),
     ],
 ))

@@ -25,6 +25,18 @@ UPDATES_IN_EVAL = ("updates_in_eval",
 BATCH_STATS_IN_EVAL = ("batch_stats_in_eval",
                        "In eval mode, normalise with running_mean and running_var, not with "
                        "the statistics of the batch (the classic forgotten model.eval() bug).")
+COUNT_NOT_INCREMENTED = ("count_not_incremented",
+                         "num_batches_tracked never changes: add 1 to it on every training-mode "
+                         "forward pass, before the update (momentum=None divides by it).")
+BATCH_MEAN_IN_EVAL = ("batch_mean_in_eval",
+                      "In eval mode both statistics are the running ones: subtract "
+                      "running_mean, not the batch's mean (a prediction must not depend on the "
+                      "other examples of its batch).")
+UNBIASED_IN_FORWARD = ("unbiased_in_forward",
+                       "Training mode normalises with the biased batch variance (divide by m, "
+                       "np.var's default); only running_var stores the unbiased one.")
+EPS_MISSING_IN_EVAL = ("eps_missing_in_eval",
+                       "eps is missing in eval mode: divide by sqrt(running_var + eps).")
 VAR_STARTS_AT_ZERO = ("var_starts_at_zero",
                       "The running statistics start at running_mean = 0 and running_var = 1 "
                       "(the statistics of a standard normal), not 0.")
@@ -42,6 +54,13 @@ def running_after(cls, running_mean, running_var, x, momentum, num_batches_track
     bn.num_batches_tracked = num_batches_tracked - 1
     bn(x)
     return bn.running_mean, bn.running_var
+
+
+def _corrected_twice(running_mean, running_var, x, momentum, n):
+    mean, var = running_after(BatchNorm1d, running_mean, running_var, x, momentum, n)
+    m = len(x)
+    f = 1.0 / n if momentum is None else momentum
+    return mean, var + f * x.var(axis=0, ddof=1) * (m / (m - 1) - 1)
 
 
 def _update_cases(rng, hidden):
@@ -64,8 +83,20 @@ register(Part(
     points=3,
     make_cases=_update_cases,
     reference=lambda *case: running_after(BatchNorm1d, *case),
+    outputs=("running_mean", "running_var"),
     mistakes=[_update_mistake(*KERAS), _update_mistake(*BIASED),
-              _update_mistake(*MOMENTUM_NONE)],
+              _update_mistake(*MOMENTUM_NONE),
+              Mistake("corrected_twice",
+                      "The unbiased variance is corrected twice: x.var(axis=0, ddof=1) is "
+                      "already the unbiased one; use it or x.var(axis=0) * m / (m - 1), not "
+                      "both.", _corrected_twice),
+              *[Mistake("cumulative_count",
+                        "With momentum=None the factor is 1 / num_batches_tracked, and "
+                        "num_batches_tracked already counts this batch: not 1 / (n + 1) or "
+                        "1 / (n - 1).", lambda rm, rv, x, mom, n, k=k: running_after(
+                            BatchNorm1d, rm, rv, x, mom, n + k) if mom is None
+                        else running_after(BatchNorm1d, rm, rv, x, mom, n))
+                for k in (1, -1)]],
 ))
 
 
@@ -81,7 +112,8 @@ def _layer_cases(rng, hidden):
     if hidden:
         return [_layer_script(rng, 2, {"momentum": None}, [6, 3, 9, 2], [4, 1]),
                 _layer_script(rng, 5, {"eps": 1e-3, "momentum": 0.3}, [2, 7], [3])]
-    return [_layer_script(rng, 3, {"momentum": 0.1}, [8, 8], [5, 1])]
+    return [_layer_script(rng, 3, {"momentum": 0.1}, [8, 8], [5, 1]),
+            _layer_script(rng, 2, {"momentum": None, "eps": 1e-3}, [5, 3, 2], [2])]
 
 
 register(ScenarioPart(
@@ -93,7 +125,8 @@ register(ScenarioPart(
     make_cases=_layer_cases,
     reference=BatchNorm1d,
     mistakes=layer_mistakes(BatchNorm1d, UPDATES_IN_EVAL, BATCH_STATS_IN_EVAL, KERAS, BIASED,
-                            MOMENTUM_NONE, VAR_STARTS_AT_ZERO),
+                            MOMENTUM_NONE, VAR_STARTS_AT_ZERO, COUNT_NOT_INCREMENTED,
+                            BATCH_MEAN_IN_EVAL, UNBIASED_IN_FORWARD, EPS_MISSING_IN_EVAL),
 ))
 
 
@@ -104,7 +137,7 @@ def _one_cases(rng, hidden):
         return [(2, {"momentum": None}, ops)]
     ops = [("forward", features(rng, (1, 4))), ("forward", features(rng, (3, 4))),
            ("eval",), ("forward", features(rng, (1, 4)))]
-    return [(4, {}, ops)]
+    return [(4, {"momentum": None}, ops)]
 
 
 register(ScenarioPart(

@@ -13,6 +13,7 @@ from .. import (
     fold_batchnorm_conv,
 )
 from .core import Mistake, Part, register
+from .ps1 import TINY_EPS
 from .ps4 import ASSIGNMENT
 
 
@@ -30,12 +31,75 @@ def _scale(gamma, running_var, eps):
     return gamma / np.sqrt(running_var + eps)
 
 
+def _weight_unscaled(w, b, *rest):
+    return w, folded(w, b, *rest)[1]
+
+
+def _eps_outside(w, b, g, bt, rm, rv, eps):
+    """s = gamma / (sqrt(running_var) + eps): a variance that gives that s with eps inside."""
+    return folded(w, b, g, bt, rm, (np.sqrt(rv) + eps) ** 2 - eps, eps)
+
+
+def fold_mistakes(layer):
+    """The slips of a fold, shared by the linear layer's and the convolution's parts
+    (``layer``: what comes before batch norm, in words)."""
+    return [
+        Mistake("eps_missing",
+                "eps is missing: s = gamma / sqrt(running_var + eps), as in eval-mode batch "
+                "norm, or the folded layer differs where a variance is small.",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, bt, rm, rv, TINY_EPS)),
+        Mistake("eps_outside_sqrt",
+                "eps belongs inside the square root: s = gamma / sqrt(running_var + eps), "
+                "not gamma / (sqrt(running_var) + eps).", _eps_outside),
+        Mistake("sqrt_missing",
+                "running_var is a variance, not a standard deviation: "
+                "s = gamma / sqrt(running_var + eps).", _no_sqrt),
+        Mistake("sqrt_twice",
+                "The square root is taken twice: running_var is already a variance, so "
+                "s = gamma / sqrt(running_var + eps), not gamma / sqrt(sqrt(running_var + eps)).",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, bt, rm, np.sqrt(rv + eps) - eps,
+                                                        eps)),
+        Mistake("gamma_missing",
+                "gamma is missing from the scale: s = gamma / sqrt(running_var + eps) "
+                "multiplies both the weights and the bias.",
+                lambda w, b, g, *rest: folded(w, b, np.ones_like(g), *rest)),
+        Mistake("weight_unscaled",
+                f"The weights of the {layer} are returned unscaled: eval-mode batch norm "
+                "multiplies each output by s = gamma / sqrt(running_var + eps), so W' = W "
+                "times s, one factor per output.", _weight_unscaled),
+        Mistake("mean_sign",
+                "The running mean is subtracted, not added: b' = (b - running_mean) * s + beta.",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, bt, -rm, rv, eps)),
+        Mistake("mean_not_scaled",
+                "The running mean is scaled too: b' = (b - running_mean) * s + beta.",
+                _mean_unscaled),
+        Mistake("bias_dropped",
+                f"The {layer}'s own bias b goes into the folded bias: "
+                "b' = (b - running_mean) * s + beta (b = 0 only when bias is None).",
+                lambda w, b, *rest: folded(w, None, *rest)),
+        Mistake("bias_not_scaled",
+                "The layer's bias is scaled too: b' = (b - running_mean) * s + beta, with the "
+                "parentheses (not b - running_mean * s + beta).",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, None, g, bt, rm, rv, eps)[0:1] + (
+                    folded(w, None, g, bt, rm, rv, eps)[1]
+                    + (0.0 if b is None else b),)),
+        Mistake("scale_inverted",
+                "The scale is inverted: eval-mode batch norm divides by the standard deviation, "
+                "s = gamma / sqrt(running_var + eps), not gamma * sqrt(running_var + eps).",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, bt, rm,
+                                                        1.0 / (rv + eps) - eps, eps)),
+        Mistake("beta_dropped",
+                "beta is missing from the folded bias: b' = (b - running_mean) * s + beta.",
+                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, 0.0 * bt, rm, rv, eps)),
+    ]
+
+
 def _fold_cases(rng, hidden):
     """Square layers first: there a scale on the wrong axis still broadcasts."""
-    dims = [(3, 3), (2, 5), (4, 1), (1, 3)] if hidden else [(4, 4), (3, 2)]
+    dims = [(3, 3), (2, 5), (4, 1), (1, 3)] if hidden else [(4, 4), (3, 2), (1, 3)]
     cases = []
     for d_out, d_in in dims:
-        bias = None if hidden and d_out == 4 else rng.normal(size=d_out)
+        bias = None if d_out == (4 if hidden else 1) else rng.normal(size=d_out)
         cases.append((rng.normal(size=(d_out, d_in)), bias, rng.normal(1.0, 0.5, d_out),
                       rng.normal(size=d_out), rng.normal(size=d_out),
                       rng.uniform(0.01, 3.0, d_out), 1e-3 if d_out == 1 else 1e-5))
@@ -43,7 +107,8 @@ def _fold_cases(rng, hidden):
 
 
 def _columns(w, b, g, bt, rm, rv, eps):
-    return folded(w.T, None, g, bt, rm, rv, eps)[0].T, folded(w, b, g, bt, rm, rv, eps)[1]
+    """W * s[None, :]: the scale along the inputs (broadcasts when it can, as numpy does)."""
+    return w * _scale(g, rv, eps)[None, :], folded(w, b, g, bt, rm, rv, eps)[1]
 
 
 def _mean_unscaled(w, b, g, bt, rm, rv, eps):
@@ -62,21 +127,13 @@ register(Part(
     points=3,
     make_cases=_fold_cases,
     reference=folded,
+    outputs=("weight", "bias"),
     mistakes=[
         Mistake("scale_columns",
                 "Scale the rows of W, one per output feature: W' = W * s[:, None] with "
                 "s = gamma / sqrt(running_var + eps) (W has shape (D_out, D_in)).",
                 _columns),
-        Mistake("mean_not_scaled",
-                "The running mean is scaled too: b' = (b - running_mean) * s + beta.",
-                _mean_unscaled),
-        Mistake("sqrt_missing",
-                "running_var is a variance: s = gamma / sqrt(running_var + eps).",
-                _no_sqrt),
-        Mistake("bias_dropped",
-                "The layer's own bias b goes into the folded bias: b' = (b - running_mean) * s "
-                "+ beta (b = 0 only when bias is None).",
-                lambda w, b, *rest: folded(w, None, *rest)),
+        *fold_mistakes("linear layer"),
     ],
 ))
 
@@ -108,6 +165,7 @@ register(Part(
     reference=lambda x, w, b, g, bt, eps: (_bn_of_linear(x, w, b, g, bt, eps),
                                            _bn_of_linear(x, w, 0.0, g, bt, eps)),
     allowed_reference=("bnlib.batchnorm_forward",),
+    outputs=("y_with", "y_without"),
     mistakes=[
         Mistake("bias_after_bn",
                 "The bias belongs to the linear layer, before batch norm: "

@@ -60,6 +60,7 @@ register(Part(
     make_cases=_cases,
     reference=trained,
     select=as_lists,
+    outputs=("losses", "accuracy"),
     allowed_reference=("bnlib.nn.MLP", "bnlib.nn.MLP.__init__", "bnlib.nn.MLP.train",
                        "bnlib.nn.MLP.eval", "bnlib.nn.MLP.forward", "bnlib.nn.MLP.backward",
                        "bnlib.nn.MLP.sgd_step", "bnlib.nn.softmax_cross_entropy"),

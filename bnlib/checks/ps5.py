@@ -73,6 +73,7 @@ register(Part(
     points=1,
     make_cases=_conv_ops_cases,
     reference=conv_inference_ops,
+    outputs=("batch norm's operations", "the convolution's operations"),
     rtol=0.01,
     mistakes=[
         Mistake("bn_per_channel",

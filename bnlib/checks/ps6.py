@@ -13,8 +13,8 @@ from .. import batchnorm_backward, batchnorm_forward, groupnorm_backward, groupn
 from ..core import channel_view, count, standardize
 from .core import Mistake, Part, register
 from .ps1 import TINY_EPS, first
-from .ps4_fold import _mean_unscaled, _no_sqrt, folded
-from .spatial import images, normalised_over
+from .ps4_fold import fold_mistakes, folded
+from .spatial import eps_outside, flat_without_transpose, images, normalised_over
 
 ASSIGNMENT = "ps6-in-practice"
 SPATIAL = (0, 2, 3)  # batch norm's axes for (N, C, H, W)
@@ -32,10 +32,12 @@ def _paths(d, x_hat, inv_std, axes):
     return direct, through_mean, through_var
 
 
-def _grads(dy, x_hat, inv_std, gamma, axes, keep=("mean", "var"), param_axes=SPATIAL):
-    """(dx, dgamma, dbeta) of ``y = gamma * x_hat + beta``, with only the paths in ``keep``."""
+def _grads(dy, x_hat, inv_std, gamma, axes, keep=("mean", "var"), param_axes=SPATIAL,
+           ratio=1.0):
+    """(dx, dgamma, dbeta) of ``y = gamma * x_hat + beta``, with only the paths in ``keep``;
+    ``ratio``: m / m' when the compact form divides by a wrong count m'."""
     direct, mean, var = _paths(channel_view(gamma, dy.ndim) * dy, x_hat, inv_std, axes)
-    dx = direct - ("mean" in keep) * mean - ("var" in keep) * var
+    dx = direct - ratio * (("mean" in keep) * mean + ("var" in keep) * var)
     return dx, (dy * x_hat).sum(axis=param_axes), dy.sum(axis=param_axes)
 
 
@@ -61,8 +63,8 @@ def _unbiased_grads(dy, x, gamma, eps, axes):
 def _spatial_cases(rng, hidden):
     # W == C in the first visible shape; one channel of every input is tiny next to eps.
     shapes = [(3, 2, 3, 2), (1, 4, 2, 3), (5, 3, 1, 2), (2, 1, 4, 4)] if hidden else \
-        [(2, 3, 4, 3), (4, 2, 3, 5)]
-    eps = [1e-5, 1e-3, 1e-5, 1e-5] if hidden else [1e-5, 1e-5]
+        [(2, 3, 4, 3), (4, 2, 3, 5), (1, 3, 2, 2)]
+    eps = [1e-5, 1e-3, 1e-5, 1e-5] if hidden else [1e-5, 1e-5, 1e-3]
     return [(rng.normal(size=s), images(rng, s), rng.normal(1.0, 0.5, s[1]), e)
             for s, e in zip(shapes, eps)]
 
@@ -72,14 +74,38 @@ def spatial_backward(dy, x, gamma, eps):
     return batchnorm_backward(dy, batchnorm_forward(x, gamma, np.zeros(len(gamma)), eps)[1])
 
 
-def _spatial_over(axes, keep=("mean", "var"), param_axes=SPATIAL):
-    """The gradient when the statistics are taken over ``axes``."""
+def _spatial_over(axes, keep=("mean", "var"), param_axes=SPATIAL, outside=False,
+                  gamma_on=True, batch_count=False):
+    """The gradient when the statistics are taken over ``axes`` (and other slips: eps
+    outside the square root, gamma left out, m = N)."""
     def make(dy, x, gamma, eps):
-        x_hat, _, _, inv_std = standardize(x, axes, eps)
-        return _grads(dy, x_hat, inv_std, gamma, axes, keep, param_axes)
+        if outside:
+            x_hat, inv_std = eps_outside(x, axes, eps)
+        else:
+            x_hat, _, _, inv_std = standardize(x, axes, eps)
+        ratio = count(x, axes) / x.shape[0] if batch_count else 1.0
+        return _grads(dy, x_hat, inv_std, gamma if gamma_on else np.ones_like(gamma), axes,
+                      keep, param_axes, ratio)
     return make
 
 
+def _spatial_paths(dy, x, gamma, eps):
+    """The terms of dx through the mean and through the variance (dx = direct + both)."""
+    x_hat, _, _, inv_std = standardize(x, SPATIAL, eps)
+    _, mean, var = _paths(channel_view(gamma, dy.ndim) * dy, x_hat, inv_std, SPATIAL)
+    return -mean, -var
+
+
+def _flat_backward(dy, x, gamma, eps):
+    """The 2-D backward pass of x.reshape(-1, C), reshaped back (C not moved last)."""
+    flat = flat_without_transpose(x)
+    cache = batchnorm_forward(flat, gamma, np.zeros(len(gamma)), eps)[1]
+    dx, dgamma, dbeta = batchnorm_backward(flat_without_transpose(dy), cache)
+    return dx.reshape(x.shape), dgamma, dbeta
+
+
+EPS_MISSING = ("eps_missing", "eps is missing: divide by sqrt(var + eps), not sqrt(var); the "
+               "gradient must be that of the forward pass, eps included.")
 STATS_AS_CONSTANTS = (
     "stats_as_constants",
     "dx treats the mean and the variance as constants: gamma * dy / sqrt(var + eps) is the "
@@ -102,6 +128,8 @@ register(Part(
     points=4,
     make_cases=_spatial_cases,
     reference=spatial_backward,
+    outputs=("dx", "dgamma", "dbeta"),
+    paths=_spatial_paths,
     rtol=1e-6, atol=1e-9,
     mistakes=[
         Mistake("per_location_stats",
@@ -130,6 +158,21 @@ register(Part(
                 "beta are shared by every position of a channel: sum over axis=(0, 2, 3), "
                 "one value per channel.",
                 _spatial_over(SPATIAL, param_axes=(0,))),
+        Mistake("eps_outside_sqrt",
+                "eps belongs inside the square root, as in the forward pass: "
+                "1 / sqrt(var + eps), not 1 / (sqrt(var) + eps).",
+                _spatial_over(SPATIAL, outside=True)),
+        Mistake("missing_gamma",
+                "dx is missing the factor gamma: dL/dx_hat = gamma * dL/dy, with gamma "
+                "reshaped to (1, C, 1, 1).", _spatial_over(SPATIAL, gamma_on=False)),
+        Mistake(*EPS_MISSING, lambda dy, x, g, eps: _spatial_over(SPATIAL)(dy, x, g, TINY_EPS)),
+        Mistake("batch_count_only",
+                "m is the number of values each channel's statistics average: N*H*W "
+                "(x.size // C), not the batch size N.", _spatial_over(SPATIAL, batch_count=True)),
+        Mistake("channels_last_reshape",
+                "x.reshape(-1, C) of an (N, C, H, W) array does not give one column per "
+                "channel: move C last first, x.transpose(0, 2, 3, 1).reshape(-1, C) (and dx "
+                "back the same way), or sum over axis=(0, 2, 3).", _flat_backward),
     ],
 ))
 
@@ -138,10 +181,11 @@ register(Part(
 
 def _fold_cases(rng, hidden):
     """(C_out, C_in, K); square channel counts first, where a scale on axis 1 broadcasts."""
-    dims = [(2, 2, 3), (4, 3, 1), (1, 2, 3), (3, 1, 2)] if hidden else [(3, 3, 3), (4, 2, 1)]
+    dims = [(2, 2, 3), (4, 3, 1), (1, 2, 3), (3, 1, 2)] if hidden else \
+        [(3, 3, 3), (4, 2, 1), (1, 1, 2)]
     cases = []
     for c_out, c_in, k in dims:
-        bias = None if hidden and c_out == 4 else rng.normal(size=c_out)
+        bias = None if c_out == (4 if hidden else 1) else rng.normal(size=c_out)
         running_var = rng.uniform(0.01, 3.0, c_out)
         running_var[0] = 1e-4  # small next to eps: a missing eps shows
         cases.append((rng.normal(size=(c_out, c_in, k, k)), bias, rng.normal(1.0, 0.5, c_out),
@@ -163,37 +207,14 @@ register(Part(
     points=3,
     make_cases=_fold_cases,
     reference=folded,
+    outputs=("weight", "bias"),
     mistakes=[
         Mistake("scale_input_channels",
                 "The scale multiplies the input channels (axis 1 of W). The statistics belong "
                 "to the convolution's output channels: W' = W * s[:, None, None, None] with "
                 "s = gamma / sqrt(running_var + eps), one factor per filter.",
                 _input_channels),
-        Mistake("eps_missing",
-                "eps is missing: s = gamma / sqrt(running_var + eps), as in eval-mode batch "
-                "norm, or the folded layer differs where a channel's variance is small.",
-                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, bt, rm, rv, TINY_EPS)),
-        Mistake("sqrt_missing",
-                "running_var is a variance, not a standard deviation: "
-                "s = gamma / sqrt(running_var + eps).", _no_sqrt),
-        Mistake("sqrt_twice",
-                "The square root is taken twice: running_var is already a variance, so "
-                "s = gamma / sqrt(running_var + eps), not gamma / sqrt(sqrt(running_var + eps)).",
-                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, bt, rm, np.sqrt(rv + eps) - eps,
-                                                        eps)),
-        Mistake("mean_sign",
-                "The running mean is subtracted, not added: b' = (b - running_mean) * s + beta.",
-                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, bt, -rm, rv, eps)),
-        Mistake("mean_not_scaled",
-                "The running mean is scaled too: b' = (b - running_mean) * s + beta.",
-                _mean_unscaled),
-        Mistake("bias_dropped",
-                "The convolution's own bias goes into the folded bias: "
-                "b' = (b - running_mean) * s + beta (b = 0 only when bias is None).",
-                lambda w, b, *rest: folded(w, None, *rest)),
-        Mistake("beta_dropped",
-                "beta is missing from the folded bias: b' = (b - running_mean) * s + beta.",
-                lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, 0.0 * bt, rm, rv, eps)),
+        *fold_mistakes("convolution"),
     ],
 ))
 
@@ -202,8 +223,8 @@ register(Part(
 
 def _group_cases(rng, hidden):
     """(shape, groups): G = 1 is layer norm over (C, H, W), G = C instance norm."""
-    settings = [((2, 6, 2, 3), 2), ((3, 4, 1, 2), 1), ((2, 3, 2, 2), 3), ((1, 8, 2, 2), 4)] \
-        if hidden else [((2, 4, 3, 4), 2), ((3, 6, 2, 2), 3)]
+    settings = [((2, 6, 2, 3), 2), ((3, 4, 1, 2), 1), ((2, 3, 2, 2), 3), ((1, 4, 2, 4), 2)] \
+        if hidden else [((2, 4, 3, 4), 2), ((3, 6, 2, 2), 3), ((1, 4, 2, 2), 1)]
     return [(images(rng, s), rng.normal(1.0, 0.5, s[1]), rng.normal(size=s[1]), g,
              1e-3 if g == 1 else 1e-5) for s, g in settings]
 
@@ -224,11 +245,14 @@ def _ungrouped(g, shape, interleaved=False):
     return g.reshape(shape)
 
 
-def group_normalised(x, groups, eps, interleaved=False, over_batch=False, unbiased=False):
+def group_normalised(x, groups, eps, interleaved=False, over_batch=False, unbiased=False,
+                     outside=False):
     """x_hat and 1 / sqrt(var + eps) (both shaped as ``x``) of group norm or a slip of it."""
     xg = _grouped(x, groups, interleaved)
     axes = (0, 2) if over_batch else (2,)
-    if unbiased:
+    if outside:
+        x_hat, inv_std = eps_outside(xg, axes, eps)
+    elif unbiased:
         x_hat, inv_std = _unbiased_standardize(xg, axes, eps)
     else:
         x_hat, _, _, inv_std = standardize(xg, axes, eps)
@@ -236,13 +260,38 @@ def group_normalised(x, groups, eps, interleaved=False, over_batch=False, unbias
             _ungrouped(np.broadcast_to(inv_std, xg.shape), x.shape, interleaved))
 
 
-def _gn_forward(params_on_last_axis=False, **slip):
+def _gn_forward(params_on_last_axis=False, gamma_on=True, one_group=False, **slip):
     def make(x, gamma, beta, groups, eps):
-        x_hat = group_normalised(x, groups, eps, **slip)[0]
+        x_hat = group_normalised(x, 1 if one_group else groups, eps, **slip)[0]
         if params_on_last_axis:
             return x_hat * gamma + beta  # broadcasts along W
-        return x_hat * channel_view(gamma, x.ndim) + channel_view(beta, x.ndim)
+        return x_hat * (channel_view(gamma, x.ndim) if gamma_on else 1.0) \
+            + channel_view(beta, x.ndim)
     return make
+
+
+def _group_axis_last(x, gamma, beta, groups, eps):
+    """Statistics over axis 2 of x.reshape(N, -1, G): G consecutive values each."""
+    xg = x.reshape(x.shape[0], -1, groups)
+    x_hat = standardize(xg, (2,), eps)[0].reshape(x.shape)
+    return x_hat * channel_view(gamma, x.ndim) + channel_view(beta, x.ndim)
+
+
+def _gn_no_sqrt(x, gamma, beta, groups, eps):
+    """Group norm dividing by var + eps, the square root left out."""
+    xg = x.reshape(x.shape[0], groups, -1)
+    x_hat = ((xg - xg.mean(axis=2, keepdims=True))
+             / (xg.var(axis=2, keepdims=True) + eps)).reshape(x.shape)
+    return x_hat * channel_view(gamma, x.ndim) + channel_view(beta, x.ndim)
+
+
+GN_EPS_OUTSIDE = ("eps_outside_sqrt",
+                  "eps belongs inside the square root: 1 / sqrt(var + eps) with var each "
+                  "group's variance, not 1 / (sqrt(var) + eps).")
+GROUPS_IGNORED = ("groups_ignored",
+                  "The groups are ignored: statistics over all of an example's C*H*W values "
+                  "are layer norm (group norm with G = 1). Take them per group: "
+                  "x.reshape(N, G, -1), axis=2.")
 
 
 def _per_channel(axes):
@@ -286,6 +335,19 @@ register(Part(
         Mistake("gamma_last_axis",
                 "gamma and beta are per channel: reshape them to (1, C, 1, 1), not per group "
                 "and not along the last axis (W).", _gn_forward(params_on_last_axis=True)),
+        Mistake(*GN_EPS_OUTSIDE, _gn_forward(outside=True)),
+        Mistake("eps_missing", "eps is missing: divide by sqrt(var + eps), not sqrt(var), or a "
+                "group of (nearly) constant values is divided by (nearly) zero.",
+                lambda x, g, b, groups, eps: _gn_forward()(x, g, b, groups, TINY_EPS)),
+        Mistake("sqrt_missing", "The square root is missing: divide by sqrt(var + eps), the "
+                "standard deviation of each group, not by var + eps.", _gn_no_sqrt),
+        Mistake("group_axis_last",
+                "x.reshape(N, -1, G) makes rows of G consecutive values, not groups: the group "
+                "axis comes first, x.reshape(N, G, -1), then the statistics over axis=2.",
+                _group_axis_last),
+        Mistake(*GROUPS_IGNORED, _gn_forward(one_group=True)),
+        Mistake("gamma_missing", "gamma is missing: y = gamma * x_hat + beta, with gamma "
+                "reshaped to (1, C, 1, 1).", _gn_forward(gamma_on=False)),
     ],
 ))
 
@@ -297,20 +359,34 @@ def groupnorm_grads(dy, x, gamma, groups, eps):
 
 
 def _gn_backward(keep=("mean", "var"), param_axes=SPATIAL, per_channel_sums=False,
-                 interleaved=False):
+                 interleaved=False, outside=False, gamma_on=True, whole_count=False,
+                 one_group=False):
     """The group-norm gradient with a slip: a path left out, the parameters' sums over other
-    axes, the sums of dx per channel instead of per group, or interleaved groups."""
+    axes, the sums of dx per channel instead of per group, interleaved groups, eps outside
+    the square root, gamma left out, m = C*H*W, or the groups ignored."""
     def make(dy, x, gamma, groups, eps):
-        x_hat, inv_std = group_normalised(x, groups, eps, interleaved=interleaved)
-        d = channel_view(gamma, dy.ndim) * dy  # dL/dx_hat
+        groups = 1 if one_group else groups
+        x_hat, inv_std = group_normalised(x, groups, eps, interleaved=interleaved,
+                                          outside=outside)
+        d = (channel_view(gamma, dy.ndim) if gamma_on else 1.0) * dy  # dL/dx_hat
         if per_channel_sums:
             direct, mean, var = _paths(d, x_hat, inv_std, (2, 3))
         else:  # the sums run over each group, in the (N, G, -1) view
             direct, mean, var = (_ungrouped(t, x.shape, interleaved) for t in _paths(
                 *(_grouped(t, groups, interleaved) for t in (d, x_hat, inv_std)), (2,)))
-        dx = direct - ("mean" in keep) * mean - ("var" in keep) * var
+        ratio = 1.0 / groups if whole_count else 1.0  # m = C/G*H*W, m' = C*H*W
+        dx = direct - ratio * (("mean" in keep) * mean + ("var" in keep) * var)
         return dx, (dy * x_hat).sum(axis=param_axes), dy.sum(axis=param_axes)
     return make
+
+
+def _gn_paths(dy, x, gamma, groups, eps):
+    """Group norm's terms of dx through the mean and through the variance."""
+    x_hat, inv_std = group_normalised(x, groups, eps)
+    d = channel_view(gamma, dy.ndim) * dy
+    _, mean, var = (_ungrouped(t, x.shape) for t in _paths(
+        *(_grouped(t, groups) for t in (d, x_hat, inv_std)), (2,)))
+    return -mean, -var
 
 
 def _gn_backward_cases(rng, hidden):
@@ -326,6 +402,8 @@ register(Part(
     points=3,
     make_cases=_gn_backward_cases,
     reference=groupnorm_grads,
+    outputs=("dx", "dgamma", "dbeta"),
+    paths=_gn_paths,
     rtol=1e-6, atol=1e-9,
     mistakes=[
         Mistake(*STATS_AS_CONSTANTS, _gn_backward(keep=())),
@@ -341,6 +419,17 @@ register(Part(
                 "dgamma and dbeta are summed over H and W only (shape (N, C)). gamma and beta "
                 "are shared by every example: sum over axis=(0, 2, 3), one value per channel.",
                 _gn_backward(param_axes=(2, 3))),
+        Mistake(*GN_EPS_OUTSIDE, _gn_backward(outside=True)),
+        Mistake(*EPS_MISSING, lambda dy, x, g, groups, eps: _gn_backward()(dy, x, g, groups,
+                                                                           TINY_EPS)),
+        Mistake("missing_gamma",
+                "dx is missing the factor gamma: dL/dx_hat = gamma * dL/dy, with gamma "
+                "reshaped to (1, C, 1, 1), before the sums over each group.",
+                _gn_backward(gamma_on=False)),
+        Mistake("wrong_count",
+                "m is the number of values in one group, C/G*H*W (x[0].size // G), not all "
+                "C*H*W values of an example.", _gn_backward(whole_count=True)),
+        Mistake(*GROUPS_IGNORED, _gn_backward(one_group=True)),
     ],
 ))
 

@@ -24,8 +24,10 @@ def _block(rng, c_in, c_out, eps):
 
 def _cases(rng, hidden):
     """(x, blocks, batch_size, seed): new data shifted and scaled away from the old."""
+    # Visible and hidden both hold an incomplete last batch, a single batch, three blocks
+    # and a non-default eps before the last block.
     settings = [((10, 2, 4, 5), (3, 2, 4), 3), ((8, 1, 3, 3), (2, 2), 8)] if hidden else \
-        [((12, 1, 6, 6), (3, 3), 4)]
+        [((14, 1, 5, 6), (3, 3, 2), 4), ((6, 2, 3, 3), (2, 2), 6)]
     cases = []
     for shape, widths, batch_size in settings:
         x = rng.normal(rng.uniform(0.5, 1.5), rng.uniform(1.5, 3.0), shape)
@@ -36,8 +38,9 @@ def _cases(rng, hidden):
     return cases
 
 
-def network(blocks):
-    """The :class:`bnlib.convnet.ConvNet` the blocks describe, in training mode."""
+def network(blocks, relu=True):
+    """The :class:`bnlib.convnet.ConvNet` the blocks describe, in training mode
+    (``relu=False``: without the ReLUs, a slip)."""
     layers = []
     for b in blocks:
         c_out, c_in = np.shape(b["weight"])[:2]
@@ -46,7 +49,7 @@ def network(blocks):
         bn = BatchNorm2d(c_out, eps=b["eps"])
         for name in ("gamma", "beta", "running_mean", "running_var"):
             setattr(bn, name, np.array(b[name], dtype=float))
-        layers += [conv, bn, ReLU()]
+        layers += [conv, bn, ReLU()] if relu else [conv, bn]
     return ConvNet(layers)
 
 
@@ -86,6 +89,35 @@ def _old_upstream(x, blocks, batch_size, seed):
     return out
 
 
+def _edited(**change):
+    """AdaBN on blocks with some entries changed (a slip that ignores them)."""
+    def make(x, blocks, batch_size, seed):
+        edited = [dict(b, **{k: f(b) for k, f in change.items()}) for b in blocks]
+        return adapted(x, edited, batch_size, seed)
+    return make
+
+
+def _in_order(x, blocks, batch_size, seed):
+    """AdaBN over the batches in their order, not shuffled."""
+    net = network(blocks)
+    for bn in net.norms():
+        bn.reset_running_stats()
+        bn.momentum = None
+    for k in range(len(x) // batch_size):
+        net(x[k * batch_size:(k + 1) * batch_size])
+    return _statistics(net)
+
+
+def _without_relu(x, blocks, batch_size, seed):
+    return _statistics(reestimate_bn(network(blocks, relu=False), x, batch_size, seed))
+
+
+def _batch_count(x, blocks, batch_size, seed):
+    m = batch_size * x.shape[2] * x.shape[3]
+    return [(mean, var * (m - 1) / m * batch_size / (batch_size - 1))
+            for mean, var in adapted(x, blocks, batch_size, seed)]
+
+
 def _biased(x, blocks, batch_size, seed):
     m = batch_size * x.shape[2] * x.shape[3]  # values per channel in one batch (padding 1)
     return [(mean, var * (m - 1) / m) for mean, var in adapted(x, blocks, batch_size, seed)]
@@ -99,6 +131,7 @@ register(Part(
     points=3,
     make_cases=_cases,
     reference=adapted,
+    outputs={"each": "block", "then": ("running_mean", "running_var")},
     allowed_reference=("bnlib.conv.conv_forward",),
     mistakes=[
         Mistake("ema_from_old",
@@ -135,5 +168,30 @@ register(Part(
                 "These are the statistics of the whole data in one batch. Pass the data in "
                 "the prescribed shuffled batches of batch_size and average over the batches.",
                 lambda x, blocks, batch_size, seed: adapted(x, blocks, len(x), seed)),
+        Mistake("not_shuffled",
+                "The batches are taken in order. Take them in the prescribed shuffled order: "
+                "the permutation of len(x) drawn by np.random.default_rng(seed), as reestimate_bn "
+                "does.",
+                _in_order),
+        Mistake("conv_bias_dropped",
+                "The convolution's bias is left out. For the output of a training-mode batch "
+                "norm that changes nothing (the batch mean removes it), but running_mean is "
+                "the mean of the convolution's output, bias included: add block['bias'].",
+                _edited(bias=lambda b: np.zeros_like(np.asarray(b["bias"], dtype=float)))),
+        Mistake("batch_count_only",
+                "The unbiased correction uses m = batch_size. Each channel's variance "
+                "averages batch_size * H * W values: m = z.size // C.", _batch_count),
+        Mistake("eps_ignored",
+                "Each block has its own eps: normalise with block['eps'], not 1e-5. The "
+                "statistics of the next block depend on it.",
+                _edited(eps=lambda b: 1e-5)),
+        Mistake("relu_missing",
+                "Each block is conv, then batch norm, then ReLU: the next block's input is "
+                "np.maximum(gamma * z_hat + beta, 0).", _without_relu),
+        Mistake("affine_missing",
+                "gamma and beta are left out: the next block's input is "
+                "np.maximum(gamma * z_hat + beta, 0), with block['gamma'] and block['beta'].",
+                _edited(gamma=lambda b: np.ones_like(np.asarray(b["gamma"], dtype=float)),
+                        beta=lambda b: np.zeros_like(np.asarray(b["beta"], dtype=float)))),
     ],
 ))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .compare import describe_mismatch, same
+from .compare import describe_mismatch, locate, same
 from .core import Outcome, Part
 from .replay import STATE, as_float, describe_step, first_difference, replay
 from .watch import ReferenceWatch
@@ -66,12 +66,23 @@ class ScenarioPart(Part):
                 return Outcome(False, rec["error"], "undefined")
             if (cheat := self.calls_reference(rec)) is not None:
                 return cheat
-            verdict = self._judge(case, rec["out"])
+            others = [(c, r["out"]) for c, r in zip(cases, records) if not r.get("error")]
+            verdict = self._judge(case, rec["out"], others)
             if verdict is not None:
                 return verdict
         return Outcome(True, f"{self.description}: passed")
 
-    def _judge(self, case, got):
+    def _agreement(self, mistake, others):
+        """How many steps of all the scripts the mistake's class reproduces."""
+        total = 0
+        for case, got in others:
+            with np.errstate(all="ignore"):
+                wrong = replay(mistake.make, case, self.state)
+            later = first_difference(got, wrong, self.rtol, self.atol)
+            total += len(got) if later is None else later
+        return total
+
+    def _judge(self, case, got, others=()):
         expected = replay(self.reference, case, self.state)
         i = first_difference(got, expected, self.rtol, self.atol)
         if i is None:
@@ -86,11 +97,15 @@ class ScenarioPart(Part):
             return Outcome(False, f"`{g['op']}()` must return the layer itself (end it with "
                            f"`return self`), as PyTorch's does, so that `bn.{g['op']}()(x)` "
                            f"works. (Seen after `{script}`.)", "no_return_self")
+        candidates = []
         for mistake in self.mistakes:
             with np.errstate(all="ignore"):  # a mistake may well divide by zero
                 wrong = replay(mistake.make, case, self.state)
             if first_difference(got[:i + 1], wrong[:i + 1], self.rtol, self.atol) is None:
-                return Outcome(False, f"{mistake.message} (Seen after `{script}`.)", mistake.id)
+                candidates.append((-self._agreement(mistake, others), len(candidates), mistake))
+        if candidates:  # the slip that explains the most of the scripts
+            mistake = min(candidates)[2]
+            return Outcome(False, f"{mistake.message} (Seen after `{script}`.)", mistake.id)
         if g.get("error") != e.get("error"):
             words, mistake_id = _error_words(g, e)
             return Outcome(False, where + words, mistake_id)
@@ -100,6 +115,5 @@ class ScenarioPart(Part):
         for name in self.state:
             a, b = as_float(g["state"].get(name)), as_float(e["state"].get(name))
             if not same(a, b, self.rtol, self.atol):
-                return Outcome(False, where + describe_mismatch(f"bn.{name}", a, b),
-                               "wrong_state")
+                return Outcome(False, where + locate(f"`bn.{name}`", a, b), "wrong_state")
         return Outcome(False, where + "the result differs from bnlib's.", "wrong_value")

@@ -26,3 +26,22 @@ def normalised_over(axes, unbiased=False, params_on_last_axis=False):
             return x_hat * gamma + beta  # broadcasts along W
         return x_hat * channel_view(gamma, x.ndim) + channel_view(beta, x.ndim)
     return make
+
+
+def eps_outside(x, axes, eps):
+    """x_hat and 1 / (sqrt(var) + eps) over ``axes``: eps outside the square root."""
+    xc = x - x.mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / (np.sqrt(x.var(axis=axes, keepdims=True)) + eps)
+    return xc * inv_std, inv_std
+
+
+def affine(x_hat, gamma, beta, ndim):
+    """gamma * x_hat + beta with per-channel parameters (``None``: left out)."""
+    g = 1.0 if gamma is None else channel_view(gamma, ndim)
+    b = 0.0 if beta is None else channel_view(beta, ndim)
+    return g * x_hat + b
+
+
+def flat_without_transpose(x):
+    """``x.reshape(-1, C)`` of (N, C, H, W): rows that mix channels (C not moved last)."""
+    return x.reshape(-1, x.shape[1])

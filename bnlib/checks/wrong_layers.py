@@ -8,15 +8,50 @@ to recognise a student's layer.
 
 import numpy as np
 
-from ..batchnorm import batchnorm_forward
+from ..core import channel_view
+
+
+def _update_with(base, factor=None, counted=1):
+    """``base`` whose running update uses ``factor(f)`` in place of the factor ``f``
+    (momentum, or 1 / num_batches_tracked) and adds ``counted`` to the count."""
+    class Slip(base):
+        def _update_running_stats(self, cache):
+            self.num_batches_tracked += counted
+            f = 1.0 / self.num_batches_tracked if self.momentum is None else self.momentum
+            f = factor(f) if factor else f
+            m = np.int64(cache["x"].size // self.num_features)  # 1 value: nan, as numpy gives
+            var = cache["var"].reshape(-1) * m / (m - 1)
+            self.running_mean = (1 - f) * self.running_mean + f * cache["mu"].reshape(-1)
+            self.running_var = (1 - f) * self.running_var + f * var
+    return Slip
 
 
 def keras_momentum(base):
-    """running = momentum * running + (1 - momentum) * batch: Keras's convention."""
-    class KerasMomentum(base):
-        def __init__(self, num_features, eps=1e-5, momentum=0.1):
-            super().__init__(num_features, eps, None if momentum is None else 1 - momentum)
-    return KerasMomentum
+    """running = momentum * running + (1 - momentum) * batch: Keras's convention (the factor
+    1 / num_batches_tracked of momentum=None reversed the same way)."""
+    return _update_with(base, factor=lambda f: 1 - f)
+
+
+def count_not_incremented(base):
+    """num_batches_tracked never incremented (momentum=None then divides by zero)."""
+    return _update_with(base, counted=0)
+
+
+def batch_mean_in_eval(base):
+    """Eval mode subtracts the batch's own mean (and divides by the running variance)."""
+    class BatchMeanInEval(base):
+        def forward(self, x):
+            if self.training:
+                return super().forward(x)
+            saved = self.running_mean
+            axes = (0,) + tuple(range(2, np.ndim(x)))
+            self.running_mean = np.mean(x, axis=axes)
+            try:
+                return super().forward(x)
+            finally:
+                self.running_mean = saved
+        __call__ = forward
+    return BatchMeanInEval
 
 
 def biased_running_var(base):
@@ -40,11 +75,13 @@ def batch_count_only(base):
 
 def updates_in_eval(base):
     """Eval mode normalises with the running statistics but still updates them."""
-    class UpdatesInEval(base):
+    class UpdatesInEval(_update_with(base)):
         def forward(self, x):
             y = super().forward(x)
             if not self.training:
-                self._update_running_stats(batchnorm_forward(x, *self._params(), self.eps)[1])
+                axes = (0,) + tuple(range(2, np.ndim(x)))  # as numpy gives it, one value too
+                self._update_running_stats({"x": x, "mu": np.mean(x, axis=axes),
+                                            "var": np.var(x, axis=axes)})
             return y
         __call__ = forward
     return UpdatesInEval
@@ -56,7 +93,11 @@ def batch_stats_in_eval(base):
         def forward(self, x):
             if self.training:
                 return super().forward(x)
-            return batchnorm_forward(x, *self._params(), self.eps)[0]
+            axes = (0,) + tuple(range(2, np.ndim(x)))  # numpy's, for a batch of one too
+            keep = dict(axis=axes, keepdims=True)
+            gamma, beta = (channel_view(p, np.ndim(x)) for p in self._params())
+            return gamma * (x - np.mean(x, **keep)) / np.sqrt(np.var(x, **keep) + self.eps) \
+                + beta
         __call__ = forward
     return BatchStatsInEval
 
@@ -76,3 +117,33 @@ def ignores_momentum_none(base):
         def __init__(self, num_features, eps=1e-5, momentum=0.1):
             super().__init__(num_features, eps, 0.1 if momentum is None else momentum)
     return IgnoresMomentumNone
+
+
+def unbiased_in_forward(base):
+    """Training mode normalises with the unbiased batch variance (the update is right)."""
+    class UnbiasedInForward(base):
+        def forward(self, x):
+            y = super().forward(x)
+            if not self.training:
+                return y
+            axes = (0,) + tuple(range(2, np.ndim(x)))
+            keep = dict(axis=axes, keepdims=True)
+            m = np.size(x) // self.num_features
+            gamma, beta = (channel_view(p, np.ndim(x)) for p in self._params())
+            var = np.var(x, **keep) * m / (m - 1)
+            return gamma * (x - np.mean(x, **keep)) / np.sqrt(var + self.eps) + beta
+        __call__ = forward
+    return UnbiasedInForward
+
+
+def eps_missing_in_eval(base):
+    """Eval mode divides by sqrt(running_var), eps left out."""
+    class EpsMissingInEval(base):
+        def forward(self, x):
+            if self.training:
+                return super().forward(x)
+            gamma, beta = (channel_view(p, np.ndim(x)) for p in self._params())
+            return gamma * (x - channel_view(self.running_mean, np.ndim(x))) / np.sqrt(
+                channel_view(self.running_var, np.ndim(x))) + beta
+        __call__ = forward
+    return EpsMissingInEval
