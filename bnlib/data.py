@@ -21,13 +21,16 @@ def spirals(n_per_class=200, classes=3, noise=0.2, extra_dims=0, seed=0):
     extra_dims : int
         Pad with this many pure-noise features (harder, more like real data).
     seed : int
+        Shifted by :data:`bnlib.seeds.SEED_SHIFT` (0 unless ``BN_SEED_SHIFT`` is set).
 
     Returns
     -------
     x : ndarray, shape (classes * n_per_class, 2 + extra_dims)
     y : ndarray of int, shape (classes * n_per_class,)
     """
-    rng = np.random.default_rng(seed)
+    from .seeds import SEED_SHIFT
+
+    rng = np.random.default_rng(seed + SEED_SHIFT)
     xs, ys = [], []
     for k in range(classes):
         r = np.linspace(0.05, 1.0, n_per_class)
@@ -54,7 +57,8 @@ def digits(val_fraction=0.25, seed=0):
     val_fraction : float
         Share of the images held out for validation (a random split).
     seed : int
-        Seed of the split.
+        Seed of the split (shifted by :data:`bnlib.seeds.SEED_SHIFT`, 0 unless
+        ``BN_SEED_SHIFT`` is set).
 
     Returns
     -------
@@ -68,7 +72,9 @@ def digits(val_fraction=0.25, seed=0):
     data = load_digits()
     x = data.images.astype(np.float64)[:, None, :, :]
     y = data.target.astype(np.int64)
-    order = np.random.default_rng(seed).permutation(len(y))
+    from .seeds import SEED_SHIFT
+
+    order = np.random.default_rng(seed + SEED_SHIFT).permutation(len(y))
     n_val = int(round(val_fraction * len(y)))
     val, tr = order[:n_val], order[n_val:]
     mean, std = x[tr].mean(), x[tr].std()

@@ -56,10 +56,42 @@ def test_inference_ops_rejects_bad_sizes(bad):
         bnlib.inference_ops(bad)
 
 
-def test_porting_a_keras_layer_converts_momentum_and_variance():
-    """The framework bridge of chapters/07-in-the-wild.md: bnlib keeps PyTorch's defaults;
-    a Keras-style layer (old-value momentum 0.99, biased variance) has the same running
-    mean and the running variance times (m - 1) / m, given momentum 1 - 0.99."""
+def _channels_last_inference(x, gamma, beta, mean, var, eps):
+    """Keras's and Flax's inference formula, written for channels-last data (N, H, W, C)."""
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+def test_porting_copies_the_statistics_and_eps_unchanged():
+    """The framework bridge of chapters/07-in-the-wild.md: PyTorch, Keras and Flax all
+    normalise at inference with the stored variance as it is, so a port copies gamma,
+    beta, the running mean, the running variance and eps unchanged; rescaling the stored
+    variance by (m - 1) / m would change every output of a channel."""
+    rng = np.random.default_rng(1)
+    bn = bnlib.BatchNorm2d(3)
+    for _ in range(5):
+        bn(rng.normal(1.0, 2.0, size=(4, 3, 2, 2)))
+    bn.gamma, bn.beta = rng.normal(size=3), rng.normal(size=3)
+    x = rng.normal(1.0, 2.0, size=(6, 3, 2, 2))
+    torch_style = bn.eval()(x)
+    copied = _channels_last_inference(x.transpose(0, 2, 3, 1), bn.gamma, bn.beta,
+                                      bn.running_mean, bn.running_var, bn.eps)
+    np.testing.assert_allclose(copied.transpose(0, 3, 1, 2), torch_style, rtol=1e-12)
+    m = 4 * 2 * 2
+    rescaled = _channels_last_inference(x.transpose(0, 2, 3, 1), bn.gamma, bn.beta,
+                                        bn.running_mean, bn.running_var * (m - 1) / m, bn.eps)
+    assert np.abs(rescaled.transpose(0, 3, 1, 2) - torch_style).max() > 1e-2
+    # a default eps instead of the copied one changes the outputs too
+    keras_eps = _channels_last_inference(x.transpose(0, 2, 3, 1), bn.gamma, bn.beta,
+                                         bn.running_mean, bn.running_var, 1e-3)
+    assert np.abs(keras_eps.transpose(0, 3, 1, 2) - torch_style).max() > 1e-6
+
+
+def test_training_on_after_a_port_converts_the_momentum():
+    """Only when training continues does a convention differ: with PyTorch momentum
+    1 - 0.99, bnlib's running averages follow Keras's (old-value momentum 0.99) for the
+    mean; the variance's batch terms differ by m / (m - 1) (PyTorch accumulates the
+    unbiased batch variance, Keras the biased one), a difference in what is accumulated
+    from then on, not in what is copied."""
     bn = bnlib.BatchNorm2d(3)
     assert (bn.momentum, bn.eps) == (0.1, 1e-5)
     rng = np.random.default_rng(1)
