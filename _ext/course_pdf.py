@@ -129,7 +129,21 @@ def add_pdf_button(app, pagename, templatename, context, doctree):
                     "tooltip": TOOLTIP, "icon": "fas fa-file-pdf", "label": "course-pdf"})
 
 
+def share_html_handlers(app):
+    """The single-page builder renders every node the html builder does.
+
+    Sphinx looks up the visitors extensions register for a builder by its name,
+    and falls back on those for its format ("html") only when none is registered
+    for the name: once one extension registers a node for "singlehtml", the nodes
+    registered for "html" alone (myst-nb's folded code cells) are unknown there."""
+    handlers = app.registry.translation_handlers
+    if app.builder.name == "singlehtml" and "singlehtml" in handlers:
+        for node, visitors in handlers.get("html", {}).items():
+            handlers["singlehtml"].setdefault(node, visitors)
+
+
 def setup(app):
+    app.connect("builder-inited", share_html_handlers)
     # after the theme's own buttons (priority 501)
     app.connect("html-page-context", add_pdf_button, priority=503)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

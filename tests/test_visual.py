@@ -9,12 +9,12 @@ unseen), and measured:
 
 * **scrollbars**: an element that shows a scrollbar (a horizontal one takes room:
   ``offsetHeight - clientHeight - borders > 0``; a vertical one
-  ``offsetWidth - clientWidth - borders > 0``) must be display math, a table or a
-  code block or output, and its content must really be wider (or taller) than its
-  box, measured on the content's own rendered boxes (a Range over its contents, or
-  MathJax's ``mjx-math``), not on ``scrollWidth`` (which MathJax's containers
-  overstate by a few pixels); vertical scrollbars are allowed on the theme's
-  sidebars (their lists are long);
+  ``offsetWidth - clientWidth - borders > 0``) must be display math, a table, a
+  code block or output, or an inline formula wider than its line, and its content
+  must really be wider (or taller) than its box, measured on the content's own
+  rendered boxes (a Range over its contents, or MathJax's ``mjx-math``), not on
+  ``scrollWidth`` (which MathJax's containers overstate by a few pixels);
+  vertical scrollbars are allowed on the theme's sidebars (their lists are long);
 * **inline math**: a formula in a line of text is marked scrolling
   (``bn-wide-inline``, ``_static/wide-content.js``) only when its box is wider than
   the line; its wrapper adds no height to the formula; a paragraph whose formulas
@@ -83,6 +83,7 @@ MEASURE = r"""() => {
   const innerWidth = e => e.clientWidth - px(cs(e).paddingLeft) - px(cs(e).paddingRight);
   const innerHeight = e => e.clientHeight - px(cs(e).paddingTop) - px(cs(e).paddingBottom);
   const allowed = e => e.matches('mjx-container[display="true"]') ? 'display math'
+    : e.matches('mjx-container.bn-wide-inline') ? 'inline math wider than its line'
     : e.matches('.pst-scrollable-table-container, .table-wrapper')
       || e.querySelector(':scope > table') ? 'table'
     : e.matches('pre, div.highlight, .cell_output, .output, div.cell_input') ? 'code' : null;
@@ -100,13 +101,13 @@ MEASURE = r"""() => {
     const c = content(e);
     if (across > 0.5) {
       const kind = allowed(e);
-      const wider = c.width > innerWidth(e) + 1;
+      const wider = c.width > innerWidth(e);  // by any amount: scrollWidth rounds it up
       if (!kind || !wider)
         scrollbars.push(`${name(e)} (${kind || 'not math, table or code'}; content ${
           c.width.toFixed(1)} px in ${innerWidth(e)} px): ${text(e)}`);
     }
     if (down > 0.5 && !sidebar(e)) {
-      const taller = c.height > innerHeight(e) + 1;
+      const taller = c.height > innerHeight(e);
       if (!taller || !allowed(e))
         scrollbars.push(`${name(e)} vertical (content ${c.height.toFixed(1)} px in ${
           innerHeight(e)} px): ${text(e)}`);
@@ -122,10 +123,11 @@ MEASURE = r"""() => {
   for (const m of inline) {
     const box = m.getBoundingClientRect(), math = m.querySelector(':scope > mjx-math');
     if (!math || box.width === 0) continue;
-    const line = lineOf(m);
-    const wide = box.width > innerWidth(line) + 1;
+    // the formula as laid out (a marked one's box is cut to its line)
+    const line = lineOf(m), natural = math.getBoundingClientRect().width;
+    const wide = natural > innerWidth(line) + 1;
     if (m.classList.contains('bn-wide-inline') !== wide)
-      marked.push(`${wide ? 'not marked' : 'marked'} (${box.width.toFixed(1)} px in a ${
+      marked.push(`${wide ? 'not marked' : 'marked'} (${natural.toFixed(1)} px in a ${
         innerWidth(line)} px line): ${text(m)}`);
     const wrap = m.parentElement.matches('span.math') ? m.parentElement : m;
     const h = math.getBoundingClientRect().height;
@@ -193,18 +195,33 @@ MEASURE = r"""() => {
 }"""
 
 
+# Ready to measure: MathJax has typeset the page, the page's own scripts have run on
+# the typeset formulas (wide-content.js; the feedback page has MathML, no MathJax),
+# fonts and images have loaded.
+READY = """async () => {
+  if (document.querySelector('script[src*="mathjax"]')) {
+    const started = () => window.MathJax && MathJax.startup && MathJax.startup.promise;
+    for (let i = 0; i < 2000 && !started(); i++) await new Promise(r => setTimeout(r, 25));
+    await MathJax.startup.promise;
+    for (let i = 0; i < 2000 && !document.documentElement.dataset.bnWideContent; i++)
+      await new Promise(r => setTimeout(r, 25));
+  }
+  await document.fonts.ready;
+  await Promise.all([...document.images].map(i => i.complete ? null
+    : new Promise(r => { i.onload = i.onerror = r; })));
+}"""
+
+
 def look(browser, server, url, mode, shot, note=False):
     """Open ``url`` in ``mode`` (a desktop window, 390 px wide for the phone modes: the
     classic scrollbars a phone would overlay), measure it, keep a full-page screenshot
     as ``shot``."""
     viewport, dark = MODES[mode]
     visit = Visit(browser, server, viewport=viewport, dark=dark, mobile=False)
+    visit.page.set_default_timeout(300_000)  # a busy machine; nothing here waits on time
     try:
-        visit.open(url)
-        # the page's own scripts ran on what MathJax typeset (the feedback page has
-        # MathML, no MathJax)
-        visit.page.wait_for_function("() => !document.querySelector('mjx-container') "
-                                     "|| document.documentElement.dataset.bnWideContent")
+        visit.page.goto(url, wait_until="load")
+        visit.page.evaluate(READY)
         facts = visit.page.evaluate(MEASURE)
         if note:
             facts["note"] = visit.page.evaluate(NOTE_PAST)
@@ -246,8 +263,10 @@ def test_the_checks_see_the_defects_of_issue_21(browser, server):
     off by its box, and a paragraph with a scrollbar are all reported."""
     viewport, dark = MODES["desktop"]
     visit = Visit(browser, server, viewport=viewport, dark=dark)
+    visit.page.set_default_timeout(300_000)
     try:
-        visit.open(server.url + "chapters/03-backward.html")
+        visit.page.goto(server.url + "chapters/03-backward.html", wait_until="load")
+        visit.page.evaluate(READY)
         visit.page.add_style_tag(content=(
             "span.math > mjx-container { display: inline-block; overflow-x: scroll; }"
             " article p:first-of-type { overflow: hidden; white-space: nowrap; }"))
