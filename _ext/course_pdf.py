@@ -46,6 +46,18 @@ READY = """async () => {
           broken: [...document.images].filter(i => !i.naturalWidth).length};
 }"""
 
+# A link (not a stylesheet) to a file of the site: neither within the page nor absolute.
+LOCAL_LINK = re.compile(r"""(<a\b[^>]*?\bhref=")(?!#|[A-Za-z][\w+.-]*:)""")
+
+
+def site_url():
+    """Where the site is published (``html.baseurl`` of _config.yml), ending in /."""
+    import yaml
+
+    url = yaml.safe_load(Path("_config.yml").read_text())["html"]["baseurl"]
+    return url if url.endswith("/") else url + "/"
+
+
 # The page's footer: the page number (Chromium fills the spans).
 FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555">'
           '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
@@ -103,13 +115,16 @@ def main(argv=None):
     # chapters/intro.html; its links to _static/ and _images/ are written as if it
     # were at the build's top (Sphinx's single-page builder), and its links to a
     # section as links to chapters/intro.html#section: print a copy at the top,
-    # those links made links within the page.
+    # those links made links within the page, and its links to files of the site
+    # (the exercise notebooks) links to the published site.
     root = re.search(r"^root:\s*(\S+)", Path("_toc.yml").read_text(), re.M).group(1)
     page = args.build / f"{root}.html"
     if not page.is_file():
         sys.exit(f"course_pdf: {page} is missing: build the single-page book first")
     top = args.build / "course.html"
     text = page.read_text(encoding="utf-8").replace(f'href="{root}.html#', 'href="#')
+    # a link to a file of the site (an exercise notebook) opens the published site's
+    text = LOCAL_LINK.sub(lambda m: m.group(1) + site_url(), text)
     top.write_text(text, encoding="utf-8")
     start = time.monotonic()
     facts = print_pdf(top, args.out)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from builtsite import HTML, ROOT, all_pages, site_figures
 
 sys.path.insert(0, str(ROOT / "_ext"))
@@ -102,6 +103,11 @@ def test_internal_links_land_in_the_document(pdf):
     names = {re.sub("#([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), u) for u in used}
     assert names <= defined, sorted(names - defined)[:5]
     assert b"file:" not in data and b"_build" not in data
+    # a link to a file of the site (an exercise notebook) is to the published copy
+    base = yaml.safe_load((ROOT / "_config.yml").read_text())["html"]["baseurl"].encode()
+    files = [u[len(base):].decode() for u in re.findall(rb"/URI\s*\(([^)]*)\)", data)
+             if u.startswith(base)]
+    assert files and all((HTML / f).is_file() for f in files), files
 
 
 def test_every_page_of_the_site_links_to_the_pdf():
