@@ -13,12 +13,15 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: book test check lint bench lock clean sysdeps
+.PHONY: book pdf test check lint bench lock clean sysdeps
 
 # Debian packages the tests need: the system Chromium (and a font) for the
-# browser test, a real PostgreSQL server for the gradebook tests, bubblewrap for
-# the sandboxes every student's code runs in.
-SYSDEPS := chromium fonts-dejavu-core postgresql bubblewrap
+# browser test and the course's PDF, poppler-utils to read that PDF, a real
+# PostgreSQL server for the gradebook tests, bubblewrap for the sandboxes every
+# student's code runs in.
+SYSDEPS := chromium fonts-dejavu-core poppler-utils postgresql bubblewrap
+# The whole course as one PDF, linked from every page (_ext/course_pdf.py).
+PDF := _build/html/batchnorm-from-first-principles.pdf
 
 # bnlib/__init__.py holds the version the installed metadata must carry.
 $(STAMP): requirements.lock pyproject.toml bnlib/__init__.py
@@ -32,8 +35,14 @@ $(STAMP): requirements.lock pyproject.toml bnlib/__init__.py
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
 
-## Lint, build the book (as `make book`), then the whole test suite (slowest tests listed).
-test: sysdeps lint book
+## The whole course as one PDF in _build/html (needs Chromium: `make sysdeps`): the
+## book built on one page (executed outputs from the book's cache), printed by Chromium.
+pdf: book
+	$(BIN)/jupyter-book build . --builder singlehtml -n -W --keep-going
+	$(BIN)/python _ext/course_pdf.py _build/singlehtml $(PDF)
+
+## Lint, build the book and its PDF (as `make book pdf`), then the whole test suite (slowest tests listed).
+test: sysdeps lint book pdf
 	$(BIN)/python -m pytest --durations=15
 
 ## The fast tier: lint and the unit tests (no book, engine, nbgrader or browser; < 30 s).

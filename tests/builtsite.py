@@ -117,11 +117,12 @@ class Visit:
     """A page with every request off 127.0.0.1 aborted and every problem recorded.
 
     ``viewport`` is :data:`DESKTOP` unless given (:data:`PHONE` for a phone);
-    ``dark`` opens every page in the theme's dark mode, as a reader who chose it.
+    ``dark`` opens every page in the theme's dark mode, as a reader who chose it;
+    ``mobile=False`` keeps a narrow window a desktop one (classic scrollbars, no touch).
     """
 
-    def __init__(self, browser, server, viewport=None, dark=False):
-        phone = viewport is not None and viewport["width"] < 600
+    def __init__(self, browser, server, viewport=None, dark=False, mobile=None):
+        phone = viewport is not None and viewport["width"] < 600 if mobile is None else mobile
         self.context = browser.new_context(viewport=viewport or DESKTOP,
                                            is_mobile=phone, has_touch=phone,
                                            color_scheme="dark" if dark else "light")

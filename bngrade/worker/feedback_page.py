@@ -60,6 +60,10 @@ _SEED = re.compile(r"""\bseed\b["']?\s*[:=]\s*(-?\d+)""")
 _PATH = re.compile(r"""(?:(?<=^)|(?<=[\s"'(\[=,]))~?/"""
                    r"""(?:[^\s/"'()\[\],:<>]+/)+[^\s/"'()\[\],:<>]*""", re.M)
 _FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}")
+# What a cell printed wraps at the page's edge, as in Jupyter, instead of running past
+# its box: the verdict notes are sentences (tests/test_visual.py).
+_WRAP_OUTPUT = ("<style>div.output_text pre { white-space: pre-wrap; word-break: normal; "
+                "overflow-wrap: anywhere; }</style>")
 _FRAME = re.compile(r"^\s*File\s+(\S.*?)(?::\d+)?(,\s+in\s+.*)?$")
 
 
@@ -331,7 +335,8 @@ class FeedbackExporter(HTMLExporter):
     def from_notebook_node(self, nb, resources=None, **kw):
         output, resources = super().from_notebook_node(nb, resources, **kw)
         # Bootstrap's icon font is a file the page does not have (and its CSP would refuse)
-        return html_document(_FONT_FACE.sub("", output)), resources
+        output = _FONT_FACE.sub("", output).replace("</head>", _WRAP_OUTPUT + "</head>", 1)
+        return html_document(output), resources
 
 
 def formgrader_dir():
