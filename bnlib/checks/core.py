@@ -40,6 +40,16 @@ def raised_where(exc):
     return ""
 
 
+def raised(target, error):
+    """The verdict on a call that raised ``error`` ("Type: text..."): a part left as
+    released (the stub raises ``NotImplementedError``) is *not attempted*."""
+    if str(error).startswith("NotImplementedError"):
+        return Outcome(False, f"not attempted: `{target}` is still the released stub (it "
+                       "raises NotImplementedError); write your answer in its cell and run it.",
+                       "not_attempted")
+    return Outcome(False, f"`{target}` raised {error}", "raised")
+
+
 class MistakeFound(AssertionError):
     """Raised by a test cell: the message says what is wrong and how to fix it."""
 
@@ -146,7 +156,7 @@ class Part:
             if (cheat := self.calls_reference(rec)) is not None:
                 return cheat
             if rec.get("error"):
-                return Outcome(False, f"`{self.target}` raised {rec['error']}", "raised")
+                return raised(self.target, rec["error"])
             if self.check_mutation and not same(rec["args_after"], to_plain(case), 0, 0):
                 return Outcome(False, f"`{self.target}` modified its input arrays in place; "
                                "work on copies (e.g. x - mu, not x -= mu).", "mutates_input")
