@@ -49,6 +49,7 @@ from .sanitize import line
 
 HELP_BELOW = 0.5  # of an assignment's points
 SLOWEST = 10
+WHO = 40  # students named per mistake on the page (review.json has them all)
 STATES = {  # state -> (label, grid cell class)
     "full": ("full marks", "ok"),
     "partial": ("part marks", "part"),
@@ -154,10 +155,12 @@ def build(assignment, rows, final=None, due=None, earlier=None, pairs=()):
         frac = g["score"] / g["max_score"] if g["max_score"] else 0.0
         if frac < HELP_BELOW:
             low = sorted(a for a, scores in earlier.items()
-                         if scores.get(g["student"], 0.0) < HELP_BELOW)
+                         if g["student"] in scores and scores[g["student"]] < HELP_BELOW)
+            missed = sorted(a for a, scores in earlier.items() if g["student"] not in scores)
             reasons.append(f"{100 * frac:.0f}% of the points"
                            + (f"; also below {100 * HELP_BELOW:.0f}% on " + ", ".join(low)
-                              if low else ""))
+                              if low else "")
+                           + ("; no submission of " + ", ".join(missed) if missed else ""))
         late = _late(final.get(g["student"], {}).get("timestamp"), due)
         if late:
             reasons.append(f"late by {late}")
@@ -232,7 +235,7 @@ def _figure(width, height):
 
     if os.path.isfile(_STYLE):
         plt.style.use(_STYLE)
-    return plt, plt.figure(figsize=(width, height))
+    return plt, plt.figure(figsize=(width, height), layout="constrained")
 
 
 def _png(plt, fig):
@@ -252,7 +255,7 @@ _HATCH = {"zero": "//", "not_attempted": "..", "syntax_error": "xx", "timeout": 
 
 def _states_plot(data):
     qs = data["questions"]
-    plt, fig = _figure(7.5, 0.45 * len(qs) + 1.4)
+    plt, fig = _figure(7.5, 0.45 * len(qs) + 2.0)
     ax = fig.add_subplot()
     names = [q["grade_id"] for q in qs][::-1]
     left = [0] * len(qs)
@@ -271,8 +274,7 @@ def _states_plot(data):
         left = [a + c for a, c in zip(left, counts, strict=True)]
     ax.set_xlabel("students")
     ax.grid(axis="y", visible=False)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.6 / max(1, len(qs))),
-              ncol=3, fontsize=8, frameon=False)
+    fig.legend(loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     ax.set_title(f"{data['assignment']}: what each question's verdicts were")
     return _png(plt, fig)
 
@@ -335,6 +337,8 @@ img { max-width: 100%; height: auto; display: block; margin: .5rem 0; }
 table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .9rem; }
 th, td { border: 1px solid #bbb; padding: .2rem .45rem; text-align: left; vertical-align: top; }
 th { background: #eef1f5; }
+caption { text-align: left; font-weight: 600; padding: .2rem 0; }
+td.wide { min-width: 16em; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .grid td { white-space: nowrap; }
 .ok { background: #dff3e8; } .part { background: #e3f1fb; } .bad { background: #fbe3d6; }
@@ -344,6 +348,7 @@ tr:target td, tr:target th { outline: 3px solid #0b57a4; }
 .pair pre { margin: 0; padding: .5rem; background: #f6f8fa; border: 1px solid #ccc;
   overflow-x: auto; font-size: .8rem; white-space: pre; }
 .pair h4 { margin: .2rem 0; font-size: .9rem; }
+.pair > div { min-width: 0; }
 .note { color: #444; }
 @media (max-width: 700px) {
   .pair { grid-template-columns: 1fr; }
@@ -423,7 +428,7 @@ def render(data, plots=True):
                  ' alt="Histogram of the students\' total scores; the table below gives the '
                  'counts per range.">')
     b.append(_table("Total scores (students per range of points)", ["points", "students"],
-                    [_row([(None, c)], f"{lo:.3g} to {'' if i < 9 else 'and incl. '}{hi:.3g}")
+                    [_row([(None, c)], f"{lo:.3g} to {hi:.3g}{' (incl.)' if i == 9 else ''}")
                      for i, (lo, hi, c) in enumerate(_histogram(totals, d["max_score"]))]))
     b.append("</section>")
     # mistakes
@@ -437,7 +442,10 @@ def render(data, plots=True):
             "question", "mistake", "students", "who", "an example of its feedback line"],
             [_row([_e(m["mistake"]), (None, m["count"]),
                    ", ".join(f'<a href="#{_anchor(s, ids)}">{_e(s)}</a>'
-                             for s in m["students"]), _e(m["example"])], _e(m["question"]))
+                             for s in m["students"][:WHO]) + (
+                       f" and {m['count'] - WHO} more (all in review.json)"
+                       if m["count"] > WHO else ""), ("wide", _e(m["example"]))],
+                  _e(m["question"]))
              for m in d["mistakes"]]))
     else:
         b.append("<p>No named mistake was made.</p>")
@@ -553,8 +561,9 @@ def render_all(data, plots=True):
     if plots and names:
         plt, fig = _figure(7.5, 0.4 * len(names) + 1.2)
         ax = fig.add_subplot()
-        ax.barh(names[::-1], [100 * a["mean"] / (a["max_score"] or 1)
-                              for a in d["assignments"]][::-1], color="#0072B2")
+        bars = ax.barh(names[::-1], [100 * a["mean"] / (a["max_score"] or 1)
+                                     for a in d["assignments"]][::-1], color="#0072B2")
+        ax.bar_label(bars, fmt=" %.0f%%", fontsize=8)
         ax.set_xlim(0, 100)
         ax.set_xlabel("mean score (% of the points)")
         ax.grid(axis="y", visible=False)
