@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 K = 8  # tokens per k-gram
 W = 5  # k-grams per winnowing window
 SHORT = 60  # an answer of fewer tokens is not compared alone (ps2's rel_error has 50)
-MIN_TOKENS = 60  # tokens of answers that are not short a flag needs covered by shared code
+MIN_TOKENS = 40  # tokens of answers that are not short a flag needs covered by shared code
 MIN_SIMILARITY = 0.5  # share of the smaller side's distinctive fingerprints
 COMMON_SHARE = 0.5  # a fingerprint more than half the class holds is not evidence
 MAX_GROUP = 50  # between classmates: nor one that more than 50 students hold
@@ -339,16 +339,24 @@ def _add(u, notebook, name, text, node, helpers, aliases):
 
 # -- comparing -------------------------------------------------------------------------------
 def _covered(functions, shared):
-    """Tokens of a unit's functions that are not short covered by the shared k-grams."""
+    """Tokens of a unit's functions that are not short in runs of shared code: from each
+    run's first shared k-gram to its last one's end (winnowing keeps one in every window
+    of ``W``, so shared k-grams less than ``W`` apart are one run)."""
     total = 0
     for f in functions:
         if f.tokens < SHORT:
             continue
         spans = sorted(p for h, p in f.prints.items() if h in shared)
-        end = -1
+        start = end = None
         for p in spans:
-            total += min(K, p + K - end - 1) if p <= end else K
-            end = max(end, p + K - 1)
+            if end is not None and p <= end - K + W:
+                end = p + K
+                continue
+            if end is not None:
+                total += end - start
+            start, end = p, p + K
+        if end is not None:
+            total += end - start
     return total
 
 
@@ -407,7 +415,7 @@ def compare(answers, references, ignore=()):
             for y in o[i + 1:]:
                 counts[(x, y) if x < y else (y, x)] += 1
     for (x, y), c in counts.items():
-        if c * K >= MIN_TOKENS:  # fewer cannot cover MIN_TOKENS
+        if c * (K + W) >= MIN_TOKENS:  # fewer cannot cover MIN_TOKENS
             p = _pair(students[x], students[y], boiler | common | crowded, "copies_classmate")
             if p:
                 pairs.append(p)

@@ -46,6 +46,8 @@ from nbformat.v4 import new_markdown_cell, new_output
 from nbgrader.preprocessors import GetGrades
 from traitlets import Bool, Unicode
 
+from bnlib.checks import REGISTRY
+
 from .sanitize import SafeClearHiddenTests, html_document, markdown
 
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
@@ -341,7 +343,8 @@ _TOC_TEST = re.compile(r'<a href="#([^"<>]*)">Test cell</a>')
 
 def name_parts(page, nb):
     """The table of contents names each test cell by its part (the Markdown heading above
-    it, without its points) instead of nbgrader's "Test cell"."""
+    it, without its points; else the checker's description, else its grade id) instead of
+    nbgrader's "Test cell"."""
     names, heading = {}, None
     for cell in nb.get("cells", []):
         if cell.get("cell_type") == "markdown":
@@ -349,7 +352,8 @@ def name_parts(page, nb):
             heading = found[-1] if found else heading
         m = cell.get("metadata", {}).get("nbgrader", {})
         if m.get("grade") and not m.get("solution") and m.get("grade_id"):
-            names[m["grade_id"]] = heading or m["grade_id"]
+            part = REGISTRY.get(m["grade_id"])
+            names[m["grade_id"]] = heading or (part.description if part else m["grade_id"])
     return _TOC_TEST.sub(lambda t: f'<a href="#{t.group(1)}">'
                          f'{html.escape(names.get(html.unescape(t.group(1)), "Test cell"))}</a>',
                          page)

@@ -366,7 +366,8 @@ def _num(x):
 
 
 def _table(caption, head, rows, cls=""):
-    out = [f'<div class="scroll"><table{f" class={chr(34)}{cls}{chr(34)}" if cls else ""}>'
+    out = [f'<div class="scroll" tabindex="0" role="region" aria-label="{_e(caption)}">'
+           f'<table{f" class={chr(34)}{cls}{chr(34)}" if cls else ""}>'
            f"<caption>{caption}</caption><thead><tr>"]
     out += [f'<th scope="col">{h}</th>' for h in head]
     out.append("</tr></thead><tbody>")

@@ -128,6 +128,51 @@ def test_the_page_is_offline_and_student_text_is_inert():
     assert set(links) <= anchors, set(links) - anchors
 
 
+# -- messages a student can act on (issue 19, item 5) ----------------------------------------
+def test_a_stub_left_as_released_is_not_attempted():
+    from bnlib.checks import REGISTRY
+
+    part = REGISTRY["ps1_train_forward"]
+    cases = part.cases()
+    stub = [{"error": "NotImplementedError: ", "used_reference": []} for _ in cases]
+    outcome = part.evaluate(cases, stub)
+    assert outcome.mistake == "not_attempted" and outcome.message.startswith("not attempted")
+    crash = [{"error": "ValueError: no (in `batchnorm_forward`, line 2)", "used_reference": []}
+             for _ in cases]
+    assert part.evaluate(cases, crash).mistake == "raised"
+
+
+def test_a_syntax_error_is_named_with_the_students_line():
+    from bngrade.scoring import _syntax
+
+    code, words = _syntax("def f(x):\n    mu = x.mean(axis=0\n    return mu\n")
+    assert code == "syntax_error"
+    assert words.startswith("has a syntax error at line 2") and "`mu = x.mean(axis=0`" in words
+
+
+def test_the_feedback_contents_name_the_parts():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    from bngrade.feedback_page import name_parts
+
+    def test(gid):
+        return new_code_cell("check()", metadata={"nbgrader": {"grade": True, "solution": False,
+                                                               "grade_id": gid}})
+
+    nb = new_notebook(cells=[new_markdown_cell("## Part 1: the <b>mean</b> (2 points)"),
+                             test("p1"), test("ps2_rel_error"), test("other")])
+    nb.cells.insert(2, new_markdown_cell("text without a heading"))
+    page = "".join(f'<li><a href="#{g}">Test cell</a> (Score: 1 / 1)</li>'
+                   for g in ("p1", "ps2_rel_error", "other", "unknown"))
+    out = name_parts(page, nb)
+    assert '<a href="#p1">Part 1: the &lt;b&gt;mean&lt;/b&gt;</a>' in out
+    assert out.count("Part 1: the") == 3  # the heading above holds for the next parts
+    bare = new_notebook(cells=[test("ps2_rel_error"), test("other")])
+    out = name_parts(page, bare)
+    assert '<a href="#ps2_rel_error">relative error of two arrays</a>' in out, out
+    assert '<a href="#other">other</a>' in out and '<a href="#unknown">Test cell</a>' in out
+
+
 # -- a class with known mistakes, graded through the command line ----------------------------
 WRONG = ("x.var(axis=0)", "x.var(axis=0, ddof=1)")
 DUE = "2026-03-01 12:00:00"
@@ -257,3 +302,23 @@ def test_the_review_page_passes_axe(reviewed, browser, width):
             assert not found, [(v["id"], v["help"], [n["target"] for n in v["nodes"][:3]])
                                for v in found]
             assert wide <= 1, f"{page} scrolls sideways by {wide}px at {width} width"
+
+
+@pytest.mark.slow
+def test_the_graded_class_gets_messages_it_can_act_on(reviewed):
+    from bngrade.store import Store
+
+    store = Store(f"sqlite:///{reviewed['course'] / 'gradebook.db'}")
+    try:
+        verdicts = {r["student"]: {q["grade_id"]: q for nb in r["detail"]
+                                   for q in nb["questions"]} for r in store.rows("bn-mini")}
+    finally:
+        store.close()
+    syntax = verdicts["syntax"]["ps1_train_forward"]
+    assert syntax["mistake"] == "syntax_error"
+    assert syntax["message"].startswith("answer cell answer_forward has a syntax error at "
+                                        "line 2: `mu = x.mean(axis=0`"), syntax["message"]
+    blank = verdicts["blank"]["ps1_train_forward"]
+    assert blank["mistake"] == "not_attempted" and "raised" not in blank["message"]
+    page = (reviewed["course"] / "feedback" / "right1" / "bn-mini" / "bn-mini.html").read_text()
+    assert "Test cell" not in page and ">training-mode forward pass</a>" in page
