@@ -1,4 +1,4 @@
-"""Benchmark: copy detection (``bngrade.copies``) for a small and a large class.
+"""Benchmark: copy detection (``bngrade.driver.copies``) for a small and a large class.
 
 Every student writes the short answers the common way (shared by all: discounted) and a
 longer answer of their own (statements drawn at random: every text differs); 1 in 100
@@ -15,7 +15,7 @@ import argparse
 import random
 import time
 
-from bngrade import copies
+from bngrade.driver import copies
 
 COMMON = '''
 def rel_error(a, b):

@@ -1,11 +1,11 @@
-"""Benchmark: how long the class review (``bngrade.review``) takes for a large class.
+"""Benchmark: how long the class review (``bngrade.driver.review``) takes for a large class.
 
 Synthetic gradebook rows (what ``Store.rows`` returns) for ``--students`` students on
 ps1-forward and ps2-backward (their real parts, points and named mistakes from
 ``bnlib.checks``), with every verdict the page tells apart (full, part marks, named
 mistakes, not attempted, syntax error, crashed, timed out, missing), ps1 as the earlier
-assignment of ps2, and 20 copy pairs. Times :func:`bngrade.review.build` (the data),
-:func:`bngrade.review.render` (the page with its matplotlib plots; the first render
+assignment of ps2, and 20 copy pairs. Times :func:`bngrade.driver.review.build` (the data),
+:func:`bngrade.driver.review.render` (the page with its matplotlib plots; the first render
 includes importing matplotlib) and the JSON, for ps2. ``--out DIR`` also writes both
 pages and the page joining them there, to look at. Not a test: speed is reported, not
 asserted.
@@ -20,7 +20,7 @@ import os
 import random
 import time
 
-from bngrade import review
+from bngrade.driver import review
 from bnlib.checks import REGISTRY
 
 OTHER = [("not_attempted", "not attempted: it is still the released stub"),

@@ -1,4 +1,4 @@
-"""bngrade.copies: renamed, reordered and commuted copies are caught and ranked first;
+"""bngrade.driver.copies: renamed, reordered and commuted copies are caught and ranked first;
 independent answers, and answers written the common short way, are not flagged."""
 
 import functools
@@ -6,7 +6,7 @@ import os
 
 import nbformat
 
-from bngrade import copies
+from bngrade.driver import copies
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,4 +1,4 @@
-"""The class review (bngrade.review): its data from the engine's rows, its page, and a
+"""The class review (bngrade.driver.review): its data from the engine's rows, its page, and a
 class with known mistakes graded through the command line, its page audited by axe."""
 
 import datetime
@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 from engine_tools import edited, make_course, release, run_ok, source, submit
 
-from bngrade import review
+from bngrade.driver import review
 
 # -- the data, from rows as the store returns them ------------------------------------------
 
@@ -143,7 +143,7 @@ def test_a_stub_left_as_released_is_not_attempted():
 
 
 def test_a_syntax_error_is_named_with_the_students_line():
-    from bngrade.scoring import _syntax
+    from bngrade.worker.scoring import _syntax
 
     code, words = _syntax("def f(x):\n    mu = x.mean(axis=0\n    return mu\n")
     assert code == "syntax_error"
@@ -153,7 +153,7 @@ def test_a_syntax_error_is_named_with_the_students_line():
 def test_the_feedback_contents_name_the_parts():
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    from bngrade.feedback_page import name_parts
+    from bngrade.worker.feedback_page import name_parts
 
     def test(gid):
         return new_code_cell("check()", metadata={"nbgrader": {"grade": True, "solution": False,
@@ -306,7 +306,7 @@ def test_the_review_page_passes_axe(reviewed, browser, width):
 
 @pytest.mark.slow
 def test_the_graded_class_gets_messages_it_can_act_on(reviewed):
-    from bngrade.store import Store
+    from bngrade.driver.store import Store
 
     store = Store(f"sqlite:///{reviewed['course'] / 'gradebook.db'}")
     try:

@@ -1,6 +1,6 @@
 """The instructor's class review: one offline HTML page per assignment, and its data.
 
-``bngrade review <id>`` (and every grading run, through :func:`bngrade.report.write`)
+``bngrade review <id>`` (and every grading run, through :func:`bngrade.driver.report.write`)
 writes ``review.html`` and ``review.json`` beside the summary; ``bngrade review --all``
 writes the same for every assignment in the gradebook, plus one page joining them
 (``reports/review.html``). A page is self-contained: its plots (matplotlib, the course's
@@ -19,10 +19,10 @@ Every plot has a table under it with the same numbers. Sections:
 * **Students who need help**: below :data:`HELP_BELOW` of the points on this assignment,
   and on how many earlier ones (by due date, then name); missing; late;
 * **Slowest submissions**: the slowest single step of each submission;
-* **Copies for review**: the pairs :mod:`bngrade.copies` flags, ranked, with the shared
+* **Copies for review**: the pairs :mod:`bngrade.driver.copies` flags, ranked, with the shared
   code side by side.
 
-Scores are the final ones (manual grades included: :func:`bngrade.export.final_scores`).
+Scores are the final ones (manual grades included: :func:`bngrade.driver.export.final_scores`).
 Every piece of student text (ids, messages, code) is HTML-escaped on the page and made one
 line (:func:`bngrade.sanitize.line`) where it is one line.
 
@@ -44,8 +44,8 @@ import io
 import json
 import os
 
+from ..sanitize import line
 from . import integrity
-from .sanitize import line
 
 HELP_BELOW = 0.5  # of an assignment's points
 SLOWEST = 10
@@ -96,11 +96,11 @@ def _anonymous(text, student):
 def build(assignment, rows, final=None, due=None, earlier=None, pairs=()):
     """The review's data (see the module doc).
 
-    ``rows``: the engine's rows (:meth:`bngrade.store.Store.rows`); ``final``:
-    :func:`bngrade.export.final_scores`'s list (students without a submission are
+    ``rows``: the engine's rows (:meth:`bngrade.driver.store.Store.rows`); ``final``:
+    :func:`bngrade.driver.export.final_scores`'s list (students without a submission are
     *missing*; its scores replace the engine's); ``due``: the due date (naive UTC);
     ``earlier``: ``{assignment: {student: fraction of its points}}`` of earlier
-    assignments; ``pairs``: :attr:`bngrade.copies.Comparison.pairs`."""
+    assignments; ``pairs``: :attr:`bngrade.driver.copies.Comparison.pairs`."""
     final = {f["student"]: f for f in final or ()}
     earlier = earlier or {}
     order, questions = [], {}
@@ -223,8 +223,10 @@ def _late(stamp, due):
 
 
 # -- plots -----------------------------------------------------------------------------------
-_STYLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bnlib",
-                      "course.mplstyle")
+def _style():
+    import bnlib
+
+    return os.path.join(os.path.dirname(bnlib.__file__), "course.mplstyle")
 
 
 def _figure(width, height):
@@ -233,8 +235,7 @@ def _figure(width, height):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if os.path.isfile(_STYLE):
-        plt.style.use(_STYLE)
+    plt.style.use(_style())
     return plt, plt.figure(figsize=(width, height), layout="constrained")
 
 

@@ -19,9 +19,9 @@ import io
 import json
 import os
 
+from ..sanitize import csv_cell, line, markdown
 from . import copies, integrity, review, timing
 from .export import final_scores
-from .sanitize import csv_cell, line, markdown
 
 
 def summarize(assignment, rows):
@@ -145,7 +145,7 @@ def _timing_lines(t):
 
 def copy_flags(course, assignment, students):
     """``{student: [flag]}``: answers copied from bnlib, the solution or a classmate, over
-    every notebook each student handed in (:func:`bngrade.copies.class_copies`)."""
+    every notebook each student handed in (:func:`bngrade.driver.copies.class_copies`)."""
     return copies.class_copies(course, assignment, students).flags
 
 

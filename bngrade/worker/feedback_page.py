@@ -48,7 +48,7 @@ from traitlets import Bool, Unicode
 
 from bnlib.checks import REGISTRY
 
-from .sanitize import SafeClearHiddenTests, html_document, markdown
+from ..sanitize import SafeClearHiddenTests, html_document, markdown
 
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 HIDDEN = "[hidden]"
@@ -141,7 +141,7 @@ def _from_gradebook(resources):
     from nbgrader.api import Gradebook
     from sqlalchemy import select
 
-    from .store import SETTING
+    from ..driver.store import SETTING
 
     sources, salts = {}, ()
     try:
@@ -252,7 +252,7 @@ def recorded_verdicts(db_url, assignment, notebook, student, course_id="default_
     from nbgrader.api import Gradebook
     from sqlalchemy import inspect, select
 
-    from .store import RESULT
+    from ..driver.store import RESULT
 
     try:
         with Gradebook(db_url, course_id) as gb:
