@@ -317,7 +317,7 @@ def test_the_graded_class_gets_messages_it_can_act_on(reviewed):
     syntax = verdicts["syntax"]["ps1_train_forward"]
     assert syntax["mistake"] == "syntax_error"
     assert syntax["message"].startswith("answer cell answer_forward has a syntax error at "
-                                        "line 2: `mu = x.mean(axis=0`"), syntax["message"]
+                                        "line 3: `mu = x.mean(axis=0`"), syntax["message"]
     blank = verdicts["blank"]["ps1_train_forward"]
     assert blank["mistake"] == "not_attempted" and "raised" not in blank["message"]
     page = (reviewed["course"] / "feedback" / "right1" / "bn-mini" / "bn-mini.html").read_text()
