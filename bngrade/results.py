@@ -38,8 +38,8 @@ FLAGS = {
     "worker_died": "the grading worker died twice on this submission",
     "unisolated": "graded with --unsafe-no-isolation: student code ran without a sandbox",
     # comparisons across submissions (bngrade.driver.copies)
-    "copies_reference": "an answer's syntax tree matches bnlib's reference or the solution",
-    "copies_classmate": "an answer's syntax tree matches a classmate's",
+    "copies_reference": "most of an answer's distinctive code is bnlib's or the solution's",
+    "copies_classmate": "most of an answer's distinctive code is a classmate's",
 }
 
 

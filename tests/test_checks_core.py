@@ -150,7 +150,7 @@ def test_generic_messages_are_readable_and_say_what_happened(grade_id):
     right = [part.reference(*c) for c in cases]
     stub = part.evaluate(cases, [{"error": "NotImplementedError", "used_reference": []}
                                  for _ in cases])
-    assert stub.mistake == "not_written" and "not written yet" in stub.message
+    assert stub.mistake == "not_attempted" and "not written yet" in stub.message
     nothing = _verdict(part, [None] * len(cases))
     assert nothing.mistake == "no_return" and "return" in nothing.message
     verdicts = [stub, nothing]

@@ -1,4 +1,5 @@
-"""bngrade.driver.copies: renamed and reordered copies are caught, independent solutions are not."""
+"""bngrade.driver.copies: renamed, reordered and commuted copies are caught and ranked first;
+independent answers, and answers written the common short way, are not flagged."""
 
 import functools
 import os
@@ -10,78 +11,28 @@ from bngrade.driver import copies
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _solution(assignment):
-    nb = nbformat.read(os.path.join(ROOT, "solutions", assignment, f"{assignment}.ipynb"), 4)
-    return [c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-
-
-def _release(assignment):
-    nb = nbformat.read(os.path.join(ROOT, "exercises", assignment, f"{assignment}.ipynb"), 4)
+def _cells(folder, assignment):
+    nb = nbformat.read(os.path.join(ROOT, folder, assignment, f"{assignment}.ipynb"), 4)
     return [c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
 
 
 @functools.cache
 def _references():
     return {"bnlib": copies.reference_sources(os.path.join(ROOT, "bnlib")),
-            "the solution of ps1-forward": _solution("ps1-forward"),
-            "the solution of ps2-backward": _solution("ps2-backward")}
+            "the solution of ps1-forward": _cells("solutions", "ps1-forward"),
+            "the solution of ps2-backward": _cells("solutions", "ps2-backward")}
 
 
-# bnlib's batchnorm_forward and every helper it uses, copied into one cell with all names
-# changed, the helpers in another order, comments and docstrings rewritten, a print added.
-BNLIB_COPY = '''
-import numpy as xp
-
-def my_forward(inp, g, b, e=1e-5):
-    """My own batch norm!"""
-    inp, g, b, e = validate(inp, g, b, e)
-    enough(inp)
-    ax = which_axes(inp)
-    xh, m, v, istd = standard(inp, ax, e)
-    print("debug")
-    gg = shaped(g, inp.ndim)
-    out = xh * gg
-    out += shaped(b, inp.ndim)
-    memo = {"x": inp, "x_hat": xh, "mu": m, "var": v, "inv_std": istd,
-            "gamma": gg, "eps": e, "axes": ax}
-    return out, memo
-'''
+def _release(assignment):
+    return _cells("exercises", assignment)
 
 
-def _bnlib_helpers_renamed():
-    """The helpers of bnlib.batchnorm_forward, renamed consistently, in reverse order."""
-    names = {"check_bn_input": "validate", "check_batch_size": "enough",
-             "batch_axes": "which_axes", "standardize": "standard", "channel_view": "shaped"}
-    import ast
-    wanted, texts = set(names), []
-    pending = list(wanted)
-    units = copies._Unit(copies.reference_sources(os.path.join(ROOT, "bnlib")))
-    while pending:
-        name = pending.pop()
-        fn = units.defs[name]
-        for node in ast.walk(fn):
-            if isinstance(node, ast.Name) and units.helper(node.id) and node.id not in wanted:
-                wanted.add(node.id)
-                pending.append(node.id)
-    for name in sorted(wanted, reverse=True):
-        fn = ast.parse(ast.unparse(units.defs[name])).body[0]
-        fn.body = fn.body[1:] if isinstance(fn.body[0], ast.Expr) else fn.body  # no docstring
-        for node in ast.walk(fn):
-            if isinstance(node, ast.FunctionDef) and node.name in names:
-                node.name = names[node.name]
-            if isinstance(node, ast.Name) and node.id in names:
-                node.id = names[node.id]
-        texts.append(ast.unparse(fn))
-    return "import numbers\nimport numpy as np\n\n" + "\n\n".join(texts)
+def _ignore():
+    return _release("ps1-forward") + _release("ps2-backward")
 
 
-def test_a_renamed_reordered_copy_of_bnlib_is_caught():
-    student = [BNLIB_COPY, _bnlib_helpers_renamed()]
-    flags = copies.find({"mallory": {"ps1-forward": student}}, _references())
-    kinds = {(f["kind"], f["detail"].split(" ")[0]) for f in flags["mallory"]}
-    assert ("copies_reference", "my_forward") in kinds, flags
-    detail = next(f["detail"] for f in flags["mallory"] if f["detail"].startswith("my_forward"))
-    assert "bnlib's batchnorm_forward" in detail
+def _find(answers):
+    return copies.compare(answers, _references(), ignore=_ignore())
 
 
 SOLUTION_RENAMED = '''
@@ -95,13 +46,6 @@ def batchnorm_forward(inputs, scale, shift, epsilon=1e-5):
     stash = {"x": inputs, "x_hat": normed, "mu": m, "var": v, "gamma": scale, "eps": epsilon}
     return outputs, stash
 '''
-
-
-def test_a_renamed_copy_of_the_solution_is_caught():
-    flags = copies.find({"eve": {"ps1-forward": [SOLUTION_RENAMED]}}, _references(),
-                        ignore=_release("ps1-forward"))
-    assert [f["kind"] for f in flags["eve"]] == ["copies_reference"]
-    assert "the solution of ps1-forward's batchnorm_forward" in flags["eve"][0]["detail"]
 
 
 # Two students share code: helpers renamed, defined in the other order, locals renamed.
@@ -138,16 +82,6 @@ def batchnorm_forward(inp, g, b, e=1e-5):
     keep = dict(xc=centred, xh=normed, gamma=g, eps=e, var=(centred ** 2).mean(axis=0))
     return g * normed + b, keep
 '''
-
-
-def test_classmates_sharing_code_are_paired():
-    flags = copies.find({"alice": {"ps1-forward": [ALICE]}, "bob": {"ps1-forward": [BOB]},
-                         "carol": {"ps1-forward": [INDEPENDENT_FORWARD[1]]}}, _references(),
-                        ignore=_release("ps1-forward"))
-    assert set(flags) == {"alice", "bob"}, flags
-    assert [f["kind"] for f in flags["alice"]] == ["copies_classmate"]
-    assert "bob's batchnorm_forward" in flags["alice"][0]["detail"]
-    assert "alice's batchnorm_forward" in flags["bob"][0]["detail"]
 
 
 # Genuinely different correct implementations (each checked against bnlib below).
@@ -247,37 +181,159 @@ def test_the_independent_implementations_are_correct():
             np.testing.assert_allclose(got, want, atol=1e-10)
 
 
-def test_independent_correct_solutions_are_not_flagged():
-    answers = {f"s{i}": {"ps1-forward": [fwd], "ps2-backward": [bwd]}
-               for i, (fwd, bwd) in enumerate(zip(INDEPENDENT_FORWARD, INDEPENDENT_BACKWARD,
-                                                  strict=True))}
+# One classmate's backward pass (INDEPENDENT_BACKWARD[1]) disguised: every name changed,
+# two independent statements swapped, the operands of two sums and a product commuted.
+DISGUISED_CLASSMATE = '''
+def batchnorm_backward(grad_out, saved):
+    inp, mean, variance, e, scale = (saved["x"], saved["mu"], saved["var"], saved["eps"],
+                                     saved["gamma"])
+    batch = inp.shape[0]
+    sd = np.sqrt(e + variance)
+    normed = (inp - mean) / sd
+    g_gamma = np.sum(normed * grad_out, axis=0)
+    g_beta = np.sum(grad_out, axis=0)
+    g_norm = scale * grad_out
+    g_var = np.sum(g_norm * (inp - mean), axis=0) * -0.5 * sd ** -3
+    g_mean = g_var * np.mean(-2.0 * (inp - mean), axis=0) + np.sum(-g_norm / sd, axis=0)
+    g_in = g_norm / sd + g_mean / batch + g_var * 2.0 * (inp - mean) / batch
+    return g_in, g_gamma, g_beta
+'''
+
+# The solution's staged backward pass, disguised the same way.
+DISGUISED_SOLUTION = '''
+def batchnorm_backward_staged(g, c):
+    """My staged version."""
+    inp, avg, v, e, sc = c["x"], c["mu"], c["var"], c["eps"], c["gamma"]
+    n = inp.shape[0]
+    centred = inp - avg
+    s = np.sqrt(e + v)
+    r = 1.0 / s
+    normed = r * centred
+    dg = (normed * g).sum(axis=0)
+    db = g.sum(axis=0)
+    dn = sc * g
+    dc = dn * r
+    dr = (centred * dn).sum(axis=0)
+    ds = -dr / s**2
+    dv = ds * 0.5 / s
+    dc = dc + dv * 2.0 * centred / n
+    dm = -dc.sum(axis=0)
+    return dm / n + dc, dg, db
+'''
+
+# The way most of a class writes the two short ps2 answers: only names differ.
+SHORT = '''
+def param_grads({dy}, {c}):
+    return ({dy} * {c}["x_hat"]).sum(axis=0), {dy}.sum(axis=0)
+
+
+def rel_error({a}, {b}):
+    {s} = np.linalg.norm({a}) + np.linalg.norm({b})
+    if {s} == 0:
+        return 0.0
+    return float(np.linalg.norm({a} - {b}) / {s})
+'''
+
+
+def _short(i):
+    return SHORT.format(dy=f"g{i}", c=f"cache{i}", a=f"u{i}", b=f"w{i}", s=f"t{i}")
+
+
+def _class():
+    """Three independent students, six who wrote only the short answers, two copiers."""
+    answers = {}
+    for i, (fwd, bwd) in enumerate(zip(INDEPENDENT_FORWARD, INDEPENDENT_BACKWARD, strict=True)):
+        answers[f"s{i}"] = {"ps1-forward": [fwd], "ps2-backward": [bwd, _short(i)]}
+    for i in range(6):
+        answers[f"t{i}"] = {"ps2-backward": [*_release("ps2-backward"), _short(10 + i)]}
+    answers["copier"] = {"Copy of ps2-backward": [DISGUISED_CLASSMATE, _short(20)]}
+    answers["soloist"] = {"ps2-backward": [DISGUISED_SOLUTION, _short(21)]}
+    return answers
+
+
+def test_disguised_copies_of_a_classmate_and_of_the_solution_are_flagged_and_ranked_first():
+    result = _find(_class())
+    top = [(p["a"], p["b"], p["kind"]) for p in result.pairs[:2]]
+    assert sorted(top) == [("copier", "s1", "copies_classmate"),
+                           ("soloist", "the solution of ps2-backward", "copies_reference")], \
+        result.pairs
+    assert set(result.flags) == {"copier", "s1", "soloist"}, result.flags
+    assert [p["similarity"] for p in result.pairs] == sorted(
+        (p["similarity"] for p in result.pairs), reverse=True)
+    copier = result.flags["copier"][0]
+    assert copier["notebook"] == "Copy of ps2-backward"  # compared whatever its file name
+    assert "s1's" in copier["detail"]
+    pair = result.pairs[0] if result.pairs[0]["a"] == "copier" else result.pairs[1]
+    frag = pair["fragments"][0]  # the shared code, each side as its author wrote it
+    assert frag["a_name"] == frag["b_name"] == "batchnorm_backward"
+    assert "g_gamma" in frag["a_code"] and "dgamma" in frag["b_code"]
+
+
+def test_each_disguise_alone_is_caught():
+    base = INDEPENDENT_BACKWARD[1]
+    disguises = {
+        "renamed": base.replace("dgamma", "gg").replace("dxh", "q").replace("std", "sd"),
+        "reordered": base.replace(
+            "    dbeta = np.sum(dy, axis=0)\n    dgamma = np.sum(dy * x_hat, axis=0)\n",
+            "    dgamma = np.sum(dy * x_hat, axis=0)\n    dbeta = np.sum(dy, axis=0)\n"),
+        "commuted": base.replace("dxh / std + dvar * 2.0 * (x - mu) / n + dmu / n",
+                                 "dmu / n + (dxh / std + 2.0 * dvar * (x - mu) / n)")
+                        .replace("dy * gamma", "gamma * dy"),
+    }
+    for how, text in disguises.items():
+        assert text != base, how
+        answers = {"a": {"ps2-backward": [base]}, "b": {"ps2-backward": [text]},
+                   "c": {"ps2-backward": [INDEPENDENT_BACKWARD[0]]},
+                   "d": {"ps2-backward": [INDEPENDENT_BACKWARD[2]]}}
+        result = _find(answers)
+        assert [(p["a"], p["b"]) for p in result.pairs] == [("a", "b")], (how, result.pairs)
+
+
+def test_a_class_writing_the_short_answers_the_common_way_raises_no_flag():
+    answers = {f"s{i}": {"ps2-backward": [_short(i)]} for i in range(12)}
+    assert _find(answers).flags == {}
+    # nor two students who share only the short answers, in a class that wrote them otherwise
+    other = SHORT.replace('({dy} * {c}["x_hat"]).sum(axis=0)',
+                          'np.einsum("nd,nd->d", {dy}, {c}["x_hat"])')
+    answers = {f"o{i}": {"ps2-backward": [other.format(dy=f"d{i}", c="k", a="p", b="q", s="r")]}
+               for i in range(6)}
+    answers.update({"x": {"ps2-backward": [_short(1)]}, "y": {"ps2-backward": [_short(2)]}})
+    assert _find(answers).flags == {}
+
+
+def test_independent_correct_solutions_and_blank_notebooks_are_not_flagged():
+    answers = {k: v for k, v in _class().items() if k in ("s0", "s1", "s2")}
     answers["blank1"] = {"ps1-forward": _release("ps1-forward"),
                          "ps2-backward": _release("ps2-backward")}
     answers["blank2"] = {"ps1-forward": _release("ps1-forward"),
                          "ps2-backward": _release("ps2-backward")}
     answers["honest"] = {"ps1-forward": [ALICE]}
-    assert copies.find(answers, _references(),
-                       ignore=_release("ps1-forward") + _release("ps2-backward")) == {}
+    assert _find(answers).flags == {}
 
 
-def test_a_deeply_nested_answer_is_fingerprinted_or_skipped_never_an_error():
-    for n in (300, 1000, 2500, 20000):  # parses up to some depth, then a SyntaxError/Recursion
+def test_a_renamed_copy_of_the_solution_is_caught():
+    flags = _find({"eve": {"ps1-forward": [SOLUTION_RENAMED]},
+                   "carol": {"ps1-forward": [INDEPENDENT_FORWARD[1]]}}).flags
+    assert [f["kind"] for f in flags["eve"]] == ["copies_reference"], flags
+    assert "the solution of ps1-forward's" in flags["eve"][0]["detail"]
+    assert "carol" not in flags
+
+
+def test_classmates_sharing_code_are_paired():
+    flags = _find({"alice": {"ps1-forward": [ALICE]}, "bob": {"ps1-forward": [BOB]},
+                   "carol": {"ps1-forward": [INDEPENDENT_FORWARD[1]]}}).flags
+    assert set(flags) == {"alice", "bob"}, flags
+    assert [f["kind"] for f in flags["alice"]] == ["copies_classmate"]
+    assert "bob's" in flags["alice"][0]["detail"] and "alice's" in flags["bob"][0]["detail"]
+
+
+def test_a_deeply_nested_answer_or_a_bad_cell_is_skipped_never_an_error():
+    for n in (300, 1000, 2500, 20000):
         src = "def f(x):\n    return " + "+".join(["x"] * n) + "\n"
-        fps = copies.fingerprints([src, BOB])
-        assert "batchnorm_forward" in fps
-    answers = {s: {"nb": ["def f(x):\n    return " + "+".join(["x"] * 1000)]} for s in "ab"}
-    assert {f["kind"] for fl in copies.find(answers, {}).values() for f in fl} == \
-        {"copies_classmate"}
+        u = copies.unit("a", {"nb": [src, "def f(:\n", "%timeit 1\n" + BOB]})
+        assert "batchnorm_forward" in {f.name for f in u.functions}
 
 
-def test_bad_cells_are_skipped_and_magics_ignored():
-    fps = copies.fingerprints(["def f(:\n", "%timeit 1\n" + BOB])
-    assert set(fps) == {"normalise_centred", "remove_mean", "batchnorm_forward"}
-
-
-def test_a_large_class_of_independent_answers_has_no_flag():
-    # Many near-identical students: grouped by hash (a dict), never compared pairwise.
-    answers = {f"s{i}": {"ps1-forward": [INDEPENDENT_FORWARD[i % 3].replace(
-        "1e-5", f"{1e-5 + i * 1e-9!r}")]} for i in range(100)}
-    flags = copies.find(answers, _references())
-    assert flags == {}
+def test_a_notebook_that_does_not_read_gives_no_code():
+    assert copies.code_cells("{not json") == []
+    assert copies.code_cells('{"cells": [{"cell_type": "code", "source": ["a", "b"]}]}') == ["ab"]

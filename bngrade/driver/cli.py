@@ -8,6 +8,7 @@
     bngrade export ps1-forward --format canvas|moodle|blackboard|csv [--out FILE]
     bngrade verify ps1-forward [--course-dir .] [--db URL]
     bngrade feedback ps1-forward [--course-dir .] [--db URL] [--student ID ...]
+    bngrade review ps1-forward | --all [--course-dir .] [--db URL]
     bngrade certs DIR [--host NAME ...] [--days N] [--force]
 """
 
@@ -70,6 +71,13 @@ def _parser():
     f = sub.add_parser("feedback", parents=[one], help="write the feedback pages again from "
                        "the gradebook and the autograded notebooks (no grading)")
     f.add_argument("--student", action="append", help="only this student; repeat for several")
+    r = sub.add_parser("review", help="write the class review page (review.html, "
+                       "review.json) of an assignment, or with --all of every assignment and "
+                       "one page joining them")
+    r.add_argument("assignment", nargs="?")
+    for action in one._actions[1:]:  # --course-dir, --db as every command on grades has them
+        r._add_action(action)
+    r.add_argument("--all", action="store_true", help="every assignment in the gradebook")
     c = sub.add_parser("certs", help="make the TLS certificates of a Dask cluster (an "
                        "authority and scheduler, worker, client certificates)")
     c.add_argument("folder")
@@ -143,6 +151,10 @@ def _run(args):
         return _verify(args)
     if args.command == "certs":
         return _certs(args)
+    if args.command == "review":
+        from .review import command
+
+        return command(args)
     from . import engine, export, report
     from .course import Course
     from .lms import CollectionError

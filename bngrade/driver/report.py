@@ -19,10 +19,8 @@ import io
 import json
 import os
 
-import nbformat
-
 from ..sanitize import csv_cell, line, markdown
-from . import copies, integrity, timing
+from . import copies, integrity, review, timing
 from .export import final_scores
 
 
@@ -145,43 +143,10 @@ def _timing_lines(t):
     return out
 
 
-def _code(text):
-    """The code cells of a notebook's text (``[]`` when it does not read)."""
-    try:
-        nb = nbformat.reads(text, as_version=4)
-        return ["".join(c.source) if isinstance(c.source, list) else str(c.source)
-                for c in nb.cells if c.get("cell_type") == "code"]
-    except Exception:  # a corrupt notebook is flagged by the grader, not here
-        return []
-
-
 def copy_flags(course, assignment, students):
-    """``{student: [flag]}``: answers copied from bnlib, the source or a classmate."""
-    import bnlib
-
-    sources = course.sources(assignment)
-    releases = [c for text in sources.values() for c in _release_code(course, text)]
-    references = {"bnlib": copies.reference_sources(os.path.dirname(bnlib.__file__))}
-    for name, text in sources.items():
-        references[f"the source of {name}"] = _code(text)
-    answers = {}
-    for student in students:
-        for name in sources:
-            path = course.path("submitted", student, assignment, f"{name}.ipynb")
-            if os.path.isfile(path) and os.path.getsize(path) < 50 << 20:
-                with open(path, encoding="utf-8", errors="replace") as f:
-                    answers.setdefault(student, {})[name] = _code(f.read())
-    return copies.find(answers, references, ignore=releases)
-
-
-def _release_code(course, text):
-    """The code cells of the release made from a source (solutions replaced by the stub)."""
-    from nbgrader.preprocessors import ClearSolutions
-    from traitlets.config import Config
-
-    nb, _ = ClearSolutions(config=Config(course.cfg)).preprocess(
-        nbformat.reads(text, as_version=4), {})
-    return _code(nbformat.writes(nb))
+    """``{student: [flag]}``: answers copied from bnlib, the solution or a classmate, over
+    every notebook each student handed in (:func:`bngrade.driver.copies.class_copies`)."""
+    return copies.class_copies(course, assignment, students).flags
 
 
 RUN_FACTS = ("timings", "time_limit")  # what only a grading run knows
@@ -230,4 +195,5 @@ def write(course, store, assignment, collection=None, clock=None, extra=None):
         summary.update({k: v for k, v in _last_run(files["json"]).items() if k not in summary})
     integrity.write_private(files["json"], json.dumps(summary, indent=1))
     integrity.write_private(files["markdown"], render(summary))
+    files.update(review.write(course, store, assignment, os.path.dirname(files["json"])))
     return dict(summary, files=files)

@@ -46,6 +46,8 @@ from nbformat.v4 import new_markdown_cell, new_output
 from nbgrader.preprocessors import GetGrades
 from traitlets import Bool, Unicode
 
+from bnlib.checks import REGISTRY
+
 from ..sanitize import SafeClearHiddenTests, html_document, markdown
 
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
@@ -334,9 +336,36 @@ class FeedbackExporter(HTMLExporter):
 
     def from_notebook_node(self, nb, resources=None, **kw):
         output, resources = super().from_notebook_node(nb, resources, **kw)
+        output = name_parts(output, nb)
         # Bootstrap's icon font is a file the page does not have (and its CSP would refuse)
         output = _FONT_FACE.sub("", output).replace("</head>", _WRAP_OUTPUT + "</head>", 1)
         return html_document(output), resources
+
+
+_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*(?:\(\d+(?:\.\d+)? points?\))?\s*$", re.M)
+_TOC_TEST = re.compile(r'<a href="#([^"<>]*)">Test cell</a>')
+
+
+def name_parts(page, nb):
+    """The table of contents names each test cell by its part (the Markdown heading above
+    it, without its points; else the checker's description, else its grade id) instead of
+    nbgrader's "Test cell"."""
+    names, heading = {}, None
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            found = _HEADING.findall(_text(cell.get("source", "")))
+            heading = found[-1] if found else heading
+        m = cell.get("metadata", {}).get("nbgrader", {})
+        if m.get("grade") and not m.get("solution") and m.get("grade_id"):
+            part = REGISTRY.get(m["grade_id"])
+            names[m["grade_id"]] = heading or (part.description if part else m["grade_id"])
+    return _TOC_TEST.sub(lambda t: f'<a href="#{t.group(1)}">'
+                         f'{html.escape(names.get(html.unescape(t.group(1)), "Test cell"))}</a>',
+                         page)
+
+
+def _text(source):
+    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def formgrader_dir():

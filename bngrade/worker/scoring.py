@@ -88,6 +88,7 @@ class _Box:
                     break
                 if error is not None and label not in self.problems:
                     self.problems[label] = (error["code"], error["text"]) if "code" in error \
+                        else _syntax(source) if error["type"] in _SYNTAX \
                         else ("raised", f"raised {error['type']}: {error['text']}")
             self.session = session
         return self.session
@@ -96,6 +97,23 @@ class _Box:
         if self.session is not None:
             self.session.kill()
             self.session = None
+
+
+_SYNTAX = ("SyntaxError", "IndentationError", "TabError")
+
+
+def _syntax(source):
+    """``("syntax_error", words)`` naming the line, from the grader's own compile of the
+    cell (nothing is run; the sandbox's words are not needed)."""
+    try:
+        compile(source, "<cell>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        code = (exc.text or "").strip()[:200]
+        return ("syntax_error", f"has a syntax error at line {exc.lineno}"
+                + (f": `{code}`" if code else "") + f" ({exc.msg})")
+    except (ValueError, RecursionError, MemoryError, OverflowError):
+        pass
+    return ("syntax_error", "has a syntax error")
 
 
 def _words(exc, limits):
@@ -144,12 +162,18 @@ def score_notebook(spec, cells, answers, salt, student, limits, isolated=True, t
                 box.drop()
                 outcome = Outcome(False, f"while `{part.target}` was being called, it "
                                   f"{_words(exc, limits)}", exc.code)
-            message = outcome.message
-            if not outcome.passed and "NameError" in message and box.problems:
+            message, mistake = outcome.message, outcome.mistake
+            syntax = [label for label, (code, _) in box.problems.items() if code == "syntax_error"]
+            if not outcome.passed and "NameError" in message and syntax:  # the cause, first
+                message = "; ".join(f"{label.strip('<>')} {box.problems[label][1]}"
+                                    for label in syntax) + (
+                    f", so `{part.target}` was never defined: fix that line and run the cell.")
+                mistake = "syntax_error"
+            elif not outcome.passed and "NameError" in message and box.problems:
                 message += " -- " + "; ".join(f"{label.strip('<>')} {text}" for label, (_, text)
                                               in box.problems.items())
             verdicts[gid] = {"score": points if outcome.passed else 0.0, "points": points,
-                             "message": message, "mistake": outcome.mistake,
+                             "message": message, "mistake": mistake,
                              "seconds": max(box.times[first:], default=0.0)
                              if first is not None else None}
     finally:

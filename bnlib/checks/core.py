@@ -274,10 +274,10 @@ def error_words(exc):
 
 def raised(target, error):
     """The verdict when the student's code raised ``error`` (from :func:`error_words`)."""
-    if error.startswith("NotImplementedError"):
-        return Outcome(False, f"`{target}` is not written yet (it still raises "
+    if error.startswith("NotImplementedError"):  # the part is as released
+        return Outcome(False, f"not attempted: `{target}` is not written yet (it still raises "
                        "NotImplementedError): replace that line with your code and run the "
-                       "cell.", "not_written")
+                       "cell.", "not_attempted")
     return Outcome(False, f"`{target}` raised {error}.", "raised")
 
 

@@ -22,6 +22,10 @@ def _error_words(got, expected):
     if expected.get("error") and not got.get("error"):
         return (f"it should raise {expected['error']} here, as PyTorch does "
                 f"(\"{expected['detail']}\"), but it did not.", "missing_error")
+    if got.get("error") == "NotImplementedError" and not expected.get("error"):
+        return (f"not attempted: it is still the released stub (it raises "
+                f"NotImplementedError{got.get('where', '')}); write your answer in its cell "
+                "and run it.", "not_attempted")
     if got.get("error") and not expected.get("error"):
         hint = ""
         if got.get("op") == "forward" and got.get("state", {}).get("training") is False:
