@@ -177,3 +177,14 @@ def test_a_report_folder_per_gradebook_and_the_password_never_shown(tmp_path):
     assert "s3cret" not in pg.gradebook() and "s3cret" not in pg.reports("a")
     assert pathlib.Path(pg.reports("a")).parent.name.startswith("reports@bn-")
     assert Course(course, "sqlite:////tmp/x.db").reports("a") != pg.reports("a")
+
+
+@pytest.mark.slow
+def test_the_summary_times_the_whole_class_as_graded_not_the_last_run(graded):
+    summary = grade(graded, students=["amy"])  # one student regraded
+    assert summary["timings"]["graded"] == 1
+    c = summary["class_timings"]
+    assert c["graded"] == c["timed"] == c["submission"]["n"] == 2
+    assert {e["student"] for e in c["slowest"]} == {"amy", "bob"}
+    assert all(e["seconds"] > 0 for e in c["slowest"])
+    assert "the whole class as graded" in pathlib.Path(summary["files"]["markdown"]).read_text()
