@@ -22,8 +22,9 @@ import nbformat
 import pytest
 from engine_tools import edited, environ_with_venv, grade, make_course, source, submit
 
-from bngrade import late, nbg
-from bngrade.course import Course
+from bngrade import nbg
+from bngrade.driver import late
+from bngrade.driver.course import Course
 
 WRONG = ("x.var(axis=0)", "x.var(axis=0, ddof=1)")
 
@@ -46,7 +47,7 @@ def graded(tmp_path_factory):
 
 STOPPED_RUN = """
 import json, os, signal, sys
-from bngrade import engine
+from bngrade.driver import engine
 
 name, course, time_limit = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 original = getattr(engine, name)

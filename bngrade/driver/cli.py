@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from .. import __version__
 
 
 def _parser():
@@ -95,7 +95,8 @@ def _parser():
 
 
 def _verify(args):
-    from . import integrity, sanitize
+    from .. import sanitize
+    from . import integrity
     from .course import Course
     from .store import Store
 
@@ -135,7 +136,7 @@ def _manual_grades(gb, assignment):
 
 
 def _late_rule(args):
-    """Keep the late rule of ``--due``/``--late-penalty`` in the gradebook (bngrade.late)."""
+    """Keep the late rule of ``--due``/``--late-penalty`` in the gradebook (bngrade.driver.late)."""
     from . import late
     from .course import Course
     from .store import Store
@@ -167,7 +168,7 @@ def _certs(args):
 
 
 def _log(message):
-    from .sanitize import line
+    from ..sanitize import line
 
     print(line(message, limit=None), file=sys.stderr)  # one line: may quote a student's text
 
@@ -195,7 +196,7 @@ def _run(args):
     from .store import Store
 
     if args.command == "feedback":
-        from . import feedback
+        from ..worker import feedback
 
         n = feedback.regenerate(args.assignment, args.course_dir, args.db, args.student)
         print(f"{args.assignment}: {n} feedback pages written (feedback/<student>/"
@@ -225,9 +226,9 @@ def _run(args):
         finally:
             store.close()
     else:
+        from ..build import WorkerRefused
+        from ..sandbox.isolation import IsolationUnavailable
         from . import tls
-        from .build import WorkerRefused
-        from .isolation import IsolationUnavailable
 
         if args.late_penalty is not None or args.due is not None:
             _late_rule(args)

@@ -21,9 +21,10 @@ import os
 
 import nbformat
 
-from . import copies, integrity, nbg, timing
+from .. import nbg
+from ..sanitize import csv_cell, line, markdown
+from . import copies, integrity, timing
 from .export import final_scores
-from .sanitize import csv_cell, line, markdown
 
 
 def summarize(assignment, rows):
@@ -261,7 +262,7 @@ def class_timings(rows):
 def attendance(course, assignment, rows, final, folder):
     """Who sent nothing (``missing``: on the gradebook or in a zip without a notebook) and
     who was late (the LMS's marker, or nbgrader's submission time after the due date), with
-    the penalty applied (:func:`bngrade.late.apply`)."""
+    the penalty applied (:func:`bngrade.driver.late.apply`)."""
     from .lms import read_lms_ids
 
     flagged = {r["student"] for r in rows

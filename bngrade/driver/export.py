@@ -38,10 +38,10 @@ from nbgrader.api import (
     SubmittedNotebook,
 )
 
+from ..sanitize import csv_cell
 from .integrity import write_private
 from .lms import read_lms_ids
 from .roster import Roster
-from .sanitize import csv_cell
 
 FORMATS = ("canvas", "moodle", "blackboard", "csv")
 
@@ -236,7 +236,7 @@ def export(assignment, fmt, course_dir=".", db_url=None, out=None, roster=None, 
         rows = late.apply(gb, assignment, rows)
     bad = unverified_rows(course, assignment)
     if bad and not include_unverified:
-        from .sanitize import line
+        from ..sanitize import line
 
         raise ExportRefused(
             f"{len(bad)} row(s) of {assignment} fail `bngrade verify` (changed behind "

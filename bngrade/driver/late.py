@@ -81,7 +81,7 @@ def stored_rule(gb, assignment):
 
 def apply(gb, assignment, final, the_rule=None, lms_late=()):
     """Add ``late_by`` (seconds late, or None) to each row of ``final``
-    (:func:`bngrade.export.final_scores`); with a rule (given, or stored in the gradebook),
+    (:func:`bngrade.driver.export.final_scores`); with a rule (given, or stored in the gradebook),
     write each late submission's penalty to nbgrader's tables and update the rows."""
     if the_rule is None:
         the_rule = stored_rule(gb, assignment)

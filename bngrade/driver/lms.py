@@ -43,10 +43,10 @@ import stat
 import zipfile
 import zlib
 
+from ..sanitize import csv_cell, line
 from .course import MAX_NOTEBOOK_BYTES
 from .integrity import write_private
 from .roster import Roster, norm, safe_login
-from .sanitize import csv_cell, line
 
 MAX_ENTRIES = 100_000
 MAX_TOTAL_BYTES = 8 << 30  # notebooks written by one collection
@@ -497,7 +497,7 @@ def _write_reports(course, assignment, entries, students):
 
 def read_lms_ids(folder):
     """``{login: {"lms", "lms_user_id", "name", "late", "attempt"}}`` from earlier collections
-    (``folder``: the assignment's reports, :meth:`bngrade.course.Course.reports`)."""
+    (``folder``: the assignment's reports, :meth:`bngrade.driver.course.Course.reports`)."""
     path = os.path.join(folder, "lms_ids.csv")
     if not os.path.exists(path):
         return {}

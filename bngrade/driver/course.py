@@ -14,7 +14,7 @@ import re
 
 from nbgrader.utils import parse_utc
 
-from . import nbg
+from .. import nbg
 
 MAX_NOTEBOOK_BYTES = 50 << 20
 
