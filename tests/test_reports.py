@@ -123,7 +123,7 @@ def test_late_and_missing_students_are_in_the_summary_and_a_late_rule_takes_its_
         [("leeann", True, 0.0)]
     full = summary["max_score"]
     db = course / "gradebook.db"
-    from bngrade.store import Store
+    from bngrade.driver.store import Store
 
     store = Store(f"sqlite:///{db}")
     store.set_setting(late.setting_name("bn-mini"), late.rule(penalty=25))

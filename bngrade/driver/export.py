@@ -233,7 +233,9 @@ def export(assignment, fmt, course_dir=".", db_url=None, out=None, roster=None, 
         rows = final_scores(gb, assignment)
         from . import late
 
-        rows = late.apply(gb, assignment, rows)
+        late_marked = [s for s, v in read_lms_ids(course.reports(assignment)).items()
+                       if v["late"]]
+        rows = late.apply(gb, assignment, rows, lms_late=late_marked)
     bad = unverified_rows(course, assignment)
     if bad and not include_unverified:
         from ..sanitize import line
