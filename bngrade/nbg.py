@@ -140,10 +140,38 @@ def register(db_url, course_id, assignment, sources, cfg):
             for name, nb in sources.items()}
 
 
+def reads(text):
+    """``nbformat.reads`` (version 4) without nbformat's ``MissingIDFieldWarning`` traceback:
+    a cell of a 4.5+ notebook without an ``id`` (Colab and hand edits drop them) gets one,
+    made from its position (``cell-3``), before nbformat sees it, so the same text always
+    reads the same (nbformat's own repair draws random ids)."""
+    from nbformat.warnings import MissingIDFieldWarning
+
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raw = None  # nbformat says why
+    if isinstance(raw, dict) and isinstance(raw.get("cells"), list) \
+            and (raw.get("nbformat"), raw.get("nbformat_minor", 0)) >= (4, 5):
+        cells = [c for c in raw["cells"] if isinstance(c, dict)]
+        seen = {c.get("id") for c in cells}
+        if any(not c.get("id") for c in cells):
+            for i, c in enumerate(cells):
+                if not c.get("id"):
+                    c["id"] = next(n for n in (f"cell-{i}", *(f"cell-{i}-{k}" for k in
+                                                               range(1, len(cells) + 2)))
+                                   if n not in seen)
+                    seen.add(c["id"])
+            text = json.dumps(raw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingIDFieldWarning)
+        return nbformat.reads(text, as_version=4)
+
+
 def read_notebook(text):
     """Parse notebook JSON text; raise ValueError with a readable reason."""
     try:
-        nb = nbformat.reads(text, as_version=4)
+        nb = reads(text)
     except Exception as exc:  # nbformat raises many kinds of errors
         raise ValueError(f"not a readable notebook ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None

@@ -8,6 +8,9 @@ and their files are compared column by column; ``grades.csv`` must agree too.
 """
 
 import csv
+import json
+import shutil
+import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -139,3 +142,76 @@ def test_an_unknown_assignment_or_format_is_a_clear_error(graded):
     done = subprocess.run([sys.executable, "-m", "bngrade", "export", "ps9", "--format", "csv"],
                           cwd=course, env=environ_with_venv(), capture_output=True, text=True)
     assert done.returncode == 2 and "no assignment 'ps9'" in done.stderr
+
+
+def test_the_manual_grade_reaches_the_summary_as_it_reaches_csv_and_export(graded):
+    course, _, nb = graded
+    summary = json.loads((course / "reports" / "bn-mini" / "summary.json").read_text())
+    scores = {p["student"]: p["score"] for p in summary["per_student"]}
+    assert scores == {s: float(nb[s]["score"]) for s in scores} and scores["alee"] == 3.5
+    forward = next(q for q in summary["per_question"] if q["grade_id"] == "ps1_train_forward")
+    column = [float(r["ps1_train_forward"]) for r in csv.DictReader(
+        open(course / "reports" / "bn-mini" / "grades.csv"))]
+    assert forward["mean"] == pytest.approx(sum(column) / len(column)) and 2.5 in column
+    assert "3.5 / 4" in (course / "reports" / "bn-mini" / "summary.md").read_text()
+    assert summary["missing"] == ["zoe"]  # in the gradebook, no submission
+
+
+def test_verify_lists_every_manual_grade_for_the_record(graded):
+    course, _, _ = graded
+    out = run(course, sys.executable, "-m", "bngrade", "verify", "bn-mini")
+    assert "manual grades (1;" in out
+    assert "alee ps1_train_forward: 0 -> 2.5" in out
+
+
+def bngrade(course, *args):
+    return subprocess.run([sys.executable, "-m", "bngrade", *args], cwd=course,
+                          env=environ_with_venv(), capture_output=True, text=True, timeout=300)
+
+
+def test_export_refuses_a_tampered_row_naming_it_unless_told_to_flag_it(graded, tmp_path):
+    course = tmp_path / "copy"
+    shutil.copytree(graded[0], course)
+    with sqlite3.connect(course / "gradebook.db") as db:
+        db.execute("UPDATE bngrade_result SET score = 4 WHERE student = 'smith_j'")
+    out = course / "out.csv"
+    done = bngrade(course, "export", "bn-mini", "--format", "csv", "--out", str(out))
+    assert done.returncode == 2 and "smith_j" in done.stderr and "hkim" not in done.stderr
+    assert "nothing was written" in done.stderr and not out.exists()
+    done = bngrade(course, "export", "bn-mini", "--format", "csv", "--out", str(out),
+                   "--include-unverified")
+    assert done.returncode == 0, done.stderr
+    flags = {r["student_id"]: r["unverified"] for r in csv.DictReader(open(out))}
+    assert flags["smith_j"] and not any(v for s, v in flags.items() if s != "smith_j")
+
+
+def test_export_names_each_student_the_lms_will_skip(graded):
+    course, _, _ = graded
+    done = bngrade(course, "export", "bn-mini", "--format", "moodle", "--out",
+                   str(course / "m.csv"))
+    assert done.returncode == 0, done.stderr
+    warned = {ln.split(":")[1].strip() for ln in done.stderr.splitlines()
+              if ln.startswith("warning:")}
+    assert warned == {"hkim", "smith_j", "zoe"}  # alee came from Moodle: her id is known
+    assert "3 of them the LMS will skip" in done.stdout
+
+
+def test_the_feedback_bundles_have_the_names_canvas_and_moodle_read(graded):
+    course, roster, _ = graded
+    out = run(course, sys.executable, "-m", "bngrade", "bundle", "bn-mini", "--lms", "canvas",
+              "--out", str(course / "canvas.zip"))
+    assert "1 feedback pages" in out
+    [name] = zipfile.ZipFile(course / "canvas.zip").namelist()
+    assert name == "kimhana_4410_9921_bn-mini-feedback.html"
+    # Canvas's re-upload: the first two all-digit parts are the user id and the attachment
+    assert [p for p in name.split("_") if p.isdigit()][:2] == ["4410", "9921"]
+    run(course, sys.executable, "-m", "bngrade", "bundle", "bn-mini", "--lms", "moodle",
+        "--roster", str(roster), "--out", str(course / "moodle.zip"))
+    with zipfile.ZipFile(course / "moodle.zip") as zf:
+        names = zf.namelist()
+        assert b"<html" in zf.read(names[0]).lower()
+    assert "Ann Lee_301_assignsubmission_file_bn-mini-feedback.html" in names
+    for name in names:  # Moodle's importer: name, participant id, plugin type and name, file
+        who, pid, kind, plugin, file = name.split("_", 4)
+        assert pid.isdigit() and (kind, plugin) == ("assignsubmission", "file")
+        assert file == "bn-mini-feedback.html" and "/" not in name

@@ -347,3 +347,47 @@ def test_collection_and_export_files_are_private(course, tmp_path):
     write(tmp_path / "out" / "canvas.csv", "canvas", NB, [row])
     for path in (got.files["collection"], got.files["lms_ids"], tmp_path / "out" / "canvas.csv"):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+# Moodle's "Download grading worksheet" of an assignment, as Moodle writes it (the identity
+# column shown is the site's choice; email by default)
+WORKSHEET = ("Identifier,Full name,Email address,Status,Grade,Maximum Grade,"
+             "Grade can be changed,Last modified (submission),Last modified (grade),"
+             "Feedback comments\n"
+             "Participant 301,Ann Lee,al@uni.example,Submitted for grading,,4.00,Yes,"
+             "\"Monday, 2 March 2026, 10:00 AM\",-,\n"
+             "Participant 302,Ann Lee,al2@uni.example,Submitted for grading,,4.00,Yes,"
+             "\"Monday, 2 March 2026, 10:05 AM\",-,\n"
+             "Participant 303,Dee Roy,dr@uni.example,No submission,,4.00,Yes,-,-,\n")
+
+
+def test_moodles_grading_worksheet_is_a_roster_that_tells_same_named_students_apart(
+        course, tmp_path):
+    sheet = tmp_path / "worksheet.csv"
+    sheet.write_text(WORKSHEET, encoding="utf-8")
+    roster = Roster.read(sheet)
+    assert {p["login"]: p["lms_id"] for p in roster.people} == \
+        {"Ann_Lee_301": "301", "Ann_Lee_302": "302", "Dee_Roy": "303"}
+    assert roster.by_login["Dee_Roy"]["email"] == "dr@uni.example"
+    archive = make_zip(tmp_path / "m.zip", {
+        "Ann Lee_301_assignsubmission_file_/bn-mini.ipynb": '{"who": "ann 301"}',
+        "Ann Lee_302_assignsubmission_file_/bn-mini.ipynb": '{"who": "ann 302"}'})
+    collect(course, NB, archive, [NB], roster=str(sheet))
+    assert saved(course, "Ann_Lee_301") == '{"who": "ann 301"}'
+    assert saved(course, "Ann_Lee_302") == '{"who": "ann 302"}'
+    ids = {r["student"]: r["lms_user_id"] for r in rows(course, "lms_ids.csv")}
+    assert ids == {"Ann_Lee_301": "301", "Ann_Lee_302": "302"}
+
+
+def test_a_same_named_canvas_pair_is_collected_by_user_id_without_a_roster(course, tmp_path):
+    archive = make_zip(tmp_path / "c.zip", {
+        "kimhana_4410_9921_bn-mini.ipynb": '{"who": "4410"}',
+        "kimhana_4412_9930_bn-mini.ipynb": '{"who": "4412"}',
+        "kimhana_4412_9931_bn-mini-1.ipynb": '{"who": "4412, again"}',
+        "leeann_4413_9940_bn-mini.ipynb": '{"who": "lee"}'})
+    collect(course, NB, archive, [NB])
+    assert course.students(NB) == ["kimhana_4410", "kimhana_4412", "leeann"]
+    assert saved(course, "kimhana_4410") == '{"who": "4410"}'
+    assert saved(course, "kimhana_4412") == '{"who": "4412, again"}'  # its latest upload
+    ids = {r["student"]: r["lms_user_id"] for r in rows(course, "lms_ids.csv")}
+    assert ids == {"kimhana_4410": "4410", "kimhana_4412": "4412", "leeann": "4413"}

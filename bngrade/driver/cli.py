@@ -6,6 +6,7 @@
                                   [--zip submissions.zip [--roster roster.csv]]
     bngrade summary ps1-forward [--course-dir .] [--db URL]
     bngrade export ps1-forward --format canvas|moodle|blackboard|csv [--out FILE]
+    bngrade bundle ps1-forward --lms canvas|moodle [--out FILE] [--roster FILE]
     bngrade verify ps1-forward [--course-dir .] [--db URL]
     bngrade feedback ps1-forward [--course-dir .] [--db URL] [--student ID ...]
     bngrade review ps1-forward | --all [--course-dir .] [--db URL]
@@ -56,6 +57,12 @@ def _parser():
                    "WITHOUT a sandbox (when bubblewrap cannot be used); every row is flagged "
                    "'unisolated'")
     a.add_argument("--no-progress", action="store_true")
+    a.add_argument("--due", help="the due date, e.g. '2026-03-02 23:59:00 UTC' (default: "
+                   "nbgrader's, `nbgrader db assignment add ID --duedate ...`)")
+    a.add_argument("--late-penalty", type=float, help="percent of the points taken per day "
+                   "late (each started day counts whole); kept for later runs and exports")
+    a.add_argument("--late-max-days", type=float, help="with --late-penalty: later than "
+                   "this many days scores 0")
     sub.add_parser("summary", parents=[one],
                    help="print the summary of an assignment's recorded grades")
     e = sub.add_parser("export", parents=[one], help="write the grades (manual ones "
@@ -66,6 +73,14 @@ def _parser():
     e.add_argument("--title", help="the grade column's title (default: the assignment id)")
     e.add_argument("--column-id", help="the LMS's id of the grade column (Canvas's "
                    "assignment id, Blackboard's column id), to fill an existing column")
+    e.add_argument("--include-unverified", action="store_true", help="write the rows that "
+                   "fail `bngrade verify` too, flagged (default: refuse, naming them)")
+    b = sub.add_parser("bundle", parents=[one], help="zip the feedback pages as the LMS's "
+                       "feedback upload expects (Canvas: Re-Upload Submissions; Moodle: "
+                       "Upload multiple feedback files in a zip)")
+    b.add_argument("--lms", required=True, choices=("canvas", "moodle"))
+    b.add_argument("--out", help="the zip to write (default: in the assignment's reports)")
+    b.add_argument("--roster", help="a CSV with LMS ids (for Moodle: its grading worksheet)")
     sub.add_parser("verify", parents=[one], help="report every gradebook row of an "
                    "assignment that does not match the seal bngrade wrote (exit status 1 if any)")
     f = sub.add_parser("feedback", parents=[one], help="write the feedback pages again from "
@@ -101,6 +116,7 @@ def _verify(args):
     try:
         rows = store.rows(args.assignment)
         bad = integrity.check(store.gb, key, course.course_id, args.assignment, rows)
+        overrides = _manual_grades(store.gb, args.assignment)
     finally:
         store.close()
     for m in bad:
@@ -109,7 +125,40 @@ def _verify(args):
     ok = sum(r["student"] not in mismatched for r in rows)
     print(f"{args.assignment}: {ok} of {len(rows)} rows match their seal; {len(bad)} do not"
           + (f" (`bngrade autograde {args.assignment}` regrades them)" if bad else ""))
+    print(f"manual grades ({len(overrides)}; nbgrader's formgrader, kept over the automatic "
+          "score and not sealed):")
+    for student, cell, auto, manual in overrides:
+        auto = "-" if auto is None else f"{auto:g}"
+        print(f"  {sanitize.line(student)} {sanitize.line(cell)}: {auto} -> {manual:g}")
     return 1 if bad else 0
+
+
+def _manual_grades(gb, assignment):
+    """``[(student, grade cell, automatic score, manual score)]`` of every manual grade."""
+    from .export import final_scores
+
+    try:
+        rows = final_scores(gb, assignment)
+    except ValueError:
+        return []
+    return [(r["student"], cell, auto, manual) for r in rows
+            for cell, (auto, manual) in sorted(r["manual"].items())]
+
+
+def _late_rule(args):
+    """Keep the late rule of ``--due``/``--late-penalty`` in the gradebook (bngrade.driver.late)."""
+    from . import late
+    from .course import Course
+    from .store import Store
+
+    course = Course(args.course_dir, args.db)
+    the_rule = late.rule(args.due, args.late_penalty if args.late_penalty is not None else 0.0,
+                         args.late_max_days)
+    store = Store(course.db_url, course.course_id)
+    try:
+        store.set_setting(late.setting_name(args.assignment), the_rule)
+    finally:
+        store.close()
 
 
 def _certs(args):
@@ -168,9 +217,20 @@ def _run(args):
               f"{args.assignment}/)")
         return 0
     if args.command == "export":  # a bad roster or assignment: main says so, exit 2
-        path, n = export.export(args.assignment, args.format, args.course_dir, args.db,
-                                args.out, args.roster, args.title, args.column_id)
-        print(f"{args.format}: {n} students written to {path}")
+        path, n, skipped = export.export(args.assignment, args.format, args.course_dir,
+                                         args.db, args.out, args.roster, args.title,
+                                         args.column_id, args.include_unverified)
+        for student, why in skipped:  # one line per student the LMS will not import
+            _log(f"warning: {student}: {why}")
+        print(f"{args.format}: {n} students written to {path}"
+              + (f"; {len(skipped)} of them the LMS will skip (above)" if skipped else ""))
+        return 0
+    if args.command == "bundle":
+        path, n, skipped = export.feedback_bundle(args.assignment, args.lms, args.course_dir,
+                                                  args.db, args.out, args.roster)
+        for student, why in skipped:
+            _log(f"not in the bundle: {student}: {why}")
+        print(f"{args.lms}: {n} feedback pages in {path}")
         return 0
     if args.command == "summary":
         course = Course(args.course_dir, args.db)
@@ -184,6 +244,8 @@ def _run(args):
         from ..sandbox.isolation import IsolationUnavailable
         from . import tls
 
+        if args.late_penalty is not None or args.due is not None:
+            _late_rule(args)
         try:
             summary = engine.autograde(
                 args.assignment, args.course_dir, workers=args.workers,

@@ -3,11 +3,14 @@
 Read: ``<source>/<assignment>/*.ipynb`` and
 ``submitted/<student>/<assignment>/*.ipynb`` (+ ``timestamp.txt``). Written by
 the driver only: ``autograded/`` and ``feedback/`` (nbgrader's places) and
-``reports/<assignment>/``.
+``reports/<assignment>/`` (for the course's own gradebook; another ``--db`` gets its own
+``reports@<gradebook>/<assignment>/``: :meth:`Course.reports`).
 """
 
 import glob
+import hashlib
 import os
+import re
 
 from nbgrader.utils import parse_utc
 
@@ -24,12 +27,28 @@ class Course:
         self.cfg = nbg.load_config(self.root)
         cd = nbg.coursedir(self.cfg)
         self.course_id = cd.course_id or "default_course"
+        self.default_db = db_url is None or db_url == cd.db_url
         self.db_url = db_url or cd.db_url
         self.dirs = {k: os.path.join(self.root, getattr(cd, f"{k}_directory"))
                      for k in ("source", "submitted", "autograded", "feedback")}
 
     def path(self, kind, *parts):
         return os.path.join(self.dirs[kind], *parts)
+
+    def gradebook(self):
+        """The gradebook's URL as it may be shown (password hidden)."""
+        return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", self.db_url)
+
+    def reports(self, assignment):
+        """The folder of ``assignment``'s reports for this gradebook: ``reports/<assignment>``
+        for the course's own, ``reports@<name>-<hash>/<assignment>`` for any other ``--db``
+        (so two gradebooks never overwrite each other's reports)."""
+        if self.default_db:
+            return os.path.join(self.root, "reports", assignment)
+        shown = self.gradebook()
+        name = re.sub(r"[^A-Za-z0-9]+", "-", shown.rsplit("/", 1)[-1]).strip("-")[:40]
+        digest = hashlib.sha256(shown.encode()).hexdigest()[:8]
+        return os.path.join(self.root, f"reports@{name or 'db'}-{digest}", assignment)
 
     def sources(self, assignment):
         """``{notebook name: source text}`` of an assignment (its nbgrader source)."""

@@ -26,6 +26,7 @@ import csv
 import datetime
 import io
 import os
+import re
 
 from nbgrader.api import (
     BaseCell,
@@ -50,7 +51,8 @@ def final_scores(gb, assignment):
 
     Keys: ``student``, ``first_name``, ``last_name``, ``email``, ``lms_user_id``,
     ``timestamp``, ``raw_score``, ``late_submission_penalty``, ``score``,
-    ``max_score`` and ``grades`` (``{grade id: score}``, manual scores included).
+    ``max_score``, ``grades`` (``{grade id: score}``, manual scores included) and
+    ``manual`` (``{grade id: (automatic score, manual score)}`` of every manual grade).
     Three queries over nbgrader's own score expressions, whatever the class size.
     """
     try:
@@ -61,13 +63,17 @@ def final_scores(gb, assignment):
     subs = {sid: (stamp, score, penalty or 0.0) for sid, stamp, score, penalty in gb.db.query(
         sa.student_id, sa.timestamp, sa.score, sa.late_submission_penalty)
         .filter(sa.assignment_id == a.id)}
-    grades = {}
-    for sid, name, score in (gb.db.query(sa.student_id, BaseCell.name, Grade.score)
+    grades, manual = {}, {}
+    for sid, name, score, auto, by_hand in (gb.db.query(sa.student_id, BaseCell.name,
+                                                        Grade.score, Grade.auto_score,
+                                                        Grade.manual_score)
                              .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
                              .join(sa, SubmittedNotebook.assignment_id == sa.id)
                              .join(BaseCell, Grade.cell_id == BaseCell.id)
                              .filter(sa.assignment_id == a.id)):
         grades.setdefault(sid, {})[name] = score
+        if by_hand is not None:
+            manual.setdefault(sid, {})[name] = (auto, by_hand)
     out = []
     max_score = a.max_score
     for sid, first, last, email, lms_id in gb.db.query(
@@ -76,7 +82,8 @@ def final_scores(gb, assignment):
         row = {"student": sid, "first_name": first or "", "last_name": last or "",
                "email": email or "", "lms_user_id": lms_id or "", "max_score": max_score,
                "timestamp": None, "raw_score": 0.0, "late_submission_penalty": 0.0,
-               "score": 0.0, "grades": grades.get(sid, {})}
+               "score": 0.0, "grades": grades.get(sid, {}),
+               "manual": manual.get(sid, {})}
         if sid in subs:  # else no submission: zero, as nbgrader export says
             stamp, score, penalty = subs[sid]
             row.update(timestamp=stamp, raw_score=score, late_submission_penalty=penalty,
@@ -114,14 +121,43 @@ def _people(rows, ids, roster, fmt):
                   "section": person.get("section", "")}
 
 
-def write(path, fmt, assignment, rows, ids=None, roster=None, title=None, column_id=None):
+class ExportRefused(ValueError):
+    """Rows that fail ``bngrade verify``: nothing is written (the message names them)."""
+
+
+def skipped_by_lms(fmt, people):
+    """``[(login, why)]``: rows the LMS will not match to anyone (so not import)."""
+    out = []
+    for r, p in people:
+        if fmt == "moodle" and not p["lms_id"]:
+            out.append((r["student"], "no Moodle participant id (Identifier): Moodle's grading "
+                        "worksheet skips the row; give --roster with Moodle's worksheet or ids"))
+        elif fmt == "canvas" and not (p["lms_id"] or p["sis_user_id"]):
+            out.append((r["student"], "no Canvas user id or SIS User ID: Canvas can match the "
+                        "row only by its SIS Login ID or name, and skips it if neither fits; "
+                        "give --roster with Canvas's gradebook download"))
+    return out
+
+
+def write(path, fmt, assignment, rows, ids=None, roster=None, title=None, column_id=None,
+          unverified=None):
     """Write ``rows`` (from :func:`final_scores`) to ``path`` in ``fmt`` (mode 0600); return
-    the count. Names and logins are one line each and never a spreadsheet formula."""
+    the count. Names and logins are one line each and never a spreadsheet formula.
+
+    ``unverified``: ``{login: reason}`` of rows written although they fail ``bngrade
+    verify`` (``--include-unverified``); the ``csv`` and ``moodle`` files get a last column
+    ``Unverified`` saying why (Moodle's worksheet upload reads only the columns it knows)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     title, ids = title or assignment, ids or {}
     max_score = number(rows[0]["max_score"]) if rows else "0"
     people = list(_people(rows, ids, roster, fmt))
+    flag = unverified is not None and fmt in ("csv", "moodle")
+    unverified = unverified or {}
+
+    def flagged(r):
+        return [csv_cell(unverified.get(r["student"], ""))] if flag else []
+
     f = io.StringIO(newline="")
     if fmt == "canvas":
         w = csv.writer(f)
@@ -137,11 +173,12 @@ def write(path, fmt, assignment, rows, ids=None, roster=None, title=None, column
         w = csv.writer(f)
         now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         w.writerow(["Identifier", "Full name", "Email address", "Username", "Grade",
-                    "Maximum Grade", "Last modified (grade)"])
+                    "Maximum Grade", "Last modified (grade)", *(["Unverified"] if flag else [])])
         for r, p in people:
             ident = f"Participant {p['lms_id']}" if p["lms_id"] else ""
             w.writerow([ident, csv_cell(p["name"] or r["student"]), csv_cell(p["email"]),
-                        csv_cell(r["student"]), number(r["score"]), max_score, now])
+                        csv_cell(r["student"]), number(r["score"]), max_score, now,
+                        *flagged(r)])
     elif fmt == "blackboard":
         w = csv.writer(f, quoting=csv.QUOTE_ALL)
         column = f"{title} [Total Pts: {max_score} Score]" + \
@@ -153,19 +190,40 @@ def write(path, fmt, assignment, rows, ids=None, roster=None, title=None, column
     else:
         w = csv.writer(f)
         w.writerow(["student_id", "last_name", "first_name", "email", "lms_user_id",
-                    "raw_score", "late_submission_penalty", "score", "max_score"])
+                    "raw_score", "late_submission_penalty", "score", "max_score",
+                    *(["unverified"] if flag else [])])
         for r, p in people:
             w.writerow([csv_cell(r["student"]), csv_cell(p["last"]), csv_cell(p["first"]),
                         csv_cell(p["email"]), p["lms_id"], number(r["raw_score"]),
                         number(r["late_submission_penalty"]), number(r["score"]),
-                        max_score])
+                        max_score, *flagged(r)])
     write_private(path, f.getvalue())
     return len(rows)
 
 
+def unverified_rows(course, assignment):
+    """``{login: reason}`` of the gradebook rows that do not match their seal (what
+    ``bngrade verify`` lists)."""
+    from . import integrity
+    from .store import Store
+
+    key = integrity.load_key(course_root=course.root)
+    store = Store(course.db_url, course.course_id)
+    try:
+        bad = integrity.check(store.gb, key, course.course_id, assignment,
+                              store.rows(assignment))
+    finally:
+        store.close()
+    return {m.student: m.reason for m in bad}
+
+
 def export(assignment, fmt, course_dir=".", db_url=None, out=None, roster=None, title=None,
-           column_id=None):
-    """Export ``assignment``'s grades for an LMS; return (path, number of students)."""
+           column_id=None, include_unverified=False):
+    """Export ``assignment``'s grades for an LMS; return ``(path, number of students,
+    warnings)``, ``warnings`` a list of ``(login, why)`` for each row the LMS will skip.
+
+    Refuses (:class:`ExportRefused`, nothing written) while a row fails ``bngrade verify``,
+    unless ``include_unverified`` (then those rows are flagged: :func:`write`)."""
     from .course import Course
 
     course = Course(course_dir, db_url)
@@ -173,7 +231,118 @@ def export(assignment, fmt, course_dir=".", db_url=None, out=None, roster=None, 
         roster = Roster.read(roster)
     with Gradebook(course.db_url, course.course_id) as gb:
         rows = final_scores(gb, assignment)
-    path = out or os.path.join(course.root, "reports", assignment, f"{assignment}-{fmt}.csv")
-    n = write(path, fmt, assignment, rows, read_lms_ids(course.root, assignment), roster,
-              title, column_id)
-    return path, n
+        from . import late
+
+        late_marked = [s for s, v in read_lms_ids(course.reports(assignment)).items()
+                       if v["late"]]
+        rows = late.apply(gb, assignment, rows, lms_late=late_marked)
+    bad = unverified_rows(course, assignment)
+    if bad and not include_unverified:
+        from ..sanitize import line
+
+        raise ExportRefused(
+            f"{len(bad)} row(s) of {assignment} fail `bngrade verify` (changed behind "
+            f"bngrade's back): " + "; ".join(f"{line(s, 60)}: {why}" for s, why in
+                                            sorted(bad.items()))
+            + f". Regrade them (`bngrade autograde {assignment}`), or write them flagged "
+            "with --include-unverified; nothing was written")
+    folder = course.reports(assignment)
+    path = out or os.path.join(folder, f"{assignment}-{fmt}.csv")
+    ids = read_lms_ids(folder)
+    n = write(path, fmt, assignment, rows, ids, roster, title, column_id,
+              unverified=bad if include_unverified else None)
+    warnings = skipped_by_lms(fmt, _people(rows, ids, roster, fmt))
+    return path, n, warnings
+
+
+BUNDLES = ("canvas", "moodle")
+
+
+def _canvas_attachments(folder):
+    """``{login: (name part, user id, attachment id)}`` of each student's collected Canvas
+    file (from ``collection.csv``)."""
+    from .lms import CANVAS
+
+    out = {}
+    path = os.path.join(folder, "collection.csv")
+    if not os.path.exists(path):
+        return out
+    with open(path, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            if r["layout"] != "canvas" or r["status"] != "collected" or not r["student"]:
+                continue
+            m = CANVAS.match(r["entry"].rsplit("/", 1)[-1])
+            if m and m["uid"].isdigit():
+                name = re.sub(r"[^A-Za-z]", "", m["name"] or "") or "student"
+                out[r["student"]] = (name, m["uid"], m["aid"])
+    return out
+
+
+def feedback_bundle(assignment, lms, course_dir=".", db_url=None, out=None, roster=None):
+    """A zip of the feedback pages that ``lms`` attaches to each student on upload; return
+    ``(path, files written, [(login, why not)])``.
+
+    - ``canvas`` (Assignment > "Re-Upload Submissions"): each file is named
+      ``<name>_<user id>_<attachment id>_<notebook>-feedback.html``, as "Download
+      Submissions" names the student's file; Canvas reads the first two all-digit parts
+      between ``_`` as the user id and the id of a file of that student's submission, and
+      attaches the file as a comment there. Only students whose notebook was collected from
+      a Canvas zip have both ids.
+    - ``moodle`` (the assignment's "Upload multiple feedback files in a zip", with the
+      "Feedback files" type on): ``<Full Name>_<participant id>_assignsubmission_file_
+      <notebook>-feedback.html``, flat, as Moodle's feedback-file importer splits it (at the
+      first four ``_``: so ``_`` in a name becomes a space); the participant id comes from
+      the Moodle zip or the roster (Moodle's grading worksheet).
+    """
+    import zipfile
+
+    from .course import Course
+
+    if lms not in BUNDLES:
+        raise ValueError(f"unknown LMS {lms!r} for a feedback bundle (one of "
+                         f"{', '.join(BUNDLES)})")
+    course = Course(course_dir, db_url)
+    if isinstance(roster, (str, os.PathLike)):
+        roster = Roster.read(roster)
+    names = list(course.sources(assignment))
+    with Gradebook(course.db_url, course.course_id) as gb:
+        rows = final_scores(gb, assignment)
+    folder = course.reports(assignment)
+    ids = read_lms_ids(folder)
+    attachments = _canvas_attachments(folder) if lms == "canvas" else {}
+    files, skipped = {}, []
+    for r, p in _people(rows, ids, roster, lms):
+        pages = [(n, course.path("feedback", r["student"], assignment, f"{n}.html"))
+                 for n in names]
+        pages = [(n, path) for n, path in pages if os.path.isfile(path)]
+        if not pages:
+            skipped.append((r["student"], "no feedback page (no submission graded)"))
+            continue
+        if lms == "canvas":
+            if r["student"] not in attachments:
+                skipped.append((r["student"], "no Canvas submission file collected (Canvas "
+                                "attaches feedback to a file of the student's submission)"))
+                continue
+            name, uid, aid = attachments[r["student"]]
+            prefix = f"{name}_{uid}_{aid}_"
+        else:
+            if not p["lms_id"].isdigit():
+                skipped.append((r["student"], "no Moodle participant id (give --roster with "
+                                "Moodle's grading worksheet)"))
+                continue
+            full = re.sub(r"[_/\\\x00-\x1f]+", " ", p["name"] or r["student"]).strip()
+            prefix = f"{full or 'Participant'}_{p['lms_id']}_assignsubmission_file_"
+        for n, path in pages:
+            with open(path, "rb") as f:
+                files[f"{prefix}{n}-feedback.html"] = f.read()
+    path = out or os.path.join(folder, f"{assignment}-{lms}-feedback.zip")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+    tmp = f"{path}.tmp"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, files[name])
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path, len(files), skipped

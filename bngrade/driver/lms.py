@@ -239,6 +239,19 @@ def _identify(entries, roster, receipts):
     return problems
 
 
+def _canvas_namesakes(entries):
+    """Without a roster, Canvas students who share a name part (``kimhana``) but not a user
+    id each get ``<name>_<user id>``: Canvas's user id tells them apart, no roster needed."""
+    ids = {}
+    for e in entries:
+        if e.layout == "canvas" and e.login and not e.status and e.person:
+            ids.setdefault(e.login, set()).add(e.lms_id)
+    for e in entries:
+        if e.layout == "canvas" and e.login and not e.status and e.person \
+                and len(ids.get(e.login, ())) > 1:
+            e.login = safe_login(f"{e.person}_{e.lms_id}") or e.login
+
+
 def _derived_login(e):
     if e.layout == "canvas" and not e.person:
         return e.lms_id  # anonymised: "anon_<id>"
@@ -400,6 +413,8 @@ def collect(course, assignment, zip_path, names, roster=None, regexp=None):
         receipts = _read_receipts(zf, entries)
         problems = _split_blackboard(entries, receipts, roster)
         problems += _identify(entries, roster, receipts)
+        if roster is None:
+            _canvas_namesakes(entries)
         problems += _one_person_per_login(entries)
         problems += _choose(entries, names)
         if problems:
@@ -464,14 +479,14 @@ def write_csv(path, header, rows):
 
 
 def _write_reports(course, assignment, entries, students):
-    folder = os.path.join(course.root, "reports", assignment)
+    folder = course.reports(assignment)
     files = {"collection": os.path.join(folder, "collection.csv"),
              "lms_ids": os.path.join(folder, "lms_ids.csv")}
     write_csv(files["collection"], ["entry", "layout", "status", "student", "lms_id",
                                     "saved_as", "attempt", "late", "reason"],
               [(e.name, e.layout, e.status, e.login, e.lms_id, e.saved_as, e.attempt,
                 "late" if e.late else "", e.reason) for e in entries])
-    known = read_lms_ids(course.root, assignment)  # a class may come in several zips
+    known = read_lms_ids(folder)  # a class may come in several zips
     known.update(students)
     write_csv(files["lms_ids"], ["student", "lms", "lms_user_id", "name", "late", "attempt"],
               [(login, known[login]["lms"], known[login]["lms_user_id"], known[login]["name"],
@@ -480,9 +495,10 @@ def _write_reports(course, assignment, entries, students):
     return files
 
 
-def read_lms_ids(root, assignment):
-    """``{login: {"lms", "lms_user_id", "name", "late", "attempt"}}`` from earlier collections."""
-    path = os.path.join(root, "reports", assignment, "lms_ids.csv")
+def read_lms_ids(folder):
+    """``{login: {"lms", "lms_user_id", "name", "late", "attempt"}}`` from earlier collections
+    (``folder``: the assignment's reports, :meth:`bngrade.driver.course.Course.reports`)."""
+    path = os.path.join(folder, "lms_ids.csv")
     if not os.path.exists(path):
         return {}
     with open(path, newline="", encoding="utf-8") as f:

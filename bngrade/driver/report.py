@@ -5,11 +5,11 @@ or partial run they still cover every recorded student. Files:
 ``reports/<assignment>/grades.csv``, ``summary.json`` and ``summary.md`` (mode
 0600). Student text in them (ids, flag details, messages) is one line with its
 control characters escaped (``bngrade.sanitize``): Markdown-escaped in the
-summary, never a formula in the CSV. Copied answers (``bngrade.driver.copies``) are
+summary, never a formula in the CSV. Copied answers (``bngrade.copies``) are
 flagged here, over every submission of the assignment. ``grades.csv``'s scores
-are nbgrader's final ones (manual grades included: :func:`bngrade.driver.export.final_scores`);
+are nbgrader's final ones (manual grades included: :func:`bngrade.export.final_scores`);
 a run that collected an LMS zip adds its counts and skipped entries to the summary,
-and a grading run its ``timings`` (:mod:`bngrade.driver.timing`: wall time, the driver's
+and a grading run its ``timings`` (:mod:`bngrade.timing`: wall time, the driver's
 recording time, the workers' grading time, the queue).
 """
 
@@ -61,29 +61,31 @@ def summarize(assignment, rows):
     }
 
 
-def write_csv(path, rows, order, final=None):
-    """The grades CSV; ``final`` (from :func:`bngrade.driver.export.final_scores`) puts nbgrader's
-    scores, manual grades included, over the engine's."""
-    final = {f["student"]: f for f in final or ()}
+def grades_csv(rows, order):
+    """The grades CSV's text (``rows`` from :func:`with_final`: nbgrader's final scores)."""
     f = io.StringIO(newline="")
     w = csv.writer(f)
     w.writerow(["student", "score", "max_score", *map(csv_cell, order), "flags"])
     for r in rows:
         scores = {q["grade_id"]: q["score"] for nb in r["detail"] for q in nb["questions"]}
-        if r["student"] in final:
-            scores.update(final[r["student"]]["grades"])
-            r = dict(r, score=final[r["student"]]["score"])
         w.writerow([csv_cell(r["student"]), f"{r['score']:g}", f"{r['max_score']:g}",
                     *("" if scores.get(g) is None else f"{scores[g]:g}" for g in order),
                     csv_cell(";".join(sorted({fl["kind"] for fl in r["flags"]})))])
-    integrity.write_private(path, f.getvalue())
+    return f.getvalue()
 
 
 def render(summary):
     """The summary as Markdown text (also printed by the command)."""
     s = summary
     lines = [f"# {s['assignment']}: {s['students']} submissions, mean "
-             f"{s['mean']:.2f} / {s['max_score']:g}", "", "## Per question", "",
+             f"{s['mean']:.2f} / {s['max_score']:g}", ""]
+    if s.get("gradebook"):
+        lines += [f"Gradebook: `{markdown(s['gradebook'])}` (scores are nbgrader's final ones: "
+                  "manual grades and late penalties included)", ""]
+    if s.get("unchanged"):
+        lines += ["**Nothing was recorded by this run: the reports on disk are the last "
+                  "run's, unchanged.**", ""]
+    lines += ["## Per question", "",
              "| question | points | mean | full marks | zero | mistakes named |",
              "| --- | --- | --- | --- | --- | --- |"]
     for q in s["per_question"]:
@@ -105,6 +107,16 @@ def render(summary):
     lines += ["", "## Per student", "", "| student | score | flags |", "| --- | --- | --- |"]
     lines += [f"| {markdown(p['student'])} | {p['score']:g} / {p['max_score']:g} | "
               f"{markdown(', '.join(p['flags'])) or '-'} |" for p in s["per_student"]]
+    if s.get("missing") is not None:
+        lines += ["", f"## Missing ({len(s['missing'])})", "",
+                  ", ".join(markdown(m) for m in s["missing"]) or "-"]
+    if s.get("late") is not None:
+        lines += ["", f"## Late ({len(s['late'])})", ""]
+        for entry in s["late"]:
+            how = (f"{entry['seconds_late'] / 3600:.1f} h late" if entry["seconds_late"]
+                   else "late") + (" (marked by the LMS)" if entry["marked_by_lms"] else "")
+            lines.append(f"- {markdown(entry['student'])}: {how}, penalty "
+                         f"{entry['penalty']:g}")
     lines += ["", f"## Flagged submissions ({len(s['flagged'])})", ""]
     for entry in s["flagged"]:
         lines.append(f"- **{markdown(entry['student'])}**")
@@ -119,8 +131,20 @@ def render(summary):
                   f"in `collection.csv`)", ""]
         # entry names come from students
         lines += [f"- {markdown(e['entry'])}: {markdown(e['reason'])}" for e in c["skipped"]]
+    if s.get("class_timings") and s["class_timings"]["timed"]:
+        c = s["class_timings"]
+        w = c["submission"]
+
+        def secs(x):
+            return "-" if x is None else f"{x:.3g} s"
+
+        lines += ["", "## Grading time, the whole class as graded", "",
+                  f"{c['timed']} of {c['graded']} recorded submissions timed (every run): "
+                  f"{secs(w['median'])} median, {secs(w['p95'])} p95, {secs(w['max'])} max "
+                  "on a worker; slowest: " + ", ".join(
+                      f"{markdown(e['student'])} {secs(e['seconds'])}" for e in c["slowest"][:5])]
     if s.get("timings"):
-        lines += ["", "## Timings", "", *_timing_lines(s["timings"])]
+        lines += ["", "## Timings (this run)", "", *_timing_lines(s["timings"])]
     return "\n".join(lines) + "\n"
 
 
@@ -164,36 +188,130 @@ def _last_run(path):
     return {k: last[k] for k in RUN_FACTS if isinstance(last.get(k), dict)}
 
 
+def with_final(rows, final):
+    """``rows`` with nbgrader's final scores (manual grades and late penalty included) over
+    the engine's: the score, and each question's score in ``detail``."""
+    final = {f["student"]: f for f in final or ()}
+    out = []
+    for r in rows:
+        f = final.get(r["student"])
+        if f is None:
+            out.append(r)
+            continue
+        grades = f["grades"]
+        detail = [dict(nb, questions=[dict(q, score=grades.get(q["grade_id"], q["score"]),
+                                           manual=q["grade_id"] in f.get("manual", {}))
+                                      for q in nb["questions"]]) for nb in r["detail"]]
+        out.append(dict(r, score=f["score"], detail=detail,
+                        late_penalty=f["late_submission_penalty"]))
+    return out
+
+
+def class_timings(rows):
+    """Seconds a worker spent on each recorded submission (the whole class as graded, over
+    every run, from the gradebook): statistics and the slowest students. A row recorded
+    before the gradebook kept a notebook's whole time counts its graded calls' time."""
+    seconds = {}
+    for r in rows:
+        times = [nb.get("seconds") if isinstance(nb.get("seconds"), (int, float)) else
+                 sum(q.get("seconds") or 0.0 for q in nb["questions"]) for nb in r["detail"]]
+        if any(times):
+            seconds[r["student"]] = sum(times)
+    slowest = sorted(seconds.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    return {"graded": len(rows), "timed": len(seconds),
+            "submission": timing.stats(seconds.values()),
+            "slowest": [{"student": line(s), "seconds": t} for s, t in slowest]}
+
+
+def attendance(course, assignment, rows, final, folder):
+    """Who sent nothing (``missing``: on the gradebook or in a zip without a notebook) and
+    who was late (the LMS's marker, or nbgrader's submission time after the due date), with
+    the penalty applied (:func:`bngrade.driver.late.apply`)."""
+    from .lms import read_lms_ids
+
+    flagged = {r["student"] for r in rows
+               if any(f["kind"] == "missing" for f in r["flags"])
+               and all(q["score"] in (None, 0) for nb in r["detail"] for q in nb["questions"])}
+    recorded = {r["student"] for r in rows}
+    final = {f["student"]: f for f in final or ()}
+    missing = sorted(flagged | {s for s, f in final.items()
+                                if f["timestamp"] is None and s not in recorded})
+    ids = read_lms_ids(folder)
+    late = []
+    for student in sorted(set(ids) | set(final)):
+        f = final.get(student, {})
+        marked = ids.get(student, {}).get("late", False)
+        if marked or f.get("late_by"):
+            late.append({"student": line(student), "marked_by_lms": marked,
+                         "seconds_late": f.get("late_by") or None,
+                         "penalty": f.get("late_submission_penalty", 0.0)})
+    return [line(s) for s in missing], late
+
+
+def write_reports(folder, texts):
+    """Write the reports (``{file name: text}``) into ``folder``, each atomically (a
+    temporary file, then ``os.replace``): a reader, or a run stopped half way, sees the old
+    file or the new one, never a part. The one place a run's report files are written."""
+    paths = {}
+    for name, text in texts.items():
+        paths[name] = os.path.join(folder, name)
+        integrity.write_private(paths[name], text)
+    return paths
+
+
 def write(course, store, assignment, collection=None, clock=None, extra=None):
     """Write the CSV and summaries; return the summary dict (with ``files``).
 
     ``collection``: what this run collected from an LMS zip
-    (:meth:`bngrade.driver.lms.Collection.summary`), shown in the summary; ``clock``: the run's
-    :class:`bngrade.driver.timing.RunClock`, its figures the summary's ``timings``; ``extra``: the
-    run's own facts (``interrupted``, ``time_limit``), added to the summary as they are."""
-    rows = store.rows(assignment)
-    found = copy_flags(course, assignment, [r["student"] for r in rows])
-    for r in rows:
-        r["flags"] = r["flags"] + found.get(r["student"], [])
-    summary = dict(summarize(assignment, rows), **(extra or {}))
-    if collection:  # zip entry names and reasons come from students: one line each
-        summary["collection"] = dict(collection, skipped=[
-            {k: line(v) for k, v in e.items()} for e in collection["skipped"]])
-    folder = os.path.join(course.root, "reports", assignment)
+    (:meth:`bngrade.lms.Collection.summary`), shown in the summary; ``clock``: the run's
+    :class:`bngrade.timing.RunClock`, its figures the summary's ``timings``; ``extra``: the
+    run's own facts (``interrupted``, ``time_limit``), added to the summary as they are.
+
+    A run stopped before it recorded anything changes no report: the summary it returns
+    (and prints) says so, and the files of the last run that recorded stay as they were.
+    Scores everywhere are nbgrader's final ones (manual grades, late penalty)."""
+    extra = extra or {}
+    folder = course.reports(assignment)
     files = {"csv": os.path.join(folder, "grades.csv"),
              "json": os.path.join(folder, "summary.json"),
              "markdown": os.path.join(folder, "summary.md")}
+    interrupted = extra.get("interrupted")
+    keep = bool(interrupted) and not interrupted.get("graded")
+    rows = store.rows(assignment)
     try:
         final = final_scores(store.gb, assignment)
     except ValueError:  # not in nbgrader's tables (nothing recorded yet)
         final = None
-    write_csv(files["csv"], rows, [q["grade_id"] for q in summary["per_question"]], final)
+    if final and not keep:
+        from . import late
+        from .lms import read_lms_ids
+
+        final = late.apply(store.gb, assignment, final, lms_late=[
+            s for s, v in read_lms_ids(folder).items() if v["late"]])
+    rows = with_final(rows, final)
+    found = copy_flags(course, assignment, [r["student"] for r in rows])
+    for r in rows:
+        r["flags"] = r["flags"] + found.get(r["student"], [])
+    summary = dict(summarize(assignment, rows), **extra)
+    summary["gradebook"] = course.gradebook()
+    summary["missing"], summary["late"] = attendance(course, assignment, rows, final, folder)
+    summary["class_timings"] = class_timings(rows)
+    if collection:  # zip entry names and reasons come from students: one line each
+        summary["collection"] = dict(collection, skipped=[
+            {k: line(v) for k, v in e.items()} for e in collection["skipped"]])
     if clock is not None:
         clock.mark("report")
         summary["timings"] = clock.summary()
     else:  # `bngrade summary`: the last grading run's facts stay
         summary.update({k: v for k, v in _last_run(files["json"]).items() if k not in summary})
-    integrity.write_private(files["json"], json.dumps(summary, indent=1))
-    integrity.write_private(files["markdown"], render(summary))
-    files.update(review.write(course, store, assignment, os.path.dirname(files["json"])))
+    if keep:  # nothing recorded: the last good reports stay byte for byte
+        summary["unchanged"] = True
+        return dict(summary, files={k: p for k, p in files.items() if os.path.exists(p)})
+    order = [q["grade_id"] for q in summary["per_question"]]
+    written = write_reports(folder, {"grades.csv": grades_csv(rows, order),
+                                     "summary.json": json.dumps(summary, indent=1),
+                                     "summary.md": render(summary)})
+    files = {"csv": written["grades.csv"], "json": written["summary.json"],
+             "markdown": written["summary.md"]}
+    files.update(review.write(course, store, assignment, folder))
     return dict(summary, files=files)

@@ -647,13 +647,14 @@ def write(course, store, assignment, folder=None):
     """Write ``review.html`` and ``review.json`` of one assignment into ``folder`` (default:
     ``reports/<assignment>/``); return their paths."""
     data = gather(course, store, assignment)
-    folder = folder or os.path.join(course.root, "reports", assignment)
+    folder = folder or course.reports(assignment)
     return _save(folder, data, render(data))
 
 
 def write_all(course, store, folder=None):
-    """Every assignment's review and the page joining them (``reports/review.html``)."""
-    folder = folder or os.path.join(course.root, "reports")
+    """Every assignment's review and the page joining them (``review.html`` in the
+    gradebook's reports folder, e.g. ``reports/review.html``)."""
+    folder = folder or os.path.dirname(course.reports("_"))
     per = {}
     files = {}
     for a in _assignments(store.gb):

@@ -13,6 +13,13 @@ spacing ignored), so the roster can be the LMS's own download:
   ``first name``, ``last name``, ``email`` / ``email address``, ``sis user id``,
   ``section``.
 
+Moodle's own grading worksheet (the assignment's "Download grading worksheet", columns
+``Identifier``, ``Full name``, ``Email address``, ``Status``, ``Grade``, ...) has no login
+column; it is read as a roster all the same: each person's login is the one a Moodle zip
+gives without a roster (the full name with ``_`` for spaces, ``Hana_Kim``), and people who
+share a full name get their participant id after it (``Hana_Kim_301``, ``Hana_Kim_302``),
+so same-named students are told apart by the id Moodle writes in the zip.
+
 Every login must be unique, and so must every LMS id: a roster that names one
 person twice is refused, never merged.
 """
@@ -30,6 +37,11 @@ FIELDS = {"name": ("name", "fullname", "student", "displayname"),
           "section": ("section",)}
 # What a login may look like: it becomes a folder name under submitted/.
 SAFE_LOGIN = re.compile(r"[^\x00-\x1f/\\]{1,128}")
+
+
+def fields_name(header):
+    """The index of the name column of a header (keys as :func:`_key` makes them), or None."""
+    return next((header.index(n) for n in FIELDS["name"] if n in header), None)
 
 
 class RosterError(ValueError):
@@ -111,6 +123,9 @@ class Roster:
             login = header.index("id")
         elif lms is None and "id" in header:  # Canvas's gradebook: ID is Canvas's user id
             lms = header.index("id")
+        if login is None and lms is not None and header[lms] == "identifier" \
+                and fields_name(header) is not None:
+            return cls._moodle_worksheet(path, rows, header, lms)
         if login is None:
             raise RosterError(f"{path}: no login column (one of: login, username, "
                               f"SIS Login ID, or nbgrader's id)")
@@ -130,6 +145,34 @@ class Roster:
             lms_id = row[lms].strip() if lms is not None else ""
             person["lms_id"] = re.sub(r"^participant\s*", "", lms_id, flags=re.I)
             people.append(person)
+        return cls(people, source=str(path))
+
+    @classmethod
+    def _moodle_worksheet(cls, path, rows, header, lms):
+        """Moodle's grading worksheet as a roster (see the module's notes)."""
+        fields = {f: (header.index(n) for n in names if n in header) for f, names in
+                  FIELDS.items()}
+        fields = {f: next(i, None) for f, i in fields.items()}
+        people = []
+        for line, row in enumerate(rows[1:], start=2):
+            row = row + [""] * (len(header) - len(row))
+            pid = re.sub(r"^participant\s*", "", row[lms].strip(), flags=re.I)
+            if not pid:
+                continue
+            person = {f: row[i].strip() for f, i in fields.items() if i is not None}
+            person.update(line=line, lms_id=pid)
+            people.append(person)
+        count = {}
+        for p in people:
+            count[norm(p.get("name", ""))] = count.get(norm(p.get("name", "")), 0) + 1
+        for p in people:
+            base = "_".join(p.get("name", "").split()) or f"participant{p['lms_id']}"
+            if count[norm(p.get("name", ""))] > 1:
+                base = f"{base}_{p['lms_id']}"
+            p["login"] = safe_login(base)
+            if p["login"] is None:
+                raise RosterError(f"{path}, line {p['line']}: {p.get('name')!r} cannot be a "
+                                  "login")
         return cls(people, source=str(path))
 
     def named(self, name):

@@ -37,6 +37,7 @@ from ..tables import META, RESULT, SETTING
 from . import integrity
 
 TIMES = ("time_limit", "slowest", "timed_out")  # per notebook: see bngrade.timelimit
+PHASES = ("template", "sandbox", "kernel", "feedback")  # a notebook's time on its worker
 # nbgrader's own tables, for the bulk writes of a first submission (Store._first_submission)
 STUDENT, SUBMISSION = Student.__table__, SubmittedAssignment.__table__
 SUBMITTED_NOTEBOOK, GRADE, COMMENT = (SubmittedNotebook.__table__, Grade.__table__,
@@ -118,7 +119,9 @@ class Store:
         row = {"input_hash": input_hash, "score": total, "max_score": maximum,
                "flags": [asdict(f) for f in result.flags],
                "detail": [{"name": nb.name, "questions": [asdict(q) for q in nb.questions],
-                           **{k: nb.timings[k] for k in TIMES if k in nb.timings}}
+                           **{k: nb.timings[k] for k in TIMES if k in nb.timings},
+                           "seconds": sum(nb.timings.get(p) or 0.0 for p in PHASES
+                                          if isinstance(nb.timings.get(p), (int, float)))}
                           for nb in result.notebooks]}
         s.execute(insert(RESULT).values(
             assignment=assignment, student=student, input_hash=input_hash, score=total,
