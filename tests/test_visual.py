@@ -285,8 +285,8 @@ def feedback_page(directory):
     from nbgrader.preprocessors import GetGrades
     from traitlets.config import Config
 
-    from bngrade.feedback import _exporter_config
-    from bngrade.feedback_page import PREPROCESSORS, FeedbackExporter
+    from bngrade.worker.feedback import _exporter_config
+    from bngrade.worker.feedback_page import PREPROCESSORS, FeedbackExporter
 
     exporter = FeedbackExporter(config=_exporter_config(Config()))
     exporter._preprocessors = []
