@@ -342,14 +342,14 @@ class FeedbackExporter(HTMLExporter):
         return html_document(output), resources
 
 
-_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*(?:\(\d+(?:\.\d+)? points?\))?\s*$", re.M)
+_HEADING = re.compile(r"^#{2,6}\s+(.*?)\s*(?:\(\d+(?:\.\d+)? points?\))?\s*$", re.M)
 _TOC_TEST = re.compile(r'<a href="#([^"<>]*)">Test cell</a>')
 
 
 def name_parts(page, nb):
-    """The table of contents names each test cell by its part (the Markdown heading above
-    it, without its points; else the checker's description, else its grade id) instead of
-    nbgrader's "Test cell"."""
+    """The table of contents names each test cell by its part (the section heading above
+    it, ``##`` or deeper, without its points; else the checker's description, else its
+    grade id) instead of nbgrader's "Test cell"."""
     names, heading = {}, None
     for cell in nb.get("cells", []):
         if cell.get("cell_type") == "markdown":
