@@ -17,8 +17,8 @@ export MKL_NUM_THREADS ?= 1
 
 # Debian packages the tests need: the system Chromium (and a font) for the
 # browser test, a real PostgreSQL server for the gradebook tests, bubblewrap for
-# the sandboxes every student's code runs in.
-SYSDEPS := chromium fonts-dejavu-core postgresql bubblewrap
+# the sandboxes every student's code runs in, libseccomp for their seccomp filter.
+SYSDEPS := chromium fonts-dejavu-core postgresql bubblewrap libseccomp2
 
 # bnlib/__init__.py holds the version the installed metadata must carry.
 $(STAMP): requirements.lock pyproject.toml bnlib/__init__.py

@@ -1,15 +1,26 @@
 """Isolation by the operating system: every process that runs student code runs under bubblewrap.
 
-A sandbox is ``bwrap`` with new user, pid, network, ipc, uts and mount
-namespaces, every capability dropped, a uid of no one (65534), no network at
-all (only its own loopback), a read-only view of the Python installation and
-of a prepared *site* (:class:`Site`) and nothing else of the host: no course
-directory, no home, a ``/proc`` that shows only the sandbox, a private tmpfs
-as ``/tmp`` and working directory. Its first process is ``python -I``; it sets
-its own limits (:mod:`bngrade.limits`) before it reads any student code, and
-without capabilities cannot raise them again. ``--die-with-parent`` and the
-pid namespace make the whole sandbox die with the grader thread that started
-it, and :meth:`Sandbox.kill` ends it at once.
+A sandbox is ``bwrap`` with new pid, network, ipc, uts and mount namespaces
+(and, unless root, a user namespace as no one, 65534; as root a user id of its
+own), every capability dropped, the seccomp filter of :mod:`bngrade.seccomp`, no
+network at all (only its own loopback), a read-only view of the Python
+installation and of a prepared *site* (:class:`Site`) and nothing else of the
+host: no course directory, no home, a ``/proc`` that shows only the sandbox, a
+private, sized tmpfs as ``/tmp`` and working directory, no writable host folder.
+The Python installation is bound after that tmpfs (a venv under ``/tmp`` stays
+visible), and then the course's own packages are masked wherever this
+interpreter has them installed (:func:`course_paths`): the sandbox's Python sees
+the interpreter and the third-party packages only. :func:`check` refuses a host
+where a sandbox could still import ``bnlib`` or ``bngrade`` or read their files.
+
+A sandbox's memory (all its processes and its ``/tmp``) and its processes are
+limited as a whole: by a control group (:mod:`bngrade.cgroup`) where the host
+allows one, else by caps that add up (:func:`bngrade.limits.whole`);
+:func:`in_force` says which. Its first process is ``python -I``; it sets its
+own per-process limits (:mod:`bngrade.limits`) before it reads any student
+code, and without capabilities cannot raise them again. ``--die-with-parent``
+and the pid namespace make the whole sandbox die with the grader thread that
+started it, and :meth:`Sandbox.kill` ends it at once.
 
 Two views of bnlib exist: ``scoring`` (a stub without any reference code,
 :mod:`bngrade.stubs`) for the sandbox whose outputs are scored, and ``public``

@@ -13,6 +13,7 @@ way for a worker (``pip install --no-deps .``, not editable).
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -249,6 +250,8 @@ def tmp_venv(tmp_path_factory):
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     (_site(venv) / "course-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    (venv / "share").mkdir(exist_ok=True)  # nbconvert's templates, found under sys.prefix
+    (venv / "share" / "jupyter").symlink_to(pathlib.Path(sys.prefix) / "share" / "jupyter")
     src = root / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -459,3 +462,42 @@ def test_classmates_graded_beside_the_attacks_get_their_right_scores(graded):
         assert rows["zz_correct"]["score"] == rows["zz_correct"]["max_score"] > 0, a
         assert rows["zz_blank"]["score"] == 0, a
         assert rows["zz_correct"]["flags"] == [] and rows["zz_blank"]["flags"] == [], a
+
+
+def test_on_a_tls_dask_cluster_an_installed_worker_keeps_the_course_out_of_reach(
+        tmp_venv, tmp_path):
+    """The same ps5 attack through ``--scheduler tls://``, on a worker that imports bnlib and
+    bngrade from the copy ``pip install --no-deps .`` put in site-packages."""
+    from servers import dask_processes
+
+    from bngrade import tls
+
+    certs = tmp_path / "certs"
+    tls.make_certs(str(certs))
+    course = make_course(tmp_path / "course", [PS5], ROOT)
+    (course / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text())
+    submit(course, "zz_correct", PS5, correct_submission(course, PS5))
+    submit(course, "zz_blank", PS5, release(course, PS5))
+    a, gid, code, owed, _flag = ATTACKS["real_bnlib_past_the_stub"]
+    submit(course, "real_bnlib_past_the_stub", a, edited(release(course, a), gid, append=code))
+    worker_env = [{"PYTHONPATH": str(_site(tmp_venv))}]  # the installed copy comes first
+    logs = tmp_path / "dask"
+    logs.mkdir()
+    with dask_processes(logs, 1, str(certs), worker_env=worker_env) as address:
+        assert address.startswith("tls://")
+        env = dict(os.environ, PATH=f"{pathlib.Path(sys.executable).parent}:"
+                                    f"{os.environ['PATH']}")
+        done = subprocess.run([sys.executable, "-m", "bngrade", "autograde", PS5,
+                               "--course-dir", str(course), "--scheduler", address,
+                               "--certs", str(certs), "--time-limit", "20", "--no-progress"],
+                              cwd=course, env=env, capture_output=True, text=True,
+                              timeout=1200)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    store = Store(f"sqlite:///{course / 'gradebook.db'}")
+    try:
+        rows = {r["student"]: r for r in store.rows(PS5)}
+    finally:
+        store.close()
+    assert _scores(rows["real_bnlib_past_the_stub"]) == {**_scores(rows["zz_blank"]), **owed}
+    assert rows["zz_correct"]["score"] == rows["zz_correct"]["max_score"] > 0
+    assert rows["zz_blank"]["score"] == 0
