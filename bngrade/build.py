@@ -136,7 +136,7 @@ def require(driver, isolated=False):
     if isolated:
         with _sandbox_lock:
             if not _sandbox_ok:
-                from .isolation import IsolationUnavailable, check
+                from .sandbox.isolation import IsolationUnavailable, check
 
                 try:
                     check()
@@ -148,9 +148,9 @@ def require(driver, isolated=False):
 def report():
     """What a worker says in the driver's handshake: its name, fingerprint, sandbox (None,
     or why none can be made here: course code in reach of one counts) and the limits that
-    hold for a sandbox here (:func:`bngrade.isolation.in_force`)."""
-    from .isolation import IsolationUnavailable, check, in_force
-    from .limits import Limits
+    hold for a sandbox here (:func:`bngrade.sandbox.isolation.in_force`)."""
+    from .sandbox.box.limits import Limits
+    from .sandbox.isolation import IsolationUnavailable, check, in_force
 
     try:
         check()

@@ -23,9 +23,9 @@ import threading
 import pytest
 from engine_tools import ROOT, correct_submission, edited, make_course, release, submit
 
-from bngrade import cgroup, isolation
-from bngrade.limits import Limits
-from bngrade.store import Store
+from bngrade.driver.store import Store
+from bngrade.sandbox import cgroup, isolation
+from bngrade.sandbox.box.limits import Limits
 
 pytestmark = pytest.mark.slow
 
@@ -280,7 +280,7 @@ def test_a_worker_in_a_venv_under_tmp_passes_its_self_check(tmp_venv):
 
 
 UNMASKED = """
-from bngrade import isolation
+from bngrade.sandbox import isolation
 isolation.course_paths = lambda: ([], [])
 print(isolation.course_in_reach())
 try:
@@ -295,7 +295,7 @@ def test_without_the_masks_a_sandbox_reaches_the_installed_keys_and_the_check_sa
         tmp_venv):
     done = subprocess.run([str(tmp_venv / "bin" / "python"), "-c", UNMASKED],
                           cwd=tmp_venv, capture_output=True, text=True, timeout=600)
-    assert "bngrade/keys.py is readable" in done.stdout, done.stdout + done.stderr
+    assert "bngrade/worker/keys.py is readable" in done.stdout, done.stdout + done.stderr
     assert "refused: a sandbox here could reach the course's code" in done.stdout
 
 
@@ -303,7 +303,7 @@ def test_a_venv_under_tmp_is_bound_over_the_sandbox_s_tmp(tmp_venv, monkeypatch)
     """The refusal names its cause: a sandbox whose interpreter is hidden by /tmp's tmpfs
     (the old order) is refused for that path, not for user namespaces."""
     code = """
-from bngrade import isolation
+from bngrade.sandbox import isolation
 real = isolation.bwrap_argv
 def old_order(*a, **k):  # /tmp's tmpfs mounted after the interpreter, as it was
     argv = real(*a, **k)
@@ -345,7 +345,7 @@ try:
 except Exception:
     pass
 try:
-    import bngrade.keys
+    import bngrade.worker.keys
     answer_output_stats = "KEYS"
 except Exception:
     pass
@@ -470,7 +470,7 @@ def test_on_a_tls_dask_cluster_an_installed_worker_keeps_the_course_out_of_reach
     bngrade from the copy ``pip install --no-deps .`` put in site-packages."""
     from servers import dask_processes
 
-    from bngrade import tls
+    from bngrade.driver import tls
 
     certs = tmp_path / "certs"
     tls.make_certs(str(certs))

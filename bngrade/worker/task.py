@@ -28,9 +28,11 @@ import traceback
 
 import nbformat
 
-from . import build, feedback, feedback_page, inkernel, isolation, nbg, scoring, spec, timelimit
-from .limits import Limits
-from .results import Flag, Notebook, Question, Submission, failed_notebook
+from .. import build, nbg, spec, timelimit
+from ..results import Flag, Notebook, Question, Submission, failed_notebook
+from ..sandbox import isolation
+from ..sandbox.box.limits import Limits
+from . import feedback, feedback_page, inkernel, scoring
 
 
 def grade_submission(payload_json, check_sandbox=False):

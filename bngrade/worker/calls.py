@@ -30,8 +30,8 @@ import time
 
 import numpy as np
 
-from . import isolation
-from .protocol import (
+from ..sandbox import isolation
+from ..sandbox.box.protocol import (
     MAX_ELEMENTS,
     Channel,
     Lost,
@@ -134,7 +134,7 @@ class Held:
 
 
 HELPER_BASE = 1 << 20  # handles of objects the helper process holds start here
-HELPER_BOOT = "from bngrade.calls import helper_main; helper_main()"
+HELPER_BOOT = "from bngrade.worker.calls import helper_main; helper_main()"
 
 
 class Helpers:

@@ -2,7 +2,7 @@
 
 A sandbox is ``bwrap`` with new pid, network, ipc, uts and mount namespaces
 (and, unless root, a user namespace as no one, 65534; as root a user id of its
-own), every capability dropped, the seccomp filter of :mod:`bngrade.seccomp`, no
+own), every capability dropped, the seccomp filter of :mod:`bngrade.sandbox.seccomp`, no
 network at all (only its own loopback), a read-only view of the Python
 installation and of a prepared *site* (:class:`Site`) and nothing else of the
 host: no course directory, no home, a ``/proc`` that shows only the sandbox, a
@@ -14,10 +14,10 @@ the interpreter and the third-party packages only. :func:`check` refuses a host
 where a sandbox could still import ``bnlib`` or ``bngrade`` or read their files.
 
 A sandbox's memory (all its processes and its ``/tmp``) and its processes are
-limited as a whole: by a control group (:mod:`bngrade.cgroup`) where the host
-allows one, else by caps that add up (:func:`bngrade.limits.whole`);
+limited as a whole: by a control group (:mod:`bngrade.sandbox.cgroup`) where the host
+allows one, else by caps that add up (:func:`bngrade.sandbox.box.limits.whole`);
 :func:`in_force` says which. Its first process is ``python -I``; it sets its
-own per-process limits (:mod:`bngrade.limits`) before it reads any student
+own per-process limits (:mod:`bngrade.sandbox.box.limits`) before it reads any student
 code, and without capabilities cannot raise them again. ``--die-with-parent``
 and the pid namespace make the whole sandbox die with the grader thread that
 started it, and :meth:`Sandbox.kill` ends it at once.
@@ -44,10 +44,10 @@ import threading
 import bnlib
 
 from . import cgroup, seccomp, stubs
-from .limits import whole
-from .protocol import Channel
+from .box.limits import whole
+from .box.protocol import Channel
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "box")
 # The grader's modules the sandbox runs (copied into the site as package ``bnbox``).
 BOX_MODULES = ("inside", "protocol", "limits", "kernel")
 NOBODY = 65534
@@ -332,8 +332,8 @@ def filter_path():
 def prepare(module, rlimits, args=(), view="scoring", isolated=True, rw=(), env=None,
             use_seccomp=True):
     """:class:`Prepared` running ``bnbox.<module>.main()`` in a sandbox with bnlib ``view``;
-    its first argument says what :func:`bngrade.limits.enter` sets up. The sandbox's
-    limits hold for it as a whole (:func:`bngrade.limits.whole`): a control group where
+    its first argument says what :func:`bngrade.sandbox.box.limits.enter` sets up. The sandbox's
+    limits hold for it as a whole (:func:`bngrade.sandbox.box.limits.whole`): a control group where
     this host allows one. ``use_seccomp=False`` exists for the tests that show what the
     filter stops.
 
@@ -427,7 +427,7 @@ def _bwrap_cause(stderr, returncode):
 
 def run_probe(code, rlimits, use_seccomp=True, timeout=120):
     """Run ``code`` (Python) in a sandbox as the student's code would run (after
-    :func:`bngrade.limits.enter`); return the CompletedProcess, with ``oom_kills`` and
+    :func:`bngrade.sandbox.box.limits.enter`); return the CompletedProcess, with ``oom_kills`` and
     ``peak_bytes`` of its control group (None without one)."""
     boot = ("import sys, json; sys.path[:0] = ['/box']; from bnbox import limits; "
             f"limits.enter(json.loads(sys.argv[1])); sys.path.remove('/box'); "
@@ -492,7 +492,7 @@ for name in list(sys.modules):
         del sys.modules[name]
 sys.path[:] = [p for p in sys.path if p not in ('/bn', '/box', '')]
 found = []
-for name in ('bnlib', 'bngrade', 'bnlib.checks', 'bngrade.keys'):
+for name in ('bnlib', 'bngrade', 'bnlib.checks', 'bngrade.worker.keys'):
     try:
         module = importlib.import_module(name)
     except BaseException:

@@ -23,7 +23,7 @@ import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
-from . import isolation
+from ..sandbox import isolation
 
 _local = threading.local()
 MAX_MESSAGE = 64 << 20  # what one kernel message may weigh (the client's memory)

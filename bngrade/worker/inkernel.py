@@ -27,9 +27,10 @@ from nbgrader.preprocessors import ClearHiddenTests, Execute
 
 from bnlib.checks import REGISTRY
 
-from . import kernels, nbg, scoring
+from .. import nbg
+from ..spec import meta
+from . import kernels, scoring
 from .kernels import kill_kernel
-from .spec import meta
 
 _templates = {}  # source hash -> (private gradebook template, release)
 _local = threading.local()
