@@ -214,6 +214,25 @@ def test_filling_tmp_counts_against_the_same_budget():
     assert out is None or out[1] < RLIMITS["AS"]
 
 
+@needs_cgroup
+def test_the_groups_of_a_killed_grader_are_swept_and_a_sandbox_leaves_none():
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    group = cgroup._make(1 << 30, 8)
+    stale = {c: d.replace(f"bngrade-{os.getpid()}-", f"bngrade-{dead.pid}-")
+             for c, d in group.dirs.items()}
+    group.remove()
+    for d in set(stale.values()):
+        os.mkdir(d)
+    cgroup.sweep()
+    assert not any(os.path.exists(d) for d in stale.values())
+    box = isolation.Sandbox("inside", RLIMITS)
+    dirs = list(box.prepared.group.dirs.values())
+    assert all(os.path.exists(d) for d in dirs)
+    box.kill()
+    assert not any(os.path.exists(d) for d in dirs)
+
+
 def test_without_a_control_group_the_caps_add_up_to_the_budget(monkeypatch):
     """The fallback: a few processes, each an equal share, and a small /tmp."""
     monkeypatch.setattr(cgroup, "new", lambda *a: None)
@@ -232,6 +251,8 @@ def test_the_old_per_process_caps_let_the_children_past_the_budget(monkeypatch):
         "tmp_bytes": None})
     out, _kills, _peak = _peak_probe(CHILDREN, RLIMITS)
     assert out == [0, 0, 0]
+    out, _kills, _peak = _peak_probe(FILL_TMP, RLIMITS)  # an unsized /tmp takes it all
+    assert out == ["filled", 4 * RLIMITS["AS"]]
 
 
 # -- the course's code in a worker's environment, and a venv under /tmp ------------------

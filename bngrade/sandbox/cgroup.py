@@ -84,6 +84,10 @@ class Group:
         """The files the sandbox's first process writes its pid to."""
         return sorted({os.path.join(d, "cgroup.procs") for d in self.dirs.values()})
 
+    def empty(self):
+        """Whether no process is in the group (any more)."""
+        return all(_empty(d) for d in set(self.dirs.values()))
+
     def oom_kills(self):
         """How many processes the kernel killed in this group for want of memory."""
         if self.kind == "v1":
@@ -111,7 +115,7 @@ class Group:
     def remove(self):
         """Remove the group once its processes are gone (a few tries: they die in turn)."""
         for path in set(self.dirs.values()):
-            for attempt in range(50):
+            for attempt in range(10):
                 try:
                     os.rmdir(path)
                     break
@@ -119,6 +123,41 @@ class Group:
                     break
                 except OSError:
                     time.sleep(0.02 * (attempt + 1))
+
+
+def _empty(path):
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            return not f.read().strip()
+    except OSError:
+        return False
+
+
+def sweep():
+    """Remove the empty groups of grader processes that are gone (a worker killed before
+    it could remove its sandboxes' groups)."""
+    parents = set((_v1_parents() or {}).values())
+    v2 = _v2_parent()
+    if v2:
+        parents.add(v2)
+    for parent in parents:
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for name in names:
+            if not name.startswith("bngrade-"):
+                continue
+            try:
+                pid = int(name.split("-")[1])
+            except (IndexError, ValueError):
+                continue
+            if pid != os.getpid() and not os.path.exists(f"/proc/{pid}") and \
+                    _empty(os.path.join(parent, name)):
+                try:
+                    os.rmdir(os.path.join(parent, name))
+                except OSError:
+                    pass
 
 
 @functools.cache
@@ -132,6 +171,7 @@ def available():
         return None, ("no writable memory and pids control groups (cgroup v1 not writable, "
                       "cgroup v2 not delegated to this process)")
     group.remove()
+    sweep()
     return group.kind, None
 
 

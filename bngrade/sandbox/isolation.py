@@ -40,6 +40,7 @@ import sys
 import sysconfig
 import tempfile
 import threading
+import time
 
 import bnlib
 
@@ -371,9 +372,29 @@ def prepare(module, rlimits, args=(), view="scoring", isolated=True, rw=(), env=
 
 
 def command(module, rlimits, args=(), view="scoring", isolated=True, rw=(), env=None):
-    """``(argv, cwd)`` of :func:`prepare` (its control group is removed at exit)."""
+    """``(argv, cwd)`` of :func:`prepare`, for a launcher of its own; its control group is
+    removed once empty (a later call) or at exit."""
+    _remove_finished()
     p = prepare(module, rlimits, args, view, isolated, rw, env)
+    if p.group is not None:
+        with _groups_lock:
+            _launched[p.group] = time.monotonic()
     return p.argv, p.cwd
+
+
+_launched = {}  # groups of command()'s sandboxes -> when made
+
+
+def _remove_finished(grace=60.0):
+    """Remove the groups of command()'s sandboxes that are over (empty, made long ago)."""
+    now = time.monotonic()
+    with _groups_lock:
+        old = [g for g, t in _launched.items() if now - t > grace]
+    for g in old:
+        if g.empty():
+            Prepared(None, None, g).finish()
+            with _groups_lock:
+                _launched.pop(g, None)
 
 
 def in_force(rlimits):
