@@ -18,8 +18,8 @@ export MKL_NUM_THREADS ?= 1
 # Debian packages the tests need: the system Chromium (and a font) for the
 # browser test and the course's PDF, poppler-utils to read that PDF, a real
 # PostgreSQL server for the gradebook tests, bubblewrap for the sandboxes every
-# student's code runs in.
-SYSDEPS := chromium fonts-dejavu-core poppler-utils postgresql bubblewrap
+# student's code runs in, libseccomp for their seccomp filter.
+SYSDEPS := chromium fonts-dejavu-core poppler-utils postgresql bubblewrap libseccomp2
 # The whole course as one PDF, linked from every page (_ext/course_pdf.py).
 PDF := _build/html/batchnorm-from-first-principles.pdf
 

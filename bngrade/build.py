@@ -146,15 +146,19 @@ def require(driver, isolated=False):
 
 
 def report():
-    """What a worker says in the driver's handshake: its name, fingerprint and sandbox."""
-    from .sandbox.isolation import IsolationUnavailable, check
+    """What a worker says in the driver's handshake: its name, fingerprint, sandbox (None,
+    or why none can be made here: course code in reach of one counts) and the limits that
+    hold for a sandbox here (:func:`bngrade.sandbox.isolation.in_force`)."""
+    from .sandbox.box.limits import Limits
+    from .sandbox.isolation import IsolationUnavailable, check, in_force
 
     try:
         check()
         sandbox = None
     except IsolationUnavailable as exc:
         sandbox = str(exc)
-    return {"name": worker_name(), "build": fingerprint(), "sandbox": sandbox}
+    return {"name": worker_name(), "build": fingerprint(), "sandbox": sandbox,
+            "limits": in_force(Limits().rlimits())}
 
 
 def main():
@@ -162,6 +166,10 @@ def main():
     print(json.dumps(r, indent=1))
     print(describe(r["build"]))
     print("sandbox: " + ("ok" if r["sandbox"] is None else f"UNAVAILABLE: {r['sandbox']}"))
+    lim = r["limits"]
+    print(f"limits of a sandbox (default --memory-mb): {lim['how']}; seccomp: "
+          f"{lim['seccomp'] or 'UNAVAILABLE: ' + lim.get('seccomp_missing', '')}; "
+          "no writable host folder")
     return 0 if r["sandbox"] is None else 1
 
 

@@ -239,7 +239,10 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         clock.mark("grading")
         summary = report.write(course, store, assignment, collected and collected.summary(),
                                clock, extra={"interrupted": interrupted,
-                                             "time_limit": chosen_limit})
+                                             "time_limit": chosen_limit,
+                                             "sandbox_limits": isolation.in_force(
+                                                 Limits(memory_mb=int(memory_mb)).rlimits())
+                                             if isolated else None})
         if collected:
             summary["files"].update(collected.files)
         return summary

@@ -1,15 +1,26 @@
 """Isolation by the operating system: every process that runs student code runs under bubblewrap.
 
-A sandbox is ``bwrap`` with new user, pid, network, ipc, uts and mount
-namespaces, every capability dropped, a uid of no one (65534), no network at
-all (only its own loopback), a read-only view of the Python installation and
-of a prepared *site* (:class:`Site`) and nothing else of the host: no course
-directory, no home, a ``/proc`` that shows only the sandbox, a private tmpfs
-as ``/tmp`` and working directory. Its first process is ``python -I``; it sets
-its own limits (:mod:`bngrade.sandbox.box.limits`) before it reads any student code, and
-without capabilities cannot raise them again. ``--die-with-parent`` and the
-pid namespace make the whole sandbox die with the grader thread that started
-it, and :meth:`Sandbox.kill` ends it at once.
+A sandbox is ``bwrap`` with new pid, network, ipc, uts and mount namespaces
+(and, unless root, a user namespace as no one, 65534; as root a user id of its
+own), every capability dropped, the seccomp filter of :mod:`bngrade.sandbox.seccomp`, no
+network at all (only its own loopback), a read-only view of the Python
+installation and of a prepared *site* (:class:`Site`) and nothing else of the
+host: no course directory, no home, a ``/proc`` that shows only the sandbox, a
+private, sized tmpfs as ``/tmp`` and working directory, no writable host folder.
+The Python installation is bound after that tmpfs (a venv under ``/tmp`` stays
+visible), and then the course's own packages are masked wherever this
+interpreter has them installed (:func:`course_paths`): the sandbox's Python sees
+the interpreter and the third-party packages only. :func:`check` refuses a host
+where a sandbox could still import ``bnlib`` or ``bngrade`` or read their files.
+
+A sandbox's memory (all its processes and its ``/tmp``) and its processes are
+limited as a whole: by a control group (:mod:`bngrade.sandbox.cgroup`) where the host
+allows one, else by caps that add up (:func:`bngrade.sandbox.box.limits.whole`);
+:func:`in_force` says which. Its first process is ``python -I``; it sets its
+own per-process limits (:mod:`bngrade.sandbox.box.limits`) before it reads any student
+code, and without capabilities cannot raise them again. ``--die-with-parent``
+and the pid namespace make the whole sandbox die with the grader thread that
+started it, and :meth:`Sandbox.kill` ends it at once.
 
 Two views of bnlib exist: ``scoring`` (a stub without any reference code,
 :mod:`bngrade.sandbox.stubs`) for the sandbox whose outputs are scored, and ``public``
@@ -18,6 +29,8 @@ notebook and feedback are shown but never scored.
 """
 
 import functools
+import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -27,10 +40,12 @@ import sys
 import sysconfig
 import tempfile
 import threading
+import time
 
 import bnlib
 
-from . import stubs
+from . import cgroup, seccomp, stubs
+from .box.limits import whole
 from .box.protocol import Channel
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "box")
@@ -62,6 +77,12 @@ def python_dirs():
     dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         dirs.add(os.path.realpath(sysconfig.get_paths()[key]))
+    # site folders a .pth file added (an environment layered on another); never a
+    # checkout's root, which a .pth of an older editable install may add too
+    for entry in sys.path:
+        if os.path.basename(entry) in ("site-packages", "dist-packages") and \
+                os.path.isdir(entry):
+            dirs.add(os.path.realpath(entry))
     # keep only the outermost of nested paths
     return sorted(d for d in dirs if not any(d != o and d.startswith(o + os.sep) for o in dirs))
 
@@ -85,7 +106,61 @@ def sandbox_uid():
         return UID_BASE + (os.getpid() % 65536) * 4096 + _uids[0]
 
 
-def bwrap_argv(view, site, rw=(), env=None):
+COURSE_PACKAGES = ("bnlib", "bngrade")
+
+
+def _site_dirs():
+    return {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}
+
+
+@functools.cache
+def course_paths():
+    """What of the course the bound Python directories hold, as ``(dirs, files)`` to mask:
+    ``bnlib`` and ``bngrade`` wherever this interpreter finds them, every file of a
+    distribution that installs them (``pip install .`` or ``-e .``: the packages, the
+    editable finder and ``.pth``), and whatever else in site-packages is named after them."""
+    dirs, files = set(), set()
+    for name in COURSE_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        for loc in (spec.submodule_search_locations or []) if spec else []:
+            dirs.add(os.path.realpath(loc))
+    for dist in importlib.metadata.distributions():
+        entries = [str(f) for f in (dist.files or [])]
+        tops = {e.split("/", 1)[0] for e in entries}
+        if not tops & set(COURSE_PACKAGES) and not any(
+                e.startswith("__editable__") and "bn_first_principles" in e for e in entries):
+            continue
+        for top in tops - {"..", ".", "__pycache__"}:
+            path = os.path.realpath(str(dist.locate_file(top)))
+            if os.path.isdir(path):
+                dirs.add(path)
+            elif os.path.isfile(path) and os.path.dirname(path) in _site_dirs():
+                files.add(path)
+    for folder in _site_dirs():
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for n in names:
+            low = n.lower()
+            if low.startswith(COURSE_PACKAGES + ("bn_first_principles", "bn-first-principles")) \
+                    or (low.startswith("__editable__") and "bn_first_principles" in low):
+                path = os.path.join(folder, n)
+                (dirs if os.path.isdir(path) else files).add(path)
+        cache = os.path.join(folder, "__pycache__")
+        for n in os.listdir(cache) if os.path.isdir(cache) else []:
+            if n.startswith("__editable__"):
+                files.add(os.path.join(cache, n))
+    bound = python_dirs()
+    inside = [p for p in sorted(dirs) if any(p == b or p.startswith(b + os.sep) for b in bound)]
+    # the outermost of nested directories is enough
+    inside = [p for p in inside if not any(p != o and p.startswith(o + os.sep) for o in inside)]
+    files = [f for f in sorted(files) if any(f.startswith(b + os.sep) for b in bound)
+             and not any(f.startswith(d + os.sep) for d in inside)]
+    return inside, files
+
+
+def bwrap_argv(view, site, rw=(), env=None, seccomp_fd=None, tmp_bytes=None):
     """The bubblewrap command line (up to ``--``) for a sandbox with bnlib ``view``."""
     argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session",
@@ -102,6 +177,12 @@ def bwrap_argv(view, site, rw=(), env=None):
     for name in ("ld.so.cache", "localtime", "nsswitch.conf", "passwd", "group"):
         if os.path.exists(f"/etc/{name}"):
             argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    if tmp_bytes is not None:
+        argv += ["--size", str(int(tmp_bytes))]
+    argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", "/tmp/work"]
+    # The interpreter after /tmp's tmpfs: a venv under /tmp (a fresh clone there, a node's
+    # scratch) is bound over it, not hidden by it.
     made = set()
     for path in python_dirs():
         # the folders above a bound path: traversable by the sandbox's user (bwrap would make
@@ -111,10 +192,16 @@ def bwrap_argv(view, site, rw=(), env=None):
             argv += ["--perms", "0755", "--dir", parent]
         made.update(parents)
         argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
-             "--perms", "0777", "--dir", "/tmp/work",
-             "--ro-bind", os.path.join(site.root, "box"), "/box",
+    # then the course's own code, wherever it was installed, masked: empty folders and files
+    dirs, files = course_paths()
+    for path in dirs:
+        argv += ["--ro-bind", os.path.join(site.root, "empty"), path]
+    for path in files:
+        argv += ["--ro-bind", "/dev/null", path]
+    argv += ["--ro-bind", os.path.join(site.root, "box"), "/box",
              "--ro-bind", os.path.join(site.root, view), "/bn"]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     for path in rw:
         argv += ["--bind", path, path]
     argv += ["--chdir", "/tmp/work", "--clearenv"]
@@ -138,6 +225,9 @@ def python_argv(module, args):
     return [sys.executable, "-I", "-c", BOOT.format(args=list(map(str, args)), module=module)]
 
 
+MASK = "raise ImportError(\"the course's code is not in the sandbox\")\n"
+
+
 class Site:
     """The read-only files a sandbox sees besides Python: ``box`` (the sandbox's own code),
     ``scoring`` (the stub bnlib) and ``public`` (bnlib as students install it)."""
@@ -146,6 +236,11 @@ class Site:
         self.root = tempfile.mkdtemp(prefix="bngrade-site-")
         box = os.path.join(self.root, "box", "bnbox")
         os.makedirs(box)
+        # what a sandbox finds where the course's code was installed: a package that
+        # refuses to import (an empty folder would import as a namespace package)
+        os.makedirs(os.path.join(self.root, "empty"))
+        with open(os.path.join(self.root, "empty", "__init__.py"), "w") as f:
+            f.write(MASK)
         open(os.path.join(box, "__init__.py"), "w").close()
         for name in BOX_MODULES:
             shutil.copy(os.path.join(HERE, f"{name}.py"), box)
@@ -181,7 +276,203 @@ def site():
 
             _site = Site()
             atexit.register(_site.remove)
+            atexit.register(_remove_groups)
     return _site
+
+
+# ``/bin/sh`` puts itself in the sandbox's control group, opens the seccomp filter as
+# descriptor 9, and becomes bubblewrap (same pid): every process of the sandbox starts
+# inside the group, under the filter. Any launcher can start this command line.
+LAUNCH = ('f=$1; shift; while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; '
+          'shift; exec "$@" 9< "$f"')
+SECCOMP_FD = 9
+
+
+class Prepared:
+    """A sandbox's command line (``argv``, ``cwd``) and its control ``group`` (or None)."""
+
+    def __init__(self, argv, cwd=None, group=None):
+        self.argv, self.cwd, self.group = argv, cwd, group
+
+    def finish(self):
+        """After the sandbox is gone: remove its control group."""
+        if self.group is not None:
+            self.group.remove()
+            with _groups_lock:
+                _groups.discard(self.group)
+            self.group = None
+
+
+_groups, _groups_lock = set(), threading.Lock()
+
+
+def _remove_groups():
+    with _groups_lock:
+        groups = list(_groups)
+    for g in groups:
+        g.remove()
+
+
+def filter_path():
+    """This process's seccomp filter (BPF) in its site; :class:`IsolationUnavailable`
+    when libseccomp cannot build it."""
+    path = os.path.join(site().root, "seccomp.bpf")
+    if not os.path.exists(path):
+        try:
+            data = seccomp.bpf()
+        except seccomp.Unavailable as exc:
+            raise IsolationUnavailable(f"{exc}; or grade with --unsafe-no-isolation") from None
+        tmp = path + f".{threading.get_ident()}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    return path
+
+
+def prepare(module, rlimits, args=(), view="scoring", isolated=True, rw=(), env=None,
+            use_seccomp=True):
+    """:class:`Prepared` running ``bnbox.<module>.main()`` in a sandbox with bnlib ``view``;
+    its first argument says what :func:`bngrade.sandbox.box.limits.enter` sets up. The sandbox's
+    limits hold for it as a whole (:func:`bngrade.sandbox.box.limits.whole`): a control group where
+    this host allows one. ``use_seccomp=False`` exists for the tests that show what the
+    filter stops.
+
+    ``isolated=False`` (``--unsafe-no-isolation``) runs the same program as this user,
+    from a private folder: nothing stands between it and the machine."""
+    if not isolated:
+        argv = python_argv(module, [json.dumps({"rlimits": rlimits, "uid": None}), *args])
+        paths = f"{os.path.join(site().root, 'box')!r}, {os.path.join(site().root, view)!r}"
+        return Prepared([a.replace("'/box', '/bn'", paths) for a in argv],
+                        tempfile.mkdtemp(prefix="bngrade-unsafe-"))
+    bpf = filter_path() if use_seccomp else None
+    group = None
+    try:
+        group = cgroup.new(int(rlimits["AS"]), int(rlimits["NPROC"]))
+    except OSError:
+        group = None
+    plan = whole(rlimits, group is not None)
+    uid = sandbox_uid()
+    for path in rw:  # the sandbox's user must be able to write there
+        if uid is not None:
+            for dirpath, _dirs, files in os.walk(path):
+                os.chown(dirpath, uid, uid)
+                for f in files:
+                    os.chown(os.path.join(dirpath, f), uid, uid)
+    argv = python_argv(module, [json.dumps({"rlimits": plan["rlimits"], "uid": uid}), *args])
+    inner = bwrap_argv(view, site(), rw=rw, env=env,
+                       seccomp_fd=SECCOMP_FD if bpf else None,
+                       tmp_bytes=plan["tmp_bytes"]) + argv
+    procs = group.procs_files() if group is not None else []
+    if group is not None:
+        with _groups_lock:
+            _groups.add(group)
+    return Prepared(["/bin/sh", "-c", LAUNCH, "sh", bpf or "/dev/null", *procs, "--", *inner],
+                    None, group)
+
+
+def command(module, rlimits, args=(), view="scoring", isolated=True, rw=(), env=None):
+    """``(argv, cwd)`` of :func:`prepare`, for a launcher of its own; its control group is
+    removed once empty (a later call) or at exit."""
+    _remove_finished()
+    p = prepare(module, rlimits, args, view, isolated, rw, env)
+    if p.group is not None:
+        with _groups_lock:
+            _launched[p.group] = time.monotonic()
+    return p.argv, p.cwd
+
+
+_launched = {}  # groups of command()'s sandboxes -> when made
+
+
+def _remove_finished(grace=60.0):
+    """Remove the groups of command()'s sandboxes that are over (empty, made long ago)."""
+    now = time.monotonic()
+    with _groups_lock:
+        old = [g for g, t in _launched.items() if now - t > grace]
+    for g in old:
+        if g.empty():
+            Prepared(None, None, g).finish()
+            with _groups_lock:
+                _launched.pop(g, None)
+
+
+def in_force(rlimits):
+    """Which limits hold for a sandbox with per-process ``rlimits`` here: a dict for
+    ``summary.json`` and ``python -m bngrade.build``."""
+    kind, why = cgroup.available()
+    plan = whole(rlimits, kind is not None)
+    mb = 1 << 20
+    out = {"memory_mb": plan["memory_bytes"] // mb, "processes": plan["processes"],
+           "tmp_mb": plan["tmp_bytes"] // mb, "per_process_mb": plan["rlimits"]["AS"] // mb,
+           "writable_host_folder": False}
+    if kind is not None:
+        out["whole_sandbox"] = f"control group ({kind})"
+        out["how"] = (f"control group ({kind}): {out['memory_mb']} MB for all processes and "
+                      f"/tmp together, at most {out['processes']} processes")
+    else:
+        out["whole_sandbox"] = None
+        out["how"] = (f"no control group ({why}): at most {out['processes']} processes of "
+                      f"{out['per_process_mb']} MB each and a {out['tmp_mb']} MB /tmp, "
+                      f"{out['memory_mb']} MB in all")
+    try:
+        filter_path()
+        out["seccomp"] = "locks, inotify, ptrace, keyrings, perf, mount and namespaces denied"
+    except IsolationUnavailable as exc:
+        out["seccomp"] = None
+        out["seccomp_missing"] = str(exc)
+    return out
+
+
+def _bwrap_cause(stderr, returncode):
+    """The refusal's real cause, from what bubblewrap or Python said."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    why = (lines or [f"exit status {returncode}"])[-1][:300]
+    if returncode == 125:
+        return f"could not put the sandbox in its control group ({why})"
+    bwrap = [ln for ln in lines if ln.startswith("bwrap:")]
+    if bwrap:
+        msg = bwrap[-1][:300]
+        if any(w in msg for w in ("namespace", "uid map", "setting up uid", "No permissions to "
+                                  "creating new namespace", "Creating new namespace")):
+            return (f"{msg}: bubblewrap needs unprivileged user namespaces "
+                    "(sysctl kernel.unprivileged_userns_clone=1) or root")
+        if "seccomp" in msg:
+            return f"{msg}: the kernel refused the seccomp filter"
+        if "execvp" in msg or "No such file" in msg or "Can't" in msg:
+            return (f"{msg}: a path the sandbox needs (the Python interpreter "
+                    f"{sys.executable}, its environment {sys.prefix}) cannot be bound or run")
+        return msg
+    return f"Python failed inside the sandbox: {why}"
+
+
+def run_probe(code, rlimits, use_seccomp=True, timeout=120):
+    """Run ``code`` (Python) in a sandbox as the student's code would run (after
+    :func:`bngrade.sandbox.box.limits.enter`); return the CompletedProcess, with ``oom_kills`` and
+    ``peak_bytes`` of its control group (None without one)."""
+    boot = ("import sys, json; sys.path[:0] = ['/box']; from bnbox import limits; "
+            f"limits.enter(json.loads(sys.argv[1])); sys.path.remove('/box'); "
+            f"exec({code!r})")
+    p = prepare("inside", rlimits, use_seccomp=use_seccomp)
+    # the same command line, with the probe in place of the sandbox's program (the last
+    # four words: python -I -c BOOT)
+    config = _config_of(p.argv[-1])
+    argv = p.argv[:-4] + [sys.executable, "-I", "-c", boot, config]
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=timeout, text=True)
+        # what its control group saw (None without one)
+        done.oom_kills = p.group.oom_kills() if p.group else None
+        done.peak_bytes = p.group.peak_bytes() if p.group else None
+        return done
+    finally:
+        p.finish()
+
+
+def _config_of(boot):
+    """The limits argument (JSON) a :func:`python_argv` BOOT line carries."""
+    import ast
+
+    return ast.literal_eval(boot.split("sys.argv[1:] = ", 1)[1].split("; from bnbox", 1)[0])[0]
 
 
 @functools.cache
@@ -191,42 +482,72 @@ def check():
         raise IsolationUnavailable(
             "bubblewrap (the `bwrap` command) is not installed: install the Debian package "
             "`bubblewrap` (make sysdeps does), or grade with --unsafe-no-isolation")
-    probe, _ = command("inside", {}, ["--probe"])
+    filter_path()
     for _attempt in range(3):  # a loaded machine may fail a start: judge on three
+        p = prepare("inside", {"AS": 1280 << 20, "NPROC": 64, "NOFILE": 256, "CORE": 0},
+                    ["--probe"])
         try:
-            done = subprocess.run(probe, capture_output=True, timeout=120, text=True)
+            done = subprocess.run(p.argv, capture_output=True, timeout=120, text=True)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise IsolationUnavailable(f"bubblewrap could not start a sandbox ({exc})") from None
+        finally:
+            p.finish()
         if done.returncode == 0:
             break
     if done.returncode != 0:
-        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1][:300]
         raise IsolationUnavailable(
-            f"bubblewrap cannot create a sandbox here ({why}); it needs unprivileged user "
-            "namespaces (sysctl kernel.unprivileged_userns_clone=1) or root. Grade with "
-            "--unsafe-no-isolation to run student code without it")
+            f"cannot create a sandbox here: {_bwrap_cause(done.stderr, done.returncode)}. "
+            "Grade with --unsafe-no-isolation to run student code without it")
+    reach = course_in_reach()
+    if reach:
+        raise IsolationUnavailable(
+            "a sandbox here could reach the course's code (the reference or the answer "
+            f"keys): {'; '.join(reach)[:600]}. Report this as a bug of bngrade's masking")
     return None
 
 
-def command(module, rlimits, args=(), view="scoring", isolated=True, rw=(), env=None):
-    """``(argv, cwd)`` running ``bnbox.<module>.main()`` in a sandbox with bnlib ``view``;
-    its first argument says what :func:`bngrade.sandbox.box.limits.enter` sets up.
+COURSE_PROBE = """
+import importlib, json, os, sys
+for name in list(sys.modules):
+    if name.split('.')[0] in ('bnlib', 'bngrade', 'bnbox'):
+        del sys.modules[name]
+sys.path[:] = [p for p in sys.path if p not in ('/bn', '/box', '')]
+found = []
+for name in ('bnlib', 'bngrade', 'bnlib.checks', 'bngrade.worker.keys'):
+    try:
+        module = importlib.import_module(name)
+    except BaseException:
+        continue
+    found.append(f"`import {name}` imports {getattr(module, '__file__', None) or module}")
+for path in PATHS:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except (OSError, ValueError):
+        continue
+    if text != MASK and text:  # a mask (the course's packages) or /dev/null (its files)
+        found.append(f"{path} is readable")
+print(json.dumps(found))
+"""
 
-    ``isolated=False`` (``--unsafe-no-isolation``) runs the same program as this user,
-    from a private folder: nothing stands between it and the machine."""
-    uid = sandbox_uid() if isolated else None
-    for path in rw:  # the sandbox's user must be able to write there
-        if uid is not None:
-            for dirpath, _dirs, files in os.walk(path):
-                os.chown(dirpath, uid, uid)
-                for f in files:
-                    os.chown(os.path.join(dirpath, f), uid, uid)
-    argv = python_argv(module, [json.dumps({"rlimits": rlimits, "uid": uid}), *args])
-    if isolated:
-        return bwrap_argv(view, site(), rw=rw, env=env) + argv, None
-    paths = f"{os.path.join(site().root, 'box')!r}, {os.path.join(site().root, view)!r}"
-    return [a.replace("'/box', '/bn'", paths) for a in argv], tempfile.mkdtemp(
-        prefix="bngrade-unsafe-")
+
+def course_in_reach():
+    """What of the course a sandbox's Python can reach (empty: nothing): checked by
+    trying, in a real sandbox, to import ``bnlib`` and ``bngrade`` past the stub and to
+    read their files (the answer keys among them) where this process has them."""
+    import bngrade
+
+    paths = []
+    for module in (bnlib, bngrade):
+        root = os.path.dirname(os.path.abspath(module.__file__))
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            paths += [os.path.join(folder, n) for n in names if n.endswith(".py")]
+    done = run_probe(f"PATHS, MASK = {sorted(paths)!r}, {MASK!r}\n" + COURSE_PROBE,
+                     {"AS": 1280 << 20, "NPROC": 64, "NOFILE": 256, "CORE": 0})
+    if done.returncode != 0:
+        return [f"the probe failed in the sandbox: {_bwrap_cause(done.stderr, done.returncode)}"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 _live, _live_lock, _stopping, _refused = {}, threading.Lock(), threading.Event(), set()
@@ -289,12 +610,18 @@ def _killpg(pid):
 class Sandbox:
     """One sandbox process speaking :mod:`bngrade.sandbox.box.protocol` on its stdin/stdout."""
 
-    def __init__(self, module, rlimits, view="scoring", isolated=True):
-        cmd, self.workdir = command(module, rlimits, (), view, isolated)
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            cwd=self.workdir, start_new_session=True)
+    def __init__(self, module, rlimits, view="scoring", isolated=True, use_seccomp=True):
+        self.prepared = prepare(module, rlimits, (), view, isolated, use_seccomp=use_seccomp)
+        self.workdir = self.prepared.cwd
+        try:
+            self.proc = subprocess.Popen(
+                self.prepared.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, cwd=self.workdir, start_new_session=True)
+        except BaseException:
+            self.prepared.finish()
+            raise
         track(self.proc)
+        self.seen_oom = 0
         self.channel = Channel(self.proc.stdout.fileno(), self.proc.stdin.fileno())
 
     def kill(self):
@@ -302,6 +629,7 @@ class Sandbox:
         _killpg(self.proc.pid)  # the session too (it is all there is unisolated)
         self.proc.wait()
         untrack(self.proc)
+        self.prepared.finish()
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         for f in (self.proc.stdin, self.proc.stdout):
@@ -312,6 +640,16 @@ class Sandbox:
 
     def exit_code(self):
         return self.proc.poll()
+
+    def out_of_memory(self):
+        """Whether the kernel killed a process of this sandbox for want of memory since the
+        last time this was asked (its control group's count; False without one)."""
+        group = self.prepared.group
+        if group is None:
+            return False
+        n = group.oom_kills()
+        new, self.seen_oom = n > self.seen_oom, max(n, self.seen_oom)
+        return new
 
     def interrupt(self):
         """SIGINT to the sandbox's Python (the innermost of its first processes): True if

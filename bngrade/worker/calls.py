@@ -11,9 +11,21 @@ e.g. ``bnlib.nn.MLP.forward``): they run here, on plain inputs, and objects
 they make stay here behind a handle. Everything that comes back is decoded
 by :mod:`bngrade.sandbox.box.protocol` (plain data only, bounded sizes) and judged by the
 part's ``evaluate`` in this process.
+
+The helpers themselves run in a child process of the grader (:class:`Helpers`), with
+the sandbox's memory budget as its address space and the pending call's deadline:
+a helper asked to build something huge (``bnlib.nn.MLP([1000] * 400)``) fails there
+with the ``memory`` flag, and the grader's own process never holds it. Helpers are
+served only while the grader waits for a call into the student's code, never while
+a cell runs: a cell's top level gets no bnlib code at all.
 """
 
 import importlib
+import json
+import os
+import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -21,6 +33,7 @@ import numpy as np
 from ..sandbox import isolation
 from ..sandbox.box.protocol import (
     MAX_ELEMENTS,
+    Channel,
     Lost,
     OutOfTime,
     ProtocolError,
@@ -120,12 +133,147 @@ class Held:
                 for h, o in self.objects.items()}
 
 
+HELPER_BASE = 1 << 20  # handles of objects the helper process holds start here
+HELPER_BOOT = "from bngrade.worker.calls import helper_main; helper_main()"
+
+
+class Helpers:
+    """The child process the allowed helpers run in: started on first use, with an address
+    space of ``memory_bytes``; it holds the objects helpers make (handles from
+    :data:`HELPER_BASE`)."""
+
+    def __init__(self, memory_bytes, cpu_seconds):
+        self.memory_bytes, self.cpu_seconds, self.proc = memory_bytes, cpu_seconds, None
+
+    def _start(self):
+        r_in, w_in = os.pipe()
+        r_out, w_out = os.pipe()
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1"}
+        limits = json.dumps({"AS": self.memory_bytes, "CPU": self.cpu_seconds})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HELPER_BOOT, limits], stdin=r_in, stdout=w_out,
+            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        os.close(r_in)
+        os.close(w_out)
+        self.channel = Channel(r_out, w_in)
+        self.fds = (r_out, w_in)
+
+    def serve(self, message, allowed, deadline):
+        """The reply to the sandbox's helper request ``message`` (run in the child)."""
+        if self.proc is None:
+            self._start()
+        try:
+            self.channel.send({"message": message, "allowed": sorted(allowed)}, deadline)
+            reply = self.channel.recv(deadline)
+        except OutOfTime:
+            self.close()
+            raise OutOfTime("a helper did not finish in time") from None
+        except Lost:
+            self.close()
+            raise OutOfMemory("a helper ran out of memory or stopped (its limit is "
+                              f"{self.memory_bytes >> 20} MB)") from None
+        if reply.get("memory"):
+            raise OutOfMemory(f"a helper ran out of memory (its limit is "
+                              f"{self.memory_bytes >> 20} MB)")
+        if reply.get("tampered"):
+            raise Tampered(str(reply["tampered"])[:300])
+        return reply["reply"]
+
+    def close(self):
+        if self.proc is not None:
+            isolation._killpg(self.proc.pid)
+            self.proc.wait()
+            for fd in self.fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.proc = None
+
+
+class _ChildHeld(Held):
+    def add(self, o):
+        handle = HELPER_BASE + len(self.objects)
+        self.ids[id(o)], self.objects[handle] = handle, o
+        return handle
+
+
+def helper_main():
+    """The helper process: limits first, then one helper request after another."""
+    limits = json.loads(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_AS, (int(limits["AS"]), int(limits["AS"])))
+    resource.setrlimit(resource.RLIMIT_CPU, (int(limits["CPU"]), int(limits["CPU"]) + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    channel = Channel(0, 1)
+    held = _ChildHeld()
+    while True:
+        try:
+            request = channel.recv()
+        except Lost:
+            return
+        allowed = {id(o) for o in map(resolve, request["allowed"]) if o is not None}
+        try:
+            reply = _serve_helper(request["message"], held, allowed)
+            out = {"reply": reply}
+        except MemoryError:
+            out = {"memory": True}
+        except ProtocolError as exc:
+            out = {"tampered": str(exc)}
+        try:
+            channel.send(out)
+        except MemoryError:
+            channel.send({"memory": True})
+
+
+def _serve_helper(m, held, allowed):
+    """One helper request, served in the helper process (``allowed``: ids of objects)."""
+    try:
+        args = decode_value(m.get("args", []), remote=held.get)
+        kwargs = decode_value(m.get("kwargs", {}), remote=held.get)
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise Tampered("malformed arguments")
+        fn = _helper_function(m, held, allowed)
+        if _too_big(args) or _too_big(kwargs):
+            raise ValueError("arguments too large for a helper run by the grader")
+        out = fn(*args, **kwargs)
+    except (ProtocolError, MemoryError):
+        raise
+    except Exception as exc:  # bnlib's own error on the student's arguments, as data
+        return {"ok": False, "error": {"type": type(exc).__name__, "text": str(exc)[:300]}}
+    value = encode_value(out, remotes=held)
+    return {"ok": True, "out": value, "names": held.names()}
+
+
+def _helper_function(m, held, allowed):
+    name, handle = m.get("name"), m.get("self")
+    if handle is not None:
+        obj = held.get(handle)
+        method = str(name).rsplit(".", 1)[-1]
+        owner = f"{type(obj).__module__}.{type(obj).__qualname__}"
+        if str(name) != f"{owner}.{method}" or (method.startswith("_")
+                                                and method != "__call__"):
+            raise PermissionError(f"{name} is not a method of {owner}")
+        real = getattr(type(obj), method, None)
+        bound = getattr(obj, method, None)
+    else:
+        real = bound = resolve(name)
+    if real is None or id(real) not in allowed:
+        raise PermissionError(
+            f"{name} is bnlib's reference: it is not available while this part is graded "
+            "(implement it yourself with numpy)")
+    return bound
+
+
 class Session:
     """A scoring sandbox with one notebook's cells run in it; calls go through :meth:`request`."""
 
     def __init__(self, limits, isolated=True):
         self.limits, self.seconds = limits, limits.seconds
-        self.box = isolation.Sandbox("inside", limits.rlimits(), isolated=isolated)
+        rlimits = limits.rlimits()
+        self.box = isolation.Sandbox("inside", rlimits, isolated=isolated)
+        self.helpers = Helpers(int(rlimits["AS"]), int(rlimits["CPU"]))
+        self.allowed_names, self.pending = (), None
         self.next_id, self.allowed, self.held = 0, set(), Held()
         self.callbacks, self.last_reply = [], {}
         self.times = []  # wall seconds of each request (a cell, a graded call), in order
@@ -140,6 +288,7 @@ class Session:
 
     def allow(self, qualnames):
         """The helpers the sandbox may ask for from now on (resolved to bnlib's objects)."""
+        self.allowed_names = tuple(qualnames)
         self.allowed = {id(o) for o in map(resolve, qualnames) if o is not None}
 
     def close(self):
@@ -148,6 +297,7 @@ class Session:
         except (ProtocolError, ValueError):
             pass
         self.box.kill()
+        self.helpers.close()
 
     kill = close
 
@@ -158,6 +308,7 @@ class Session:
         started = time.monotonic()
         deadline = started + (seconds or self.seconds)
         chan = self.box.channel
+        self.pending = message.get("op")
         try:
             chan.send(message, deadline)
             last = 0
@@ -168,15 +319,21 @@ class Session:
                         raise Tampered(f"a reply to request {m.get('re')!r} while "
                                        f"{message['id']} was pending")
                     self.last_reply = m
+                    if self.box.out_of_memory():  # a process of the sandbox was killed
+                        raise OutOfMemory("ran out of memory (the limit is "
+                                          f"{self.limits.memory_mb} MB)")
                     return self._reply(m)
                 theirs = m.get("id")
                 if type(theirs) is not int or theirs <= last:
                     raise Tampered("a request out of order or repeated")
                 last = theirs
-                answer = self._serve(m)
+                answer = self._serve(m, deadline)
                 answer["re"] = theirs
                 chan.send(answer, deadline)
         except Lost as exc:
+            if self.box.out_of_memory():  # the kernel killed it at the sandbox's budget
+                raise OutOfMemory(f"ran out of memory (the limit is {self.limits.memory_mb} "
+                                  "MB for the whole sandbox)") from None
             code = self.box.exit_code()
             raise Lost(f"the process running your code stopped ({exc}; exit status {code})") \
                 from None
@@ -192,8 +349,16 @@ class Session:
             raise OutOfMemory(f"ran out of memory (the limit is {self.limits.memory_mb} MB)")
         raise remote_error(m["error"])
 
-    def _serve(self, m):
+    def _serve(self, m, deadline=None):
         op = m.get("op")
+        if op == "helper" and (self.pending == "run" or (
+                m.get("self") is not None and type(m.get("self")) is int
+                and m["self"] >= HELPER_BASE) or m.get("self") is None):
+            if self.pending == "run":
+                return {"ok": False, "error": {"type": "RuntimeError", "text": (
+                    "bnlib's helpers are available only while the grader calls your "
+                    "function, not at a cell's top level")}}
+            return self.helpers.serve(m, self.allowed_names, deadline)
         try:
             args = decode_value(m.get("args", []), remote=self.held.get)
             kwargs = decode_value(m.get("kwargs", {}), remote=self.held.get)
@@ -204,7 +369,7 @@ class Session:
                 if type(key) is not int or not 0 <= key < len(self.callbacks):
                     raise Tampered("a callback the grader never gave")
                 fn = self.callbacks[key]
-            elif op == "helper":
+            elif op == "helper":  # a method of an object the checker made and passed
                 fn = self._helper(m)
             else:
                 raise Tampered(f"an unknown request {op!r}")

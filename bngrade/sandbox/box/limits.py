@@ -41,6 +41,30 @@ class Limits:
         return asdict(self)
 
 
+FALLBACK_PROCESSES = 4  # without a control group: processes (threads count) of a sandbox
+FALLBACK_TMP_MB = 64  # without a control group: the size of its /tmp
+
+
+def whole(rlimits, group):
+    """The limits of one sandbox as a whole, from the per-process ``rlimits``: ``AS`` is
+    the sandbox's memory budget, ``NPROC`` its process cap.
+
+    With a control group (``group``: True) the budget holds for all its processes and its
+    ``/tmp`` together, and ``/tmp`` may take the whole budget. Without one, the processes
+    are capped at :data:`FALLBACK_PROCESSES`, ``/tmp`` at :data:`FALLBACK_TMP_MB`, and
+    each process's address space at an equal share of what is left: together they stay
+    within the budget. Returns ``{"rlimits", "memory_bytes", "processes", "tmp_bytes"}``."""
+    budget, processes = int(rlimits["AS"]), int(rlimits["NPROC"])
+    if group:
+        return {"rlimits": dict(rlimits), "memory_bytes": budget, "processes": processes,
+                "tmp_bytes": budget}
+    processes = min(processes, FALLBACK_PROCESSES)
+    tmp = min(FALLBACK_TMP_MB << 20, budget // 4)
+    share = (budget - tmp) // processes
+    return {"rlimits": {**rlimits, "AS": share, "NPROC": processes}, "memory_bytes": budget,
+            "processes": processes, "tmp_bytes": tmp}
+
+
 def apply(rlimits):
     """Set each limit, soft and hard (CPU: a soft limit 5 s before the hard one)."""
     for name, value in rlimits.items():
