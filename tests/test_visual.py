@@ -7,7 +7,8 @@ and dark mode, with *classic* scrollbars (as on Windows and most Linux desktops;
 headless Chromium hides them unless told otherwise, so a stray scrollbar would pass
 unseen), and measured:
 
-* **scrollbars**: an element that shows a scrollbar (a horizontal one takes room:
+* **scrollbars**: an element that shows a scrollbar (it may scroll, by its computed
+  ``overflow``, and, the scrollbars being classic, a horizontal one takes room:
   ``offsetHeight - clientHeight - borders > 0``; a vertical one
   ``offsetWidth - clientWidth - borders > 0``) must be display math, a table, a
   code block or output, or an inline formula wider than its line, and its content
@@ -94,8 +95,12 @@ MEASURE = r"""() => {
   for (const e of document.body.querySelectorAll('*')) {
     if (e.closest('mjx-assistive-mml')) continue;
     const s = cs(e);
-    const across = e.offsetHeight - e.clientHeight - px(s.borderTopWidth) - px(s.borderBottomWidth);
-    const down = e.offsetWidth - e.clientWidth - px(s.borderLeftWidth) - px(s.borderRightWidth);
+    // a box shows a scrollbar only if it may scroll (a table cell's collapsed
+    // borders also make offset and client sizes differ)
+    const across = /auto|scroll/.test(s.overflowX) ? e.offsetHeight - e.clientHeight
+      - px(s.borderTopWidth) - px(s.borderBottomWidth) : 0;
+    const down = /auto|scroll/.test(s.overflowY) ? e.offsetWidth - e.clientWidth
+      - px(s.borderLeftWidth) - px(s.borderRightWidth) : 0;
     if (!(e.offsetWidth > 0) || s.display === 'inline' || (across <= 0.5 && down <= 0.5)) continue;
     shown++;
     const c = content(e);
