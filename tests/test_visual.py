@@ -19,8 +19,9 @@ unseen), and measured:
 * **inline math**: a formula in a line of text is marked scrolling
   (``bn-wide-inline``, ``_static/wide-content.js``) only when its box is wider than
   the line; its wrapper adds no height to the formula; a paragraph whose formulas
-  are all no taller than a line is a whole number of lines high (a scrollbar or a
-  box under a formula would add a few pixels to its line);
+  are all no taller than a line is a whole number of lines high, within 3 px (a
+  superscript may lift a line by a pixel, as in TeX; a scrollbar under a formula
+  adds 15);
 * **clipping**: no text lies past the right edge of a box that hides its overflow
   (visually hidden text for screen readers aside), nor past the window.
 
@@ -154,7 +155,9 @@ MEASURE = r"""() => {
     const s = cs(p), height = p.getBoundingClientRect().height - px(s.paddingTop)
       - px(s.paddingBottom) - px(s.borderTopWidth) - px(s.borderBottomWidth);
     const lines = height / lh;
-    if (Math.abs(lines - Math.round(lines)) * lh > 1)
+    // a superscript may lift its line by a pixel (10^{-3}), as in TeX; a scrollbar
+    // or a box under a formula adds its whole height (15 px or more)
+    if (Math.abs(lines - Math.round(lines)) * lh > 3)
       uneven.push(`${height.toFixed(1)} px is ${lines.toFixed(2)} lines of ${lh} px: ${text(p)}`);
   }
   // text past the right edge of a box that hides its overflow, or of the window
