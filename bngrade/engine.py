@@ -28,7 +28,6 @@ from . import (
     __version__,
     backends,
     build,
-    inkernel,
     integrity,
     isolation,
     lms,
@@ -204,7 +203,7 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         nonlocal backend
         if backend is None:
             backend = backends.make(workers, scheduler,
-                                    inkernel.kernel_settings(limits, isolated), security)
+                                    None, security)
             stop.force = backend.kill
             backend.handshake(build.fingerprint(), isolated)
         return backend

@@ -35,7 +35,7 @@ from .protocol import Channel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The grader's modules the sandbox runs (copied into the site as package ``bnbox``).
-BOX_MODULES = ("inside", "protocol", "limits", "kernel")
+BOX_MODULES = ("inside", "protocol", "limits")
 NOBODY = 65534
 UID_BASE = 100_000_000
 BOOT = ("import sys; sys.path[:0] = ['/box', '/bn']; sys.argv[1:] = {args!r}; "
