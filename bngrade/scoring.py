@@ -75,13 +75,18 @@ def runnable_cells(spec, cells, answers):
 
 def notebook_cells(nb):
     """The code cells of the (sanitised) notebook that run, in order, as ``(label, source,
-    index)``: every code cell but the test cells, which are the grader's."""
+    index)``: every code cell but the test cells a shared checker scores, which are the
+    grader's. (A test cell no checker scores runs as nbgrader runs it, its hidden tests
+    removed beforehand: its score is not verified.)"""
     out = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not _text(cell).strip():
             continue
         m = cell.get("metadata", {}).get("nbgrader", {})
         if m.get("grade") and not m.get("solution"):
+            if m.get("grade_id") in REGISTRY:
+                continue
+            out.append((f"<test cell {m.get('grade_id')}>", python_source(_text(cell)), i))
             continue
         if m.get("solution") and m.get("grade_id"):
             label = f"<answer cell {m['grade_id']}>"
