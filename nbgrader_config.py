@@ -7,7 +7,7 @@ feedback/) live at the root and are never committed.
 
 import os
 
-from bngrade.feedback_page import PREPROCESSORS
+from bngrade.worker.feedback_page import PREPROCESSORS
 
 c = get_config()  # noqa: F821 (injected by nbgrader)
 
@@ -30,7 +30,7 @@ c.OverwriteCells.add_missing_cells = True
 # and server paths blanked out of every other output; math as MathML (no CDN, no script);
 # the page sanitised behind a strict CSP; bngrade's verdict notes kept when bngrade
 # graded the submission (so `generate_feedback --force` rebuilds bngrade's page).
-c.GenerateFeedback.exporter_class = "bngrade.feedback_page.FeedbackExporter"
+c.GenerateFeedback.exporter_class = "bngrade.worker.feedback_page.FeedbackExporter"
 c.GenerateFeedback.preprocessors = PREPROCESSORS
 
 # Kernels talk over TCP ("ipc" fails on the course's machines).

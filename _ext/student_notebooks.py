@@ -2,8 +2,9 @@
 
 * The students' wheel (:mod:`student_package`) is written to ``wheels/`` in the
   site, where each notebook's first cell installs it from.
-* Every chapter's downloadable ``.ipynb`` opens with that install cell, so it
-  runs anywhere with nothing but Python and pip.
+* Every chapter's downloadable ``.ipynb`` opens with that install cell (under a
+  line saying what it does), so it runs anywhere with nothing but Python and
+  pip; :mod:`plain_notebooks` then rewrites its MyST as plain Markdown.
 * ``_build/notebooks/`` collects the notebooks Colab, Binder and a JupyterHub
   open: the chapters (executed, with the install cell) and the exercise release,
   plus the students' Binder environment (``binder/``) and the wheel. The Pages
@@ -32,14 +33,7 @@ import student_package  # noqa: E402
 
 ROOT = student_package.ROOT
 INSTALL_ID = "install-course-package"
-
-
-def install_cell(site):
-    cell = nbformat.v4.new_code_cell(student_package.install_cell(site))
-    cell["id"] = INSTALL_ID
-    cell.metadata["editable"] = False
-    cell.metadata["deletable"] = False
-    return cell
+INTRO_ID = "install-course-package-intro"
 
 
 class Launch:
@@ -91,8 +85,9 @@ def chapter_notebooks(app, pagename, templatename, context, doctree):
     download = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
     if download.is_file():
         nb = nbformat.read(download, as_version=4)
-        if not nb.cells or nb.cells[0].get("id") != INSTALL_ID:
-            nb.cells.insert(0, install_cell(app.config.html_baseurl))
+        if not any(c.get("id") == INSTALL_ID for c in nb.cells):
+            nb.cells[0:0] = student_package.install_cells(app.config.html_baseurl,
+                                                          INTRO_ID, INSTALL_ID)
             nbformat.write(nb, download)
 
 

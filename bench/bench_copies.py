@@ -1,4 +1,4 @@
-"""Benchmark: copy detection (``bngrade.copies``) for a small and a large class.
+"""Benchmark: copy detection (``bngrade.driver.copies``) for a small and a large class.
 
 Every student submits the ps1-forward source's code cells with their own names
 (so every text differs and every answer is a renamed copy: the worst case, all
@@ -16,7 +16,7 @@ import time
 
 import nbformat
 
-from bngrade import copies
+from bngrade.driver import copies
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

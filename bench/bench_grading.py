@@ -36,7 +36,8 @@ import nbformat
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bngrade import engine, nbg, spec  # noqa: E402
+from bngrade import nbg, spec  # noqa: E402
+from bngrade.driver import engine  # noqa: E402
 
 MISTAKES = (("x.var(axis=0)", "x.var(axis=0, ddof=1)"),  # the unbiased-variance mistake
             ("var = ", "var = 1.0 + "))  # any notebook that computes a variance
@@ -103,8 +104,8 @@ def stock(course, assignment, students):
 
 def sandbox_start(isolated, n):
     """Seconds to start a scoring sandbox and run one cell in it (mean of ``n``)."""
-    from bngrade.calls import Session
-    from bngrade.limits import Limits
+    from bngrade.sandbox.box.limits import Limits
+    from bngrade.worker.calls import Session
 
     start = time.perf_counter()
     for _ in range(n):

@@ -39,7 +39,8 @@ from bench_grading import fresh_db, make_course  # noqa: E402
 from exercise_tools import inject  # noqa: E402
 from injections import ALL  # noqa: E402
 
-from bngrade import engine, nbg, spec, tls  # noqa: E402
+from bngrade import nbg, spec  # noqa: E402
+from bngrade.driver import engine, tls  # noqa: E402
 
 TARGET = 50  # workers one driver must keep up with
 

@@ -136,7 +136,7 @@ def require(driver, isolated=False):
     if isolated:
         with _sandbox_lock:
             if not _sandbox_ok:
-                from .isolation import IsolationUnavailable, check
+                from .sandbox.isolation import IsolationUnavailable, check
 
                 try:
                     check()
@@ -147,7 +147,7 @@ def require(driver, isolated=False):
 
 def report():
     """What a worker says in the driver's handshake: its name, fingerprint and sandbox."""
-    from .isolation import IsolationUnavailable, check
+    from .sandbox.isolation import IsolationUnavailable, check
 
     try:
         check()

@@ -19,10 +19,13 @@ multiple-choice question with its options, as its checker words them, and
 derivation, typeset from ``bnlib.symbolic.general_steps`` (so a sign typo
 cannot reach a notebook: the same expressions are checked against SymPy).
 
-Every notebook opens with a read-only cell, not written in the spec: it makes
-the course package importable, installing the students' wheel from the
-published site (``html.baseurl`` of ``_config.yml``) when it is missing
-(``_ext/student_package.py``).
+Every notebook opens with two read-only cells, not written in the spec: a line
+saying what the next does, then the install cell, which makes the course
+package importable, installing the students' wheel from the published site
+(``html.baseurl`` of ``_config.yml``) when it is missing
+(``_ext/student_package.py``). It ends with a read-only cell that says whether
+every visible test has passed in this kernel and how to submit
+(``bnlib.checks.progress``).
 
 An optional ``id=NAME`` after the kind names the cell (its nbgrader grade_id);
 otherwise ids are numbered. A test cell calls the shared checker
@@ -47,6 +50,8 @@ sys.path.insert(0, str(HERE.parent / "_ext"))
 import student_package  # noqa: E402
 
 INSTALL_ID = "install"
+INTRO_ID = "install-intro"
+CLOSING_ID = "closing"
 KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE = {"name": "python", "pygments_lexer": "ipython3"}
 
@@ -156,11 +161,25 @@ def site_url():
     return yaml.safe_load((HERE.parent / "_config.yml").read_text())["html"]["baseurl"]
 
 
-def install_cell():
-    """The first cell: makes the matching course package importable (read-only)."""
-    cell = nbformat.v4.new_code_cell(student_package.install_cell(site_url()))
-    cell.metadata["nbgrader"] = nbgrader_meta(INSTALL_ID, locked=True)
-    cell["id"] = INSTALL_ID
+def install_cells():
+    """The first cells: what the install cell does, then the read-only install cell."""
+    cells = student_package.install_cells(site_url(), INTRO_ID, INSTALL_ID)
+    for cell in cells:
+        cell.metadata["nbgrader"] = nbgrader_meta(cell["id"], locked=True)
+    return cells
+
+
+def closing_cell(assignment):
+    """The last cell: says whether every visible test passed in this kernel, and how to submit."""
+    cell = nbformat.v4.new_code_cell("\n".join([
+        "# Run this cell last: it says whether every visible test above has passed,",
+        "# and how to submit.",
+        "from bnlib.checks import progress",
+        "",
+        f'progress("{assignment}")']))
+    cell.metadata["nbgrader"] = nbgrader_meta(CLOSING_ID, locked=True)
+    cell.metadata.update(editable=False, deletable=False)
+    cell["id"] = CLOSING_ID
     return cell
 
 
@@ -170,8 +189,9 @@ def build(spec_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata.update(kernelspec=KERNEL, language_info=LANGUAGE)
     cells = parse(spec_path.read_text())
-    nb.cells = [install_cell()] + [make_cell(words, body, i, assignment)
-                                   for i, (words, body) in enumerate(cells, 1)]
+    nb.cells = install_cells() + [make_cell(words, body, i, assignment)
+                                  for i, (words, body) in enumerate(cells, 1)] \
+        + [closing_cell(assignment)]
     ids = [c["id"] for c in nb.cells]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{spec_path.name}: duplicate cell ids")

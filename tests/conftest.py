@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from bngrade import keys
+from bngrade.worker import keys
 
 # The tests judge as the grader does: with the answer keys, which the package students
 # install does not have (tests/test_attacks.py checks that it does not).
@@ -17,7 +17,7 @@ keys.install()
 settings.register_profile("course", derandomize=True, max_examples=60, deadline=None)
 settings.load_profile("course")
 
-# The gradebook's HMAC key (bngrade.integrity): one throw-away key for the session, outside
+# The gradebook's HMAC key (bngrade.driver.integrity): one throw-away key for the session, outside
 # every test course, so the tests never touch the grading user's own key. Commands the tests
 # start inherit it.
 os.environ.setdefault("BNGRADE_KEY_FILE", os.path.join(

@@ -9,7 +9,8 @@ import subprocess
 
 import nbformat
 
-from bngrade import engine, nbg
+from bngrade import nbg
+from bngrade.driver import engine
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "engine_course"  # bn-mini: a two-question course of the tests'

@@ -92,7 +92,7 @@ def dask_processes(logdir, workers, certs=None, worker_env=(), nanny=True, start
     processes (the scheduler first)."""
     from distributed import Client
 
-    from bngrade import tls
+    from bngrade.driver import tls
 
     port = free_port()
     address = f"{'tls' if certs else 'tcp'}://127.0.0.1:{port}"
@@ -153,7 +153,7 @@ def dask_cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def dask_tls_cluster(tmp_path_factory):
     """The same with one worker and mutual TLS; yields (certificates folder, address)."""
-    from bngrade import tls
+    from bngrade.driver import tls
 
     certs = str(tmp_path_factory.mktemp("certs"))
     tls.make_certs(certs)

@@ -24,7 +24,7 @@ from builtsite import DESKTOP, PHONE, ROOT, Visit, all_pages, site_figures
 from nbformat.v4 import new_code_cell, new_notebook
 from readable import GRAVE, WCAG_AA, colour_styles, notebook_outline, skipped_levels
 
-from bngrade.feedback_page import in_words, verdict_cells
+from bngrade.worker.feedback_page import in_words, verdict_cells
 from bnlib import book
 from bnlib.checks import REGISTRY, MistakeFound, check
 

@@ -25,7 +25,7 @@ import time
 import pytest
 from engine_tools import ROOT, correct_submission, edited, make_course, release, submit
 
-from bngrade.store import Store
+from bngrade.driver.store import Store
 
 pytestmark = pytest.mark.slow
 

@@ -25,9 +25,11 @@ import nbformat
 import pytest
 from engine_tools import cell, edited, make_course, release, submit
 
-from bngrade import isolation, sanitize, scoring
-from bngrade.limits import Limits
+from bngrade import sanitize
 from bngrade.results import Submission
+from bngrade.sandbox import isolation
+from bngrade.sandbox.box.limits import Limits
+from bngrade.worker import scoring
 from bnlib.checks import REGISTRY
 from bnlib.checks.kinds import ValuePart
 
@@ -52,9 +54,10 @@ REPLAY = """def batchnorm_forward(x, gamma, beta, eps=1e-5):
 
 def grade_one(tmp_path, nb, student="ann", seconds=5.0):
     """Grade one bn-mini submission as a worker does; the result's first notebook."""
-    from bngrade import engine, task
-    from bngrade.course import Course
-    from bngrade.store import Store
+    from bngrade.driver import engine
+    from bngrade.driver.course import Course
+    from bngrade.driver.store import Store
+    from bngrade.worker import task
 
     path = tmp_path / "course"
     if not path.exists():
@@ -105,12 +108,9 @@ def test_student_code_runs_once_in_one_scoring_sandbox(tmp_path, monkeypatch):
     result, _ = grade_one(tmp_path, nb)
     assert question(result, "ps1_train_forward").score == 3.0
     assert started == [("inside", "scoring")]
-    import bngrade
-
-    for gone in ("inkernel", "kernels", "kernel"):
+    for gone in ("worker.inkernel", "worker.kernels", "sandbox.box.kernel", "inkernel"):
         with pytest.raises(ImportError):
             __import__(f"bngrade.{gone}")
-    assert not hasattr(bngrade, "inkernel")
 
 
 @SANDBOXED
@@ -357,7 +357,7 @@ def test_a_raised_verdict_quotes_the_students_line_never_the_graders(tmp_path):
 
 
 def test_the_sandbox_names_the_line_and_the_grader_keeps_its_own_frames_out():
-    from bngrade.calls import RemoteError, remote_error
+    from bngrade.worker.calls import RemoteError, remote_error
     from bnlib.checks.core import raised_where
 
     exc = remote_error({"type": "ValueError", "text": "t", "where": {

@@ -1,11 +1,11 @@
-"""bngrade.copies: renamed and reordered copies are caught, independent solutions are not."""
+"""bngrade.driver.copies: renamed and reordered copies are caught, independent solutions are not."""
 
 import functools
 import os
 
 import nbformat
 
-from bngrade import copies
+from bngrade.driver import copies
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -40,7 +40,7 @@ from exercise_tools import (
 )
 from injections import ALL
 
-from bngrade.store import Store
+from bngrade.driver.store import Store
 from bnlib.checks import parts_for
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ and the terminal with newlines and ANSI codes, put a formula in the CSV, run a
 script in their feedback page, make feedback rendering fail with a
 ``BEGIN HIDDEN TESTS`` marker, copy the solution or a classmate, and rewrite the
 gradebook after the run. Graded with ``bngrade autograde`` as the README shows;
-each test fails without its defence (``bngrade.sanitize``, ``bngrade.copies``,
-``bngrade.integrity``).
+each test fails without its defence (``bngrade.sanitize``, ``bngrade.driver.copies``,
+``bngrade.driver.integrity``).
 """
 
 import csv

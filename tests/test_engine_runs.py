@@ -29,9 +29,9 @@ from engine_tools import (
 )
 from servers import dask_cluster, postgres_server  # noqa: F401 (fixtures)
 
-from bngrade.course import Course
-from bngrade.limits import Limits
-from bngrade.store import Store
+from bngrade.driver.course import Course
+from bngrade.driver.store import Store
+from bngrade.sandbox.box.limits import Limits
 
 pytestmark = pytest.mark.slow
 
@@ -249,7 +249,8 @@ def test_an_unknown_assignment_is_a_clear_error(tmp_path, bad):
 
 
 def test_a_worker_keeps_no_file_descriptors_from_one_submission_to_the_next(tmp_path):
-    from bngrade import engine, task
+    from bngrade.driver import engine
+    from bngrade.worker import task
 
     course = make_course(tmp_path)
     class_of(course, 1)

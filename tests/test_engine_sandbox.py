@@ -15,11 +15,14 @@ import numpy as np
 import pytest
 from engine_tools import FIXTURE, ROOT, cell
 
-from bngrade import isolation, protocol, scoring, spec
-from bngrade.calls import RemoteNamespace, Session
-from bngrade.limits import Limits
+from bngrade import spec
+from bngrade.driver.store import transaction
 from bngrade.results import Notebook, Question, Submission
-from bngrade.store import transaction
+from bngrade.sandbox import isolation
+from bngrade.sandbox.box import protocol
+from bngrade.sandbox.box.limits import Limits
+from bngrade.worker import scoring
+from bngrade.worker.calls import RemoteNamespace, Session
 from bnlib.checks import REGISTRY
 
 PART = REGISTRY["ps1_train_forward"]
@@ -215,7 +218,7 @@ def test_the_exercises_install_cell_finds_the_package_in_the_sandbox():
 
     src = nbformat.read(os.path.join(ROOT, "solutions", "ps1-forward",
                                      "ps1-forward.ipynb"), 4)
-    install = src.cells[0].source
+    install = next(c.source for c in src.cells if c.get("id") == "install")
     assert "BNLIB_VERSION" in install
     session = Session(LIMITS)
     try:
@@ -341,7 +344,7 @@ def test_magics_become_calls_that_do_nothing():
 
 
 def test_a_failed_record_leaves_nothing_behind(tmp_path):
-    from bngrade.store import RESULT, Store
+    from bngrade.driver.store import RESULT, Store
 
     store = Store(f"sqlite:///{tmp_path / 'gb.db'}")
     with pytest.raises(RuntimeError):
@@ -360,9 +363,10 @@ def test_a_failed_record_leaves_nothing_behind(tmp_path):
 def test_one_bad_result_does_not_cost_the_others_their_rows(tmp_path):
     from engine_tools import make_course, source
 
-    from bngrade import engine, nbg
-    from bngrade.course import Course
-    from bngrade.store import Store
+    from bngrade import nbg
+    from bngrade.driver import engine
+    from bngrade.driver.course import Course
+    from bngrade.driver.store import Store
 
     course = Course(str(make_course(tmp_path)))
     nbg.register(course.db_url, course.course_id, "bn-mini",
@@ -385,9 +389,10 @@ def test_one_bad_result_does_not_cost_the_others_their_rows(tmp_path):
 def test_feedback_that_fails_to_render_costs_no_points(tmp_path, monkeypatch):
     from engine_tools import make_course, source, submit
 
-    from bngrade import engine, feedback, task
-    from bngrade.course import Course
-    from bngrade.store import Store
+    from bngrade.driver import engine
+    from bngrade.driver.course import Course
+    from bngrade.driver.store import Store
+    from bngrade.worker import feedback, task
 
     path = make_course(tmp_path)
     submit(path, "ann", "bn-mini", source(path, "bn-mini"))

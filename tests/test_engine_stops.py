@@ -33,7 +33,7 @@ from engine_tools import (
 )
 from servers import dask_processes
 
-from bngrade.isolation import UID_BASE
+from bngrade.sandbox.isolation import UID_BASE
 
 pytestmark = pytest.mark.slow
 

@@ -35,10 +35,15 @@ def test_grade_ids_and_points_match_the_checkers(assignment):
 def test_cells_are_well_formed_for_nbgrader(assignment):
     nb = notebook("solutions", assignment)
     nbformat.validate(nbformat.from_dict(nb))
-    first = nb["cells"][0]
-    assert first["id"] == "install" and meta(first)["locked"], "opens with the install cell"
-    statement = nb["cells"][1]
+    intro, first = nb["cells"][:2]
+    assert intro["id"] == "install-intro" and intro["cell_type"] == "markdown" \
+        and meta(intro)["locked"], "opens with the line that says what the install cell does"
+    assert first["id"] == "install" and meta(first)["locked"], "then the install cell"
+    statement = nb["cells"][2]
     assert statement["cell_type"] == "markdown" and meta(statement)["locked"], "then the task"
+    last = nb["cells"][-1]
+    assert last["id"] == "closing" and meta(last)["locked"], "ends with the closing cell"
+    assert f'progress("{assignment}")' in source(last)
     ids = [meta(c)["grade_id"] for c in nb["cells"] if meta(c)]
     assert len(ids) == len(set(ids))
     for cell in nb["cells"]:
@@ -61,7 +66,7 @@ def test_nbgrader_configuration():
     from nbgrader.preprocessors import Execute, GetGrades, OverwriteCells
     from traitlets.config import PyFileConfigLoader
 
-    from bngrade.feedback_page import PREPROCESSORS, FeedbackExporter
+    from bngrade.worker.feedback_page import PREPROCESSORS, FeedbackExporter
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     assert config.CourseDirectory.source_directory == "solutions"
@@ -69,7 +74,7 @@ def test_nbgrader_configuration():
     assert config.CourseDirectory.root == str(ROOT)
     assert Execute(config=config).timeout == 120
     assert OverwriteCells(config=config).add_missing_cells
-    # generate_feedback renders as bngrade does (bngrade/feedback_page.py): nbgrader's own
+    # generate_feedback renders as bngrade does (bngrade/worker/feedback_page.py): nbgrader's own
     # feedback preprocessors, in their order, with the course's redaction between them
     converter = GenerateFeedback(config=config)
     assert converter.preprocessors == PREPROCESSORS

@@ -1,4 +1,4 @@
-"""The feedback page's redaction and math, in-process (``bngrade.feedback_page``).
+"""The feedback page's redaction and math, in-process (``bngrade.worker.feedback_page``).
 
 The end-to-end versions (nbgrader's own commands on attacking submissions, the page in
 Chromium) are in ``tests/test_nbgrader_feedback_safe.py``.
@@ -8,7 +8,7 @@ import nbformat
 from nbconvert.filters.markdown_mistune import MarkdownWithMath
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from bngrade.feedback_page import (
+from bngrade.worker.feedback_page import (
     HIDDEN,
     Material,
     MathMLRenderer,

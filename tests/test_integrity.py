@@ -1,4 +1,4 @@
-"""bngrade.integrity: sealed gradebook rows, a private key, private files."""
+"""bngrade.driver.integrity: sealed gradebook rows, a private key, private files."""
 
 import os
 import sqlite3
@@ -7,9 +7,10 @@ import stat
 import pytest
 from engine_tools import make_course, source
 
-from bngrade import integrity, nbg, spec
+from bngrade import nbg, spec
+from bngrade.driver import integrity
+from bngrade.driver.store import Store, transaction
 from bngrade.results import Notebook, Question, Submission
-from bngrade.store import Store, transaction
 
 
 @pytest.fixture
@@ -149,7 +150,7 @@ def test_private_files_and_write_private(tmp_path):
 
 @pytest.mark.slow  # an nbgrader gradebook
 def test_bngrade_verify_reports_each_changed_row(gradebook, capsys):
-    from bngrade import cli
+    from bngrade.driver import cli
 
     course, store, key, _ = gradebook
     assert cli.main(["verify", "bn-mini", "--course-dir", str(course)]) == 0

@@ -1,6 +1,6 @@
 """LMS zips (Canvas, Moodle, Blackboard name schemes) collected with every entry accounted for.
 
-The zips are built from each LMS's file-name scheme (see :mod:`bngrade.lms`),
+The zips are built from each LMS's file-name scheme (see :mod:`bngrade.driver.lms`),
 with the cases that were once misfiled: a Moodle folder entry, a Blackboard
 assignment name that looks like a student, two Blackboard students who would
 merge, the login ``smith_j``, the Canvas user id. Fast: nothing is graded here
@@ -16,10 +16,10 @@ import pytest
 from engine_tools import make_course
 from nbgrader.api import Gradebook
 
-from bngrade import lms
-from bngrade.course import Course
-from bngrade.lms import CollectionError, collect
-from bngrade.roster import Roster, RosterError
+from bngrade.driver import lms
+from bngrade.driver.course import Course
+from bngrade.driver.lms import CollectionError, collect
+from bngrade.driver.roster import Roster, RosterError
 
 NB = "bn-mini"
 BB = "PS2 Backward"  # a Blackboard assignment name that looks like a student's name
@@ -294,7 +294,7 @@ def test_a_zip_that_unpacks_too_large_is_refused_before_writing(course, tmp_path
 
 
 def test_hostile_entry_names_reach_the_summary_as_text(course, tmp_path):
-    from bngrade.report import render
+    from bngrade.driver.report import render
 
     got = collect(course, NB, make_zip(tmp_path / "h.zip", {
         "kim_4410_9921_<img src=x onerror=alert(1)>.pdf": "%PDF",
@@ -313,7 +313,7 @@ def test_hostile_entry_names_reach_the_summary_as_text(course, tmp_path):
 
 
 def test_export_files_show_names_from_the_lms_as_text(tmp_path):
-    from bngrade.export import write
+    from bngrade.driver.export import write
 
     row = {"student": "kim", "first_name": "", "last_name": "", "email": "",
            "lms_user_id": "", "max_score": 4.0, "timestamp": None, "raw_score": 3.5,
@@ -338,7 +338,7 @@ def test_hostile_entry_names_reach_the_log_on_one_line_each(course, tmp_path):
 
 
 def test_collection_and_export_files_are_private(course, tmp_path):
-    from bngrade.export import write
+    from bngrade.driver.export import write
 
     got = collect(course, NB, make_zip(tmp_path / "a.zip", {"kim/bn-mini.ipynb": "{}"}), [NB])
     row = {"student": "kim", "first_name": "", "last_name": "", "email": "",

@@ -27,12 +27,12 @@ from injections import GRADED
 from nbgrader.api import Gradebook
 from readable import html_outline, skipped_levels
 
-from bngrade import keys
+from bngrade.worker import keys
 from bnlib.checks import parts_for
 
 BIN = Path(sys.executable).parent  # the venv's bin: nbgrader, and the alembic it calls
 pytestmark = pytest.mark.slow
-# Answer keys are grader material (bngrade.keys), not in the package the notebooks import:
+# Answer keys are grader material (bngrade.worker.keys), not in the package the notebooks import:
 # stock nbgrader checks only their format; bngrade's tests cover those mistakes.
 KEYED = set(keys.CHOICES) | set(keys.VALUES)
 CHECKABLE = [i for i in GRADED if i.grade_id not in KEYED]

@@ -11,7 +11,7 @@ read from disk, the gradebook with bngrade's salt). Then ``nbgrader autograde
 ps1-forward`` and ``nbgrader generate_feedback ps1-forward``. The autograded
 notebooks hold the leaks (checked, so the attack is real); the feedback pages must
 hold none: no hidden test, no seed, no salt, no checker source, no absolute path of
-the server. Without the course's feedback configuration (``bngrade.feedback_page``)
+the server. Without the course's feedback configuration (``bngrade.worker.feedback_page``)
 every test here fails but those checks that the attack is real.
 """
 
@@ -28,7 +28,7 @@ from exercise_tools import ROOT, inject, notebook, source
 from test_nbgrader import nbgrader, submit, visible_text
 
 import bnlib.checks.core
-from bngrade.store import Store
+from bngrade.driver.store import Store
 
 pytestmark = pytest.mark.slow
 PS1 = "ps1-forward"

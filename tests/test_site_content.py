@@ -250,7 +250,7 @@ def page_text(html):
 
 def graded_secrets():
     """(label, text) pairs that must not be published: ps5's graded material."""
-    from bngrade.keys import CHOICES
+    from bngrade.worker.keys import CHOICES
     from bnlib.checks import ps5
     from bnlib.checks.ps5_questions import QUESTIONS
 
@@ -311,7 +311,7 @@ def test_graded_questions_differ_from_what_the_book_answers():
     """Each ps5 question and right answer is far from every question the book solves."""
     from difflib import SequenceMatcher
 
-    from bngrade.keys import CHOICES
+    from bngrade.worker.keys import CHOICES
     from bnlib.checks.ps5_questions import QUESTIONS
 
     book = book_questions()

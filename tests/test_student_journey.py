@@ -13,6 +13,7 @@ it; each chapter's downloaded notebook must run there too. The timings
 import copy
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import sys
@@ -180,8 +181,11 @@ def journeys(fresh, site):
 def test_the_first_cell_installs_the_package_from_the_site(journeys, fresh):
     wheel = f"/{student_package.WHEELS}/{student_package.wheel_name()}"
     assert wheel in RecordingHandler.requested
-    first = journeys[ASSIGNMENTS[0]]["executed"]["cells"][0]
-    assert text_of(first).strip() == f"bnlib {student_package.version()} is ready."
+    first = next(c for c in journeys[ASSIGNMENTS[0]]["executed"]["cells"]
+                 if c.get("id") == "install")
+    said = text_of(first).strip().splitlines()
+    assert said[0].startswith("Installing the course package"), "it says it is downloading"
+    assert said[-2:] == ["Installed.", f"bnlib {student_package.version()} is ready."]
     show = subprocess.run([str(fresh / "env/bin/python"), "-m", "pip", "show",
                            "bn-first-principles"], capture_output=True, text=True)
     assert f"Version: {student_package.version()}" in show.stdout
@@ -198,6 +202,8 @@ def test_every_visible_check_passes_with_the_solutions_answers(assignment, journ
     for cell in graded_cells(done):
         lines = text_of(cell).strip().splitlines()
         assert len(lines) == 1 and "Outcome(" not in lines[0], lines  # one line per check
+    closing = text_of(done["cells"][-1])
+    assert closing.startswith("All ") and "visible tests pass. Save the notebook" in closing
 
 
 @pytest.mark.parametrize("grade_id,mistake", COMMON, ids=[f"{g}-{m}" for g, m in COMMON])
@@ -209,6 +215,8 @@ def test_each_common_mistake_is_named_in_the_notebook(grade_id, mistake, journey
     cell = next(c for c in graded_cells(done) if meta(c)["grade_id"] == grade_id)
     message = text_of(cell)
     assert "MistakeFound: " in message, message
+    closing = text_of(done["cells"][-1])
+    assert closing.startswith("Not yet: ") and part.description in closing, closing
     known = [m.message for m in part.mistakes if m.id == mistake]
     if known:
         assert known[0] in message
@@ -225,4 +233,86 @@ def test_each_downloaded_chapter_runs_in_the_fresh_environment(chapter, journeys
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
     done = execute(fresh, site, nb, chapter, allow_errors=False)
-    assert text_of(done["cells"][0]).strip().endswith("is ready.")
+    install = next(c for c in done["cells"] if c.get("id") == "install-course-package")
+    assert text_of(install).strip().endswith("is ready.")
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    """JupyterLab (the course environment's) serving an empty folder on 127.0.0.1."""
+    import socket
+
+    root = tmp_path_factory.mktemp("lab")
+    # Every cell rendered at once (JupyterLab 4 otherwise renders only those in view).
+    settings = root / ".jc/lab/user-settings/@jupyterlab/notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    news = root / ".jc/lab/user-settings/@jupyterlab/apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ip=127.0.0.1",
+         "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+         f"--ServerApp.root_dir={root}", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+         "jupyterlab.NeverCheckForUpdate"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=root,
+        env={**os.environ, "HOME": str(root), "JUPYTER_CONFIG_DIR": str(root / ".jc")})
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and lab.poll() is None:
+        try:
+            urllib.request.urlopen(url + "api/status", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        lab.kill()
+        raise AssertionError("JupyterLab did not start: " + lab.stderr.read().decode()[-2000:])
+    yield root, url
+    lab.terminate()
+    lab.wait(timeout=30)
+
+
+def test_a_downloaded_chapter_reads_right_in_jupyterlab(site, jupyterlab, browser):
+    """Chapter 4 as a student opens it in JupyterLab: the numbers in its text, no MyST,
+    each solution folded until clicked."""
+    from builtsite import DESKTOP
+
+    chapter = "04-train-vs-inference"
+    nb = download(site, rf"_sources/chapters/{chapter}\.ipynb", f"chapters/{chapter}")
+    root, url = jupyterlab
+    (root / f"{chapter}.ipynb").write_text(json.dumps(nb))
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    page.goto(f"{url}lab/tree/{chapter}.ipynb")
+    page.wait_for_selector(".jp-Notebook .jp-RenderedMarkdown", timeout=120_000)
+    page.wait_for_timeout(3000)  # MathJax typesets after the first paint
+    text = page.inner_text(".jp-Notebook")
+    for residue in ("{glue", "```{", ":class:", ":label:", "{doc}", "{notebook}"):
+        assert residue not in text, residue
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import plain_notebooks
+
+    glued = plain_notebooks.stored_glue(built_site().parent / "jupyter_execute" / "chapters"
+                                        / f"{chapter}.glue.json")
+    keys = re.findall(r"\{glue:text\}`([^`]+)`", (ROOT / "chapters" / f"{chapter}.md").read_text())
+    shown = [plain_notebooks.format_plain_text(glued[k.rsplit(":", 1)[0]]["text/plain"],
+                                                k.rsplit(":", 1)[1] if ":" in k else "")
+             for k in keys[:10]]
+    assert all(value in text for value in shown), (shown, text[:2000])
+    summaries = page.locator(".jp-RenderedMarkdown details > summary")
+    assert summaries.count() >= 1, "its solutions are folded blocks"
+    assert page.locator(".jp-RenderedMarkdown details[open]").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    first = page.locator(".jp-RenderedMarkdown details").first
+    first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab-chapter-folded.png"))
+    summaries.first.click()
+    assert page.locator(".jp-RenderedMarkdown details[open]").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab-chapter-solution-open.png"))
+    page.locator(".jp-RenderedMarkdown").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab-chapter-top.png"))
+    page.context.close()

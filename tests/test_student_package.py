@@ -70,9 +70,12 @@ def test_binder_pins_the_students_dependencies_as_the_lock_does():
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_exercise_opens_with_the_read_only_install_cell(assignment):
-    first = notebook("exercises", assignment)["cells"][0]
+    intro, first = notebook("exercises", assignment)["cells"][:2]
+    assert source(intro) == student_package.INSTALL_INTRO
+    assert f"about {student_package.DOWNLOAD_MB} MB" in source(intro)
     assert first["cell_type"] == "code" and first["metadata"]["nbgrader"]["locked"]
     assert first["metadata"].get("editable") is False
+    assert first["metadata"]["jupyter"]["source_hidden"], "its code is folded"
     assert source(first) == student_package.install_cell(re_baseurl())
     assert f"/{student_package.WHEELS}/{student_package.wheel_name()}" in source(first)
 
@@ -99,10 +102,25 @@ def test_offline_the_install_cell_says_what_to_do_in_one_sentence(tmp_path):
                    check=True)
     run = run_install_cell(tmp_path / "env/bin/python", "http://127.0.0.1:9/", tmp_path)
     assert run.returncode != 0
+    assert run.stdout.startswith("Installing the course package"), "it says it is installing"
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("ImportError: Could not install the course package")
-    assert "run this cell again, or install it yourself with: pip install " \
+    assert last.startswith("ImportError: The course package was not installed: ")
+    assert "run this cell again, or run in a terminal: pip install " \
         "http://127.0.0.1:9/wheels/bn_first_principles-" in last
+    assert "pip._vendor" not in run.stderr and " object at 0x" not in run.stderr
+
+
+@pytest.mark.slow
+def test_offline_the_install_cell_blames_the_connection_in_plain_words(tmp_path):
+    # A venv with pip but no route to the site: one sentence, no pip internals.
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "env")], check=True)
+    run = run_install_cell(tmp_path / "env/bin/python", "http://127.0.0.1:9/", tmp_path)
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: The course package was not installed: the course "
+                           "site could not be reached (are you offline?). Connect to the "
+                           "internet and run this cell again"), last
+    assert "pip._vendor" not in run.stderr and " object at 0x" not in run.stderr
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""bngrade.tls: certificates for the cluster; a real loopback Dask cluster refuses strangers."""
+"""bngrade.driver.tls: cluster certificates; a real loopback Dask cluster refuses strangers."""
 
 import os
 import socket
@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from servers import BIN, dask_tls_cluster  # noqa: F401 (fixture)
 
-from bngrade import tls
+from bngrade.driver import tls
 
 
 def test_certs_are_private_and_signed_by_the_authority(tmp_path):
@@ -90,7 +90,7 @@ def test_tls_without_a_client_certificate_is_refused(tls_cluster):
 
 
 def test_bngrade_certs_prints_the_cluster_commands(tmp_path, capsys):
-    from bngrade import cli
+    from bngrade.driver import cli
 
     folder = str(tmp_path / "c")
     assert cli.main(["certs", folder, "--host", "10.0.0.5"]) == 0

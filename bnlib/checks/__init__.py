@@ -18,6 +18,7 @@ from . import (  # noqa: F401 (registers the parts)
     ps6_adabn,
 )
 from .core import REGISTRY, Mistake, MistakeFound, Outcome, Part, check, parts_for, register
+from .progress import progress
 
 __all__ = ["REGISTRY", "Mistake", "MistakeFound", "Outcome", "Part", "check", "parts_for",
-           "register"]
+           "progress", "register"]

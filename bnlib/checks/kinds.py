@@ -95,7 +95,7 @@ class ChoicePart(ValuePart):
     The visible test only checks that the answer is one of ``options``; the
     hidden test checks it is ``answer``. ``explain[letter]`` says why a wrong
     option is wrong. ``answer`` and ``explain`` are grader material, filled in by
-    the grader (``bngrade.keys``); without them only the format is checked.
+    the grader (``bngrade.worker.keys``); without them only the format is checked.
     """
 
     options: str = "abcd"

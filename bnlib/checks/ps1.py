@@ -110,7 +110,7 @@ register(ValuePart(
     points=2,
     names=("x_hat_A", "y_B", "mean_y_B", "var_y_B"),
     rtol=1e-3, atol=1e-3,  # three decimals typed by hand are fine
-    # the values and the mistakes are grader material (bngrade.keys)
+    # the values and the mistakes are grader material (bngrade.worker.keys)
 ))
 
 

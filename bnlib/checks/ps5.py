@@ -2,7 +2,7 @@
 
 The questions' wording and options live in :mod:`bnlib.checks.ps5_questions`; which
 option is right, and the values of problem P1 (a backward pass by hand), are grader
-material (``bngrade.keys``), not part of the package students install.
+material (``bngrade.worker.keys``), not part of the package students install.
 The problems test the objectives of chapters 3 and 4 on cases the book does not
 work out (its worked examples and practice problems are published with their
 solutions): a backward pass by hand on a batch of four, the inference cost of
@@ -30,7 +30,7 @@ for grade_id, question, choices in QUESTIONS:
 
 
 # P1: a backward pass by hand, on a batch of four (not the book's worked example C).
-# These are the problem's inputs, stated in the notebook; its answers are in bngrade.keys.
+# These are the problem's inputs, stated in the notebook; its answers are in bngrade.worker.keys.
 P1_X = (1.0, 3.0, 5.0, 7.0)
 P1_GAMMA = 2.0
 P1_DY = (1.0, -1.0, 0.0, 2.0)
@@ -43,7 +43,7 @@ register(ValuePart(
     description="a backward pass by hand",
     points=2,
     names=("dvar_p1", "dmu_p1", "dx_p1"),
-    rtol=1e-3, atol=1e-3,  # the values and the mistakes are grader material (bngrade.keys)
+    rtol=1e-3, atol=1e-3,  # the values and the mistakes are grader material (bngrade.worker.keys)
 ))
 
 

@@ -1,7 +1,7 @@
 """The five conceptual questions of ps5-concepts: wording and options.
 
 Which option is right, and why each other one is wrong, is grader material
-(``bngrade.keys``): it is not part of the package students install.
+(``bngrade.worker.keys``): it is not part of the package students install.
 :mod:`bnlib.checks.ps5` registers the questions; the notebook builder renders them.
 
 Graded questions test the chapters' objectives without repeating anything the

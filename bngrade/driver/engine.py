@@ -24,24 +24,13 @@ import time
 import nbformat
 from tqdm import tqdm
 
-from . import (
-    __version__,
-    backends,
-    build,
-    integrity,
-    isolation,
-    lms,
-    nbg,
-    report,
-    spec,
-    stops,
-    timelimit,
-    timing,
-)
+from .. import __version__, build, nbg, spec, timelimit
+from ..results import Submission, failed_notebook
+from ..sandbox import isolation
+from ..sandbox.box.limits import Limits
+from ..sanitize import line
+from . import backends, integrity, lms, report, stops, timing
 from .course import Course
-from .limits import Limits
-from .results import Submission, failed_notebook
-from .sanitize import line
 from .store import Store
 
 

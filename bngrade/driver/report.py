@@ -21,9 +21,9 @@ import os
 
 import nbformat
 
+from ..sanitize import csv_cell, line, markdown
 from . import copies, integrity, timing
 from .export import final_scores
-from .sanitize import csv_cell, line, markdown
 
 
 def summarize(assignment, rows):

@@ -43,10 +43,10 @@ import stat
 import zipfile
 import zlib
 
+from ..sanitize import csv_cell, line
 from .course import MAX_NOTEBOOK_BYTES
 from .integrity import write_private
 from .roster import Roster, norm, safe_login
-from .sanitize import csv_cell, line
 
 MAX_ENTRIES = 100_000
 MAX_TOTAL_BYTES = 8 << 30  # notebooks written by one collection

@@ -27,9 +27,9 @@ from bnlib.checks import REGISTRY
 from bnlib.checks.core import Outcome
 from bnlib.checks.scenario import ScenarioPart
 
+from ..spec import _text
 from . import keys
 from .calls import OutOfMemory, OutOfTime, ProtocolError, RemoteNamespace, Session, Tampered
-from .spec import _text
 
 keys.install()  # this module scores: the keys belong to the grader's process
 

@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from .. import __version__
 
 
 def _parser():
@@ -80,7 +80,8 @@ def _parser():
 
 
 def _verify(args):
-    from . import integrity, sanitize
+    from .. import sanitize
+    from . import integrity
     from .course import Course
     from .store import Store
 
@@ -118,7 +119,7 @@ def _certs(args):
 
 
 def _log(message):
-    from .sanitize import line
+    from ..sanitize import line
 
     print(line(message, limit=None), file=sys.stderr)  # one line: may quote a student's text
 
@@ -146,7 +147,7 @@ def _run(args):
     from .store import Store
 
     if args.command == "feedback":
-        from . import feedback
+        from ..worker import feedback
 
         n = feedback.regenerate(args.assignment, args.course_dir, args.db, args.student)
         print(f"{args.assignment}: {n} feedback pages written (feedback/<student>/"
@@ -165,9 +166,9 @@ def _run(args):
         finally:
             store.close()
     else:
+        from ..build import WorkerRefused
+        from ..sandbox.isolation import IsolationUnavailable
         from . import tls
-        from .build import WorkerRefused
-        from .isolation import IsolationUnavailable
 
         try:
             summary = engine.autograde(

@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from . import isolation
-from .protocol import (
+from ..sandbox import isolation
+from ..sandbox.box.protocol import (
     MAX_ELEMENTS,
     Lost,
     OutOfTime,

@@ -38,6 +38,10 @@ REGISTRY = {}
 
 def check(grade_id, namespace, hidden=False, seed=None):
     print(f"{grade_id}: graded by the grader, outside this notebook")
+
+
+def progress(assignment):
+    print(f"{assignment}: graded by the grader, outside this notebook")
 '''
 
 

@@ -46,7 +46,7 @@ from nbformat.v4 import new_markdown_cell, new_output
 from nbgrader.preprocessors import GetGrades
 from traitlets import Bool, Unicode
 
-from .sanitize import SafeClearHiddenTests, html_document, markdown
+from ..sanitize import SafeClearHiddenTests, html_document, markdown
 
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 HIDDEN = "[hidden]"
@@ -139,7 +139,7 @@ def _from_gradebook(resources):
     from nbgrader.api import Gradebook
     from sqlalchemy import select
 
-    from .store import SETTING
+    from ..driver.store import SETTING
 
     sources, salts = {}, ()
     try:
@@ -250,7 +250,7 @@ def recorded_verdicts(db_url, assignment, notebook, student, course_id="default_
     from nbgrader.api import Gradebook
     from sqlalchemy import inspect, select
 
-    from .store import RESULT
+    from ..driver.store import RESULT
 
     try:
         with Gradebook(db_url, course_id) as gb:

@@ -28,10 +28,12 @@ import traceback
 import nbformat
 from nbformat.v4 import new_output
 
-from . import build, feedback, feedback_page, isolation, nbg, sanitize, scoring, spec, timelimit
-from .limits import Limits
-from .results import Flag, Notebook, Question, Submission, failed_notebook
-from .sanitize import SafeClearHiddenTests
+from .. import build, nbg, sanitize, spec, timelimit
+from ..results import Flag, Notebook, Question, Submission, failed_notebook
+from ..sandbox import isolation
+from ..sandbox.box.limits import Limits
+from ..sanitize import SafeClearHiddenTests
+from . import feedback, feedback_page, scoring
 
 
 def grade_submission(payload_json, check_sandbox=False):

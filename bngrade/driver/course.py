@@ -11,7 +11,7 @@ import os
 
 from nbgrader.utils import parse_utc
 
-from . import nbg
+from .. import nbg
 
 MAX_NOTEBOOK_BYTES = 50 << 20
 

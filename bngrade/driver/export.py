@@ -37,10 +37,10 @@ from nbgrader.api import (
     SubmittedNotebook,
 )
 
+from ..sanitize import csv_cell
 from .integrity import write_private
 from .lms import read_lms_ids
 from .roster import Roster
-from .sanitize import csv_cell
 
 FORMATS = ("canvas", "moodle", "blackboard", "csv")
 

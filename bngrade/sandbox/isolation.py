@@ -31,9 +31,9 @@ import threading
 import bnlib
 
 from . import stubs
-from .protocol import Channel
+from .box.protocol import Channel
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "box")
 # The grader's modules the sandbox runs (copied into the site as package ``bnbox``).
 BOX_MODULES = ("inside", "protocol", "limits")
 NOBODY = 65534

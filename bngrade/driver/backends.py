@@ -15,8 +15,8 @@ import sys
 import threading
 import time
 
-from . import build
-from .task import grade_submission
+from .. import build
+from ..worker.task import grade_submission
 
 PR_SET_PDEATHSIG = 1
 
@@ -77,7 +77,7 @@ class LocalBackend:
         # It runs ``python -I`` (no environment variables, no user site, no working
         # directory on sys.path) from the driver's private working directory.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["bngrade.task"])
+        context.set_forkserver_preload(["bngrade.worker.task"])
         context.set_executable(sys.executable)
         self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=context,
                                            initializer=_warm,
@@ -163,7 +163,7 @@ class DaskBackend:
         """Ask every worker now connected for its grader and sandbox; refuse the cluster
         (:class:`bngrade.build.WorkerRefused`, naming each worker) if any differs or cannot
         make a sandbox. Workers that join later are checked by their first task."""
-        from .build import VersionMismatch, WorkerRefused, describe
+        from ..build import VersionMismatch, WorkerRefused, describe
 
         reports = self.client.run(build.report)
         mismatched = [(name, r) for name, r in sorted(reports.items())

@@ -14,7 +14,7 @@ import os
 from nbgrader.api import Gradebook
 from traitlets.config import Config
 
-from . import nbg
+from .. import nbg
 from .feedback_page import PREPROCESSORS, FeedbackExporter, formgrader_dir
 
 
@@ -65,11 +65,11 @@ def regenerate(assignment, course_dir=".", db_url=None, students=None):
     autograded notebooks, without grading anything. Returns the pages written."""
     import nbformat
 
-    from . import engine
-    from .course import Course
+    from ..driver import engine
+    from ..driver.course import Course
+    from ..driver.store import Store
+    from ..results import Notebook, Submission
     from .feedback_page import problem_page
-    from .results import Notebook, Submission
-    from .store import Store
 
     course = Course(course_dir, db_url)
     cfg = nbg.plain_config(course.cfg, course.cfg.get("Execute", {}).get("timeout", 30))

@@ -1,0 +1,199 @@
+"""Chapter notebooks read right outside the site: MyST becomes plain Markdown.
+
+The unit tests rewrite small MyST texts with a made-up context; the ``site``
+tests open every chapter notebook the built site offers for download (the same
+files Colab and Binder open) and look for MyST residue and the chapter's
+computed numbers in its text.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "_ext"))
+import plain_notebooks as pn  # noqa: E402
+
+# MyST that must never reach a student's notebook.
+RESIDUE = [
+    (re.compile(r"\{glue"), "a {glue} role or directive"),
+    (re.compile(r"^\s*(```+|:::+)\{", re.M), "a directive fence"),
+    (re.compile(r"^\s*:(class|label|nonumber|tags|pyobject|header-rows|widths):", re.M),
+     "a directive option"),
+    (re.compile(r"\{(doc|notebook|ref|cite:[tp]|wheel|numref|eq)\}`"), "a role"),
+    (re.compile(r"^\([\w-]+\)=\s*$", re.M), "a target"),
+]
+
+
+def residue(text):
+    return [what for pattern, what in RESIDUE if pattern.search(text)]
+
+
+def context(tmp_path, **glue):
+    (tmp_path / "lib.py").write_text("import os\n\n\ndef f(x):\n    '''Double.'''\n"
+                                     "    return 2 * x\n\n\nclass C:\n    def g(self):\n"
+                                     "        return 1\n")
+    return pn.Context(
+        glue={k: {"text/plain": v} for k, v in glue.items()},
+        doc=lambda t: ({"02-forward": "2. The forward pass"}[t], f"https://site/{t}.html"),
+        ref=lambda t: ("A section", f"https://site/x.html#{t}"),
+        cite=lambda keys, textual: "Ioffe and Szegedy (2015)" if textual
+        else "(Ioffe and Szegedy 2015)",
+        notebook=lambda i: f"Exercise notebook [{i}.ipynb](https://site/{i}.ipynb)",
+        wheel="https://site/wheels/w.whl", source_dir=tmp_path)
+
+
+def test_glued_values_are_formatted_as_the_site_formats_them(tmp_path):
+    ctx = context(tmp_path, ratio="0.123456", word="'steady'", n="5")
+    text = pn.plain_markdown("r = {glue:text}`ratio:.2f`, {glue:text}`word`, "
+                             "{glue:text}`n` seeds, {glue:text}`ratio:.0%`", ctx)
+    assert text == "r = 0.12, steady, 5 seeds, 12%"
+
+
+def test_an_unknown_glue_key_fails_the_build(tmp_path):
+    with pytest.raises(pn.PlainError, match="no glued text value 'gone'"):
+        pn.plain_markdown("{glue:text}`gone:.2f`", context(tmp_path))
+
+
+def test_glued_math_becomes_display_math(tmp_path):
+    ctx = context(tmp_path)
+    ctx.glue["eq"] = {"text/latex": "$\\displaystyle x = 1$", "text/plain": "<Math>"}
+    assert pn.plain_markdown("```{glue:math} eq\n:label: e1\n```", ctx) == \
+        "$$\n\\displaystyle x = 1\n$$"
+
+
+def test_admonitions_become_quotes_with_their_title(tmp_path):
+    text = pn.plain_markdown("```{admonition} Learning objectives\n:class: tip\n"
+                             "After this chapter you can\n\n* derive $x$.\n```", context(tmp_path))
+    assert text == "> **Learning objectives**\n>\n> After this chapter you can\n>\n> * derive $x$."
+
+
+def test_exercises_become_headings_and_solutions_fold(tmp_path):
+    text = pn.plain_markdown(
+        "````{exercise} Self-check: why?\n:label: cq-why\n:nonumber:\n\nWhy $x$?\n````\n\n"
+        "````{solution} cq-why\n:class: dropdown\n\nBecause $\\mu$.\n\n```python\nx = 1\n```\n"
+        "````", context(tmp_path))
+    assert text.startswith("#### Self-check: why?\n\nWhy $x$?\n\n<details>\n"
+                           "<summary>Solution: Self-check: why? (click to show)</summary>\n\n"
+                           "Because $\\mu$.")
+    assert text.endswith("```python\nx = 1\n```\n\n</details>")
+    assert residue(text) == []
+
+
+def test_roles_become_links_and_text(tmp_path):
+    text = pn.plain_markdown(
+        "See {doc}`02-forward`, {doc}`the forward pass <02-forward>`, {ref}`sec-a`, "
+        "{cite:t}`ioffe2015batch`, {cite:p}`ioffe2015batch`; {notebook}`ps1-forward`; "
+        "install with {wheel}`pip`.", context(tmp_path))
+    assert text == ("See [2. The forward pass](https://site/02-forward.html), "
+                    "[the forward pass](https://site/02-forward.html), "
+                    "[A section](https://site/x.html#sec-a), Ioffe and Szegedy (2015), "
+                    "(Ioffe and Szegedy 2015); Exercise notebook "
+                    "[ps1-forward.ipynb](https://site/ps1-forward.ipynb); install with "
+                    "`pip install https://site/wheels/w.whl`.")
+
+
+def test_literalinclude_shows_the_code_it_names(tmp_path):
+    text = pn.plain_markdown("```{literalinclude} lib.py\n:pyobject: f\n```\n\n"
+                             "```{literalinclude} lib.py\n:pyobject: C.g\n```", context(tmp_path))
+    assert text == ("```python\ndef f(x):\n    '''Double.'''\n    return 2 * x\n```\n\n"
+                    "```python\n    def g(self):\n        return 1\n```")
+
+
+def test_list_tables_become_markdown_tables(tmp_path):
+    text = pn.plain_markdown("```{list-table}\n:header-rows: 1\n:widths: 50 50\n\n"
+                             "* - Symptom\n  - Fix\n* - accuracy {glue:text}`a:.0%`\n"
+                             "    at batch 1\n  - use eval mode\n```",
+                             context(tmp_path, a="0.5"))
+    assert text == ("| Symptom | Fix |\n|---|---|\n| accuracy 50% at batch 1 | use eval mode |")
+
+
+def test_targets_and_comments_go_and_code_blocks_stay_as_they_are(tmp_path):
+    text = pn.plain_markdown("(sec-a)=\n## A\n% a note to authors\n```python\n"
+                             "print('{glue:text}`kept`')\n```", context(tmp_path))
+    assert text == "## A\n```python\nprint('{glue:text}`kept`')\n```"
+
+
+def test_an_unknown_directive_fails_the_build(tmp_path):
+    with pytest.raises(pn.PlainError, match=r"no plain form for the directive \{figure\}"):
+        pn.plain_markdown("```{figure} a.png\n```", context(tmp_path))
+
+
+def test_hidden_code_is_kept_but_folded(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("n = {glue:text}`n`"),
+        nbformat.v4.new_code_cell("glue('n', 5)", metadata={"tags": ["remove-cell"]}),
+        nbformat.v4.new_code_cell("plot()", metadata={"tags": ["hide-input"]}),
+        nbformat.v4.new_code_cell("x = 1")])
+    nb.cells[1].outputs = [nbformat.v4.new_output(
+        "display_data", data={"text/plain": "5"},
+        metadata={"scrapbook": {"name": "n", "mime_prefix": ""}})]
+    ctx = context(tmp_path)
+    pn.plain_notebook(nb, ctx)
+    assert nb.cells[0].source == "n = 5"
+    assert nb.cells[1].metadata["jupyter"] == {"source_hidden": True, "outputs_hidden": True}
+    assert nb.cells[2].metadata["jupyter"] == {"source_hidden": True}
+    assert "jupyter" not in nb.cells[3].metadata
+    before = json.dumps(nb)
+    assert json.dumps(pn.plain_notebook(nb, ctx)) == before, "rewriting twice changes nothing"
+
+
+# ---- the built site ---------------------------------------------------------------------
+
+CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("0*.md"))
+
+
+def downloaded(chapter):
+    from builtsite import built_site
+
+    return nbformat.read(built_site() / "_sources" / "chapters" / f"{chapter}.ipynb", 4)
+
+
+@pytest.mark.site
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_downloaded_chapters_hold_no_myst(chapter):
+    nb = downloaded(chapter)
+    found = {what for c in nb.cells if c.cell_type == "markdown" for what in residue(c.source)}
+    assert found == set()
+
+
+@pytest.mark.site
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_downloaded_chapters_show_their_computed_numbers(chapter):
+    nb = downloaded(chapter)
+    source = (ROOT / "chapters" / f"{chapter}.md").read_text()
+    from builtsite import built_site
+
+    glued = pn.stored_glue(built_site().parent / "jupyter_execute" / "chapters"
+                           / f"{chapter}.glue.json")
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    keys = re.findall(r"\{glue:text\}`([^`]+)`", source)
+    assert keys, "the chapter glues numbers into its text"
+    for key in keys:
+        name, spec = key.rsplit(":", 1) if ":" in key else (key, "")
+        value = pn.format_plain_text(glued[name]["text/plain"], spec)
+        assert value in text, f"{key} ({value}) missing from the notebook's text"
+
+
+@pytest.mark.site
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_downloaded_solutions_are_folded(chapter):
+    nb = downloaded(chapter)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    source = (ROOT / "chapters" / f"{chapter}.md").read_text()
+    assert text.count("<details>") == source.count("{solution}")
+    assert text.count("<details>") == text.count("</details>")
+
+
+@pytest.mark.site
+def test_the_install_cell_is_introduced_and_folded():
+    import student_package
+
+    nb = downloaded(CHAPTERS[0])
+    intro, install = nb.cells[:2]
+    assert intro.cell_type == "markdown" and intro.source == student_package.INSTALL_INTRO
+    assert install.metadata["jupyter"]["source_hidden"]
