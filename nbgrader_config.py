@@ -35,3 +35,11 @@ c.GenerateFeedback.preprocessors = PREPROCESSORS
 
 # Kernels talk over TCP ("ipc" fails on the course's machines).
 c.KernelManager.transport = "tcp"
+
+# Student output is inert in the instructor's tools. The formgrader renders the autograded
+# notebooks with nbconvert's HTMLExporter: sanitised, it runs no Javascript output and
+# cleans HTML, SVG and Markdown (bngrade already stores every output cleaned:
+# bngrade.sanitize.outputs). The feedback exporter cleans its whole page itself
+# (bngrade.sanitize.html_document, behind a CSP) and keeps its MathML.
+c.HTMLExporter.sanitize_html = True
+c.FeedbackExporter.sanitize_html = False

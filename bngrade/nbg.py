@@ -6,19 +6,24 @@ Everything here is nbgrader's own code driven in memory: the course's
 gradebook are the ones its ``SaveCells`` preprocessor records.
 """
 
+import atexit
 import copy
 import functools
 import json
 import os
+import shutil
 import sys
+import tempfile
+import threading
 import warnings
 
 import nbformat
 import nbgrader.api
 from nbconvert.exporters import NotebookExporter
 from nbgrader.api import Gradebook
-from nbgrader.converters import GenerateAssignment
+from nbgrader.converters import Autograde, GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
@@ -65,6 +70,7 @@ nbgrader.api.create_engine = _shared_engine
 # What the engine needs from nbgrader regardless of the course's settings.
 ENGINE_CONFIG = {
     "OverwriteCells": {"add_missing_cells": True},  # deleted test cells come back
+    # (nbgrader's own commands only: bngrade never executes a notebook in a kernel)
     "Execute": {"interrupt_on_timeout": True, "allow_errors": True},
 }
 
@@ -178,3 +184,53 @@ def read_notebook(text):
     if not isinstance(nb.get("cells"), list):
         raise ValueError("not a readable notebook (no list of cells)")
     return nb
+
+
+# ------------------------------------------------------------- the autograded notebook
+#
+# The worker never touches the course's gradebook: it records the source's cells in a
+# throw-away SQLite file (:func:`template`), copies it per submission, and runs
+# nbgrader's sanitize preprocessors (sources of locked cells, points, deleted test cells
+# back) and its autograde preprocessors other than Execute against the copy. Nothing
+# runs in a kernel: the cells' outputs are the scoring sandbox's (bngrade.scoring).
+
+_templates = {}  # source hash -> (private gradebook template, release)
+_local = threading.local()
+
+
+def template(assignment, notebook, source_nb, cfg, key):
+    """A private gradebook file knowing the source's cells; cached per worker process."""
+    if key not in _templates:
+        path = os.path.join(tempfile.mkdtemp(prefix="bngrade-gb-"), "template.db")
+        rel = release(source_nb, assignment, notebook, f"sqlite:///{path}", cfg)
+        _templates[key] = (path, rel)
+        atexit.register(shutil.rmtree, os.path.dirname(path), True)
+    return _templates[key]
+
+
+def private_gradebook():
+    """This thread's private gradebook file (one path, so nbgrader's engine is reused)."""
+    if not hasattr(_local, "db"):
+        _local.db = os.path.join(tempfile.mkdtemp(prefix="bngrade-gb-"), "gradebook.db")
+        atexit.register(shutil.rmtree, os.path.dirname(_local.db), True)
+    return _local.db
+
+
+def sanitize(nb, assignment, notebook, student, url, cfg):
+    """nbgrader's sanitize step (sources, points, locks and cells from the gradebook)."""
+    with Gradebook(url) as gb:
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(assignment, student)
+    res = resources_for(assignment, notebook, student, url)
+    for pp in Autograde.class_traits()["sanitize_preprocessors"].default():
+        nb, res = pp(config=cfg)(nb, res)
+    return nb, res
+
+
+def save_autogrades(nb, res, cfg):
+    """nbgrader's autograde step without its execution (the outputs are already in ``nb``):
+    its grades recorded in the private gradebook, its checks of the cells."""
+    for pp in Autograde.class_traits()["autograde_preprocessors"].default():
+        if pp is not Execute:
+            nb, res = pp(config=cfg)(nb, res)
+    return nb, res

@@ -29,6 +29,27 @@ it is read, so that the stored value stays what the student sent.
     re-serialised from its parsed tokens (attribute values quoted and escaped),
     and a Content-Security-Policy ``<meta>`` forbidding every script, frame,
     form and remote load is put first in ``<head>``.
+``html_fragment(text)``
+    An HTML or SVG fragment (a notebook output) cleaned as :func:`html_document`
+    cleans a page, without the CSP ``<meta>``, and stricter: no ``<link>`` or
+    ``<meta>``, no ``<style>`` that loads anything, and a URL attribute only a
+    fragment, relative or an inline image.
+``outputs(raw)``
+    A cell's outputs as a sandbox sent them, rebuilt from plain parts: stream,
+    display data, results and errors only; a rich output keeps only plain text,
+    PNG/JPEG (base64 checked), HTML and SVG (each through :func:`html_fragment`);
+    no Javascript, no Markdown or LaTeX (they can carry links and macros a
+    renderer would follow), no widget, no metadata. Every output that reaches the
+    ``autograded/`` notebook (which nbgrader's formgrader shows) and the feedback
+    went through it.
+
+In both, any attribute whose value (entities decoded, blanks removed) holds a
+``javascript:``, ``vbscript:``, ``data:text/html`` or ``data:image/svg`` URL is
+dropped, whatever its name: that covers SVG's animation attributes
+(``<animate values=...>``, ``<set to=...>``), which can write a script URL into
+an ``href`` after the page is loaded; and an animation's ``attributeName`` that
+targets ``href`` or an event handler is dropped too.
+
 ``clear_hidden_tests(source, begin, end)``
     nbgrader's hidden-test removal without its exceptions: a region whose end
     marker is missing is removed to the end of the cell (fail closed), nested
@@ -103,19 +124,33 @@ _URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "background",
               "cite", "longdesc", "lowsrc", "dynsrc", "data", "codebase", "usemap",
               "ping", "manifest", "icon", "profile", "srcset", "imagesrcset"}
 _SAFE_SCHEME = re.compile(r"^(https?:|mailto:|#|data:image/(png|jpeg|gif|webp);)", re.I)
+_FRAGMENT_SCHEME = re.compile(r"^(#|data:image/(png|jpeg|gif|webp);)", re.I)
 _HAS_SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*:", re.I)
+# a script URL anywhere in an attribute's value (SVG animations write values into href)
+_SCRIPT_URL = re.compile(r"(java|vb|live|ecma)script:|data:(text/html|image/svg|application)",
+                         re.I)
+_ANIMATIONS = {"animate", "set", "animatemotion", "animatetransform", "animatecolor"}
+_FRAGMENT_DROPS = {"link", "meta", "title", "head", "html", "body"}
 
 
-def _url_ok(value):
-    v = "".join(c for c in html.unescape(value) if not (c.isspace() or _unsafe(c)))
+def _plain(value):
+    return "".join(c for c in html.unescape(value) if not (c.isspace() or _unsafe(c)))
+
+
+def _url_ok(value, fragment=False):
+    v = _plain(value)
+    if fragment:
+        return bool(_FRAGMENT_SCHEME.match(v)) or not (_HAS_SCHEME.match(v) or "/" in v[:2]
+                                                       or v.startswith("\\"))
     return bool(_SAFE_SCHEME.match(v)) or not (_HAS_SCHEME.match(v) or v.startswith("//")
                                                or v.startswith("\\"))
 
 
 class _Sanitizer(HTMLParser):
-    def __init__(self):
+    def __init__(self, fragment=False):
         super().__init__(convert_charrefs=True)
         self.out, self.skip, self.stack, self.head_done = [], [], [], False
+        self.fragment = fragment
 
     def _meta_csp(self):
         self.head_done = True
@@ -129,7 +164,13 @@ class _Sanitizer(HTMLParser):
             if (name.startswith("on") or name in ("srcdoc", "formaction", "http-equiv")
                     or not re.fullmatch(r"[a-z_:][-a-z0-9_:.]*", name)):
                 continue
-            if name in _URL_ATTRS and not all(_url_ok(v.strip().split(" ")[0])
+            if _SCRIPT_URL.search(_plain(value)):
+                continue  # a script URL in any attribute (SVG <animate values=...>, <set to>)
+            if tag in _ANIMATIONS and name == "attributename" and (
+                    _plain(value).lower().split(":")[-1] in ("href", "src")
+                    or _plain(value).lower().startswith("on")):
+                continue
+            if name in _URL_ATTRS and not all(_url_ok(v.strip().split(" ")[0], self.fragment)
                                               for v in value.split(",")):
                 continue
             if name == "style" and re.search(r"expression|javascript:|url\s*\(|@import",
@@ -144,6 +185,10 @@ class _Sanitizer(HTMLParser):
             if tag in _DROP_WITH_CONTENT and not closed and tag not in _VOID:
                 self.skip.append(tag)
             return
+        if self.fragment and tag in _FRAGMENT_DROPS:
+            if tag in ("title",) and not closed:
+                self.skip.append(tag)
+            return
         if tag in _DROP_WITH_CONTENT or (tag == "meta" and any(
                 n.lower() == "http-equiv" for n, _ in attrs)) or (tag == "link" and any(
                 n.lower() == "rel" and (v or "").lower() not in ("stylesheet",)
@@ -152,7 +197,7 @@ class _Sanitizer(HTMLParser):
                 self.skip.append(tag)
             return
         self.out.append(f"<{tag}{self._attrs(tag, attrs)}{' /' if closed else ''}>")
-        if tag == "head" and not self.head_done:
+        if tag == "head" and not self.head_done and not self.fragment:
             self.out.append(self._meta_csp())
         if tag not in _VOID and not closed:
             self.stack.append(tag)
@@ -166,7 +211,8 @@ class _Sanitizer(HTMLParser):
             if tag == self.skip[-1]:
                 self.skip.pop()
             return
-        if tag in _DROP_WITH_CONTENT or tag in _VOID:
+        if tag in _DROP_WITH_CONTENT or tag in _VOID or (self.fragment
+                                                         and tag in _FRAGMENT_DROPS):
             return
         if tag in self.stack:
             while self.stack:
@@ -181,6 +227,9 @@ class _Sanitizer(HTMLParser):
         if self.stack and self.stack[-1] in _RAW_TEXT:
             # Raw text ends only at its own end tag, which the parser already split off.
             if self.stack[-1] == "style":
+                if self.fragment and re.search(r"url\s*\(|@import|expression|javascript:|"
+                                               r"\\", data, re.I):
+                    return  # an output's style may not load or run anything
                 self.out.append(data.replace("<", "\\3c "))
                 return
         self.out.append(html.escape(data, quote=False))
@@ -215,6 +264,68 @@ def html_document(text):
         body = f"{doctype}<meta http-equiv=\"Content-Security-Policy\" " \
                f"content=\"{html.escape(CSP)}\">{body}"
     return body
+
+
+def html_fragment(text):
+    """An HTML or SVG output made inert (module doc): no script, handler, frame, script URL
+    or remote load; no CSP ``<meta>`` (it is part of a page made elsewhere)."""
+    parser = _Sanitizer(fragment=True)
+    parser.feed(str(text))
+    parser.close()
+    while parser.stack:
+        parser.out.append(f"</{parser.stack.pop()}>")
+    return "".join(parser.out)
+
+
+# ---------------------------------------------------------------- notebook outputs
+
+OUTPUT_TEXT = 200_000  # characters of one text output kept
+RICH_MIMES = ("text/plain", "text/html", "image/svg+xml", "image/png", "image/jpeg")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
+
+
+def _str(value, limit=OUTPUT_TEXT):
+    value = "".join(value) if isinstance(value, list) and all(
+        isinstance(v, str) for v in value) else value
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def outputs(raw):
+    """Outputs a sandbox sent (untrusted), rebuilt as inert nbformat output dicts."""
+    out = []
+    for o in raw if isinstance(raw, list) else []:
+        if not isinstance(o, dict):
+            continue
+        kind = o.get("output_type")
+        if kind == "stream":
+            out.append({"output_type": "stream",
+                        "name": "stderr" if o.get("name") == "stderr" else "stdout",
+                        "text": _str(o.get("text"))})
+        elif kind in ("display_data", "execute_result"):
+            data = {}
+            given = o.get("data") if isinstance(o.get("data"), dict) else {}
+            for mime in RICH_MIMES:
+                value = _str(given.get(mime), 4 * OUTPUT_TEXT if mime.startswith("image/")
+                             else OUTPUT_TEXT)
+                if not value:
+                    continue
+                if mime in ("text/html", "image/svg+xml"):
+                    value = html_fragment(value)
+                elif mime in ("image/png", "image/jpeg") and not _BASE64.fullmatch(value):
+                    continue
+                data[mime] = value
+            data.setdefault("text/plain", "")
+            entry = {"output_type": kind, "data": data, "metadata": {}}
+            if kind == "execute_result":
+                count = o.get("execution_count")
+                entry["execution_count"] = count if type(count) is int else None
+            out.append(entry)
+        elif kind == "error":
+            trace = o.get("traceback") if isinstance(o.get("traceback"), list) else []
+            out.append({"output_type": "error", "ename": line(_str(o.get("ename")), 100),
+                        "evalue": _str(o.get("evalue"), 2000),
+                        "traceback": [_str(t, 2000) for t in trace[:50]]})
+    return out
 
 
 # ---------------------------------------------------------------- hidden tests

@@ -103,9 +103,9 @@ def catalogue(ok, blank):
         "memory_blowup": (edited(ok, "answer_forward", '"""\n', '"""\n' + MEMORY_HOG),
                           {fwd: 3}, {"memory"}, {fwd: "ran out of memory"}),
         "os_exit_in_answer": (edited(ok, "answer_examples", append="import os\nos._exit(0)"),
-                              {"ps1_worked_examples": 2}, {"crashed", "kernel_died"}, {}),
+                              {"ps1_worked_examples": 2}, {"crashed"}, {}),
         "segfault": (edited(ok, "answer_examples", append="import ctypes\nctypes.string_at(0)"),
-                     {"ps1_worked_examples": 2}, {"crashed", "kernel_died"}, {}),
+                     {"ps1_worked_examples": 2}, {"crashed"}, {}),
         "calls_reference": (edited(ok, "answer_forward", append=(
             "import bnlib\n\ndef batchnorm_forward(x, gamma, beta, eps=1e-5):\n"
             "    return bnlib.batchnorm_forward(x, gamma, beta, eps)")),

@@ -52,8 +52,9 @@ def bn_spec(answer, setup="import numpy as np"):
 
 def run(answer, setup="import numpy as np", limits=LIMITS):
     sp, cells = bn_spec(answer, setup)
-    verdicts, problems = scoring.score_notebook(sp, cells, {"answer_forward": 1}, "salt",
-                                                "ann", limits)
+    nb = nbformat.v4.new_notebook(cells=cells)
+    verdicts, problems = scoring.score_notebook(sp, scoring.notebook_cells(nb), "salt", "ann",
+                                                limits)
     return verdicts["ps1_train_forward"], problems
 
 
@@ -382,34 +383,6 @@ def test_one_bad_result_does_not_cost_the_others_their_rows(tmp_path):
     assert store.done("bn-mini") == {"ann": "h1", "cy": "h3"}
     assert messages and messages[0].startswith("could not record bob")
     store.close()
-
-
-@SANDBOXED
-def test_the_engine_score_stands_when_nbgraders_run_fails(tmp_path, monkeypatch):
-    from engine_tools import make_course, source, submit
-
-    from bngrade.driver import engine
-    from bngrade.driver.course import Course
-    from bngrade.driver.store import Store
-    from bngrade.worker import inkernel, task
-
-    path = make_course(tmp_path)
-    submit(path, "ann", "bn-mini", source(path, "bn-mini"))
-    course = Course(str(path))
-    store = Store(course.db_url)
-    limits = Limits(seconds=3.0, memory_mb=256)
-    payload, _ = engine.plan(course, store, "bn-mini", ["ann"], True, limits)["ann"]
-    store.close()
-
-    def broken(*args, **kwargs):
-        raise OSError("no kernel today")
-
-    monkeypatch.setattr(inkernel, "run", broken)
-    nb = Submission.from_json(task.grade_submission(payload)).notebooks[0]
-    assert {q.grade_id: q.score for q in nb.questions} == \
-        {"ps1_train_forward": 3.0, "test_scale": None}  # no checker: left to a human
-    assert [f.kind for f in nb.flags] == ["kernel_failed"]
-    assert nb.autograded is None and nb.feedback is None
 
 
 @SANDBOXED

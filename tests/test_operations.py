@@ -156,7 +156,7 @@ def test_summary_json_carries_consistent_timings(tmp_path):
     sub = w["submission"]
     assert sub["n"] == 4 and 0 < sub["median"] <= sub["p95"] <= sub["max"]
     assert sub["max"] < t["phases"]["grading"]  # a task is timed inside the grading phase
-    for phase in ("template", "sandbox", "kernel", "feedback"):
+    for phase in ("template", "sandbox", "feedback"):
         assert w[phase]["n"] == 4 and w[phase]["max"] <= sub["max"]
     assert t["queue"]["n"] == 4 and t["queue"]["median"] >= 0
     assert t["workers_one_driver_serves"] == pytest.approx(sub["total"] / 4 / d["per_submission"])

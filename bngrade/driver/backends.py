@@ -54,15 +54,11 @@ def die_with_driver(driver):
 
 def _warm(kernel_settings, driver=None):
     """Pool initializer: no import from the working directory, die with the pool and the
-    driver, and start a standby kernel."""
+    driver. (``kernel_settings`` is unused: no kernel runs since one execution.)"""
     die_with_parent()
     if driver is not None:
         die_with_driver(driver)
     sys.path[:] = [p for p in sys.path if p and os.path.isabs(p) and p != os.getcwd()]
-    from ..worker import kernels
-
-    if kernel_settings is not None:
-        kernels.take_standby(kernel_settings)
 
 
 class LocalBackend:

@@ -30,7 +30,6 @@ from ..results import Submission, Task, TaskNotebook, failed_notebook
 from ..sandbox import isolation
 from ..sandbox.box.limits import Limits
 from ..sanitize import line
-from ..worker import kernels
 from . import backends, integrity, lms, report, stops, timing
 from .course import Course
 from .store import Store
@@ -193,7 +192,7 @@ def autograde(assignment, course_dir=".", workers=None, scheduler=None, db_url=N
         nonlocal backend
         if backend is None:
             backend = backends.make(workers, scheduler,
-                                    kernels.kernel_settings(limits, isolated), security)
+                                    None, security)
             stop.force = backend.kill
             backend.handshake(build.fingerprint(), isolated)
         return backend

@@ -19,7 +19,7 @@ The driver keeps one :class:`RunClock` per ``bngrade autograde``;
 ``workers``
     seconds on the workers: ``submission`` (one task), ``question`` (one graded
     question, where the worker timed it), and per notebook phase (``template``,
-    ``sandbox``, ``kernel``, ``feedback``): each ``{n, total, median, p95, max}``.
+    ``sandbox``, ``feedback``): each ``{n, total, median, p95, max}``.
 ``queue``
     per submission, seconds from the driver's submit to the result's arrival that the
     worker did not spend grading (waiting for a free worker, transfer), same statistics.
@@ -33,7 +33,7 @@ import math
 import time
 
 DRIVER_PHASES = ("decode", "validate", "outputs", "seal", "write")
-NOTEBOOK_PHASES = ("template", "sandbox", "kernel", "feedback")
+NOTEBOOK_PHASES = ("template", "sandbox", "feedback")
 
 
 def stats(values):

@@ -50,7 +50,7 @@ from .box.protocol import Channel
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "box")
 # The grader's modules the sandbox runs (copied into the site as package ``bnbox``).
-BOX_MODULES = ("inside", "protocol", "limits", "kernel")
+BOX_MODULES = ("inside", "protocol", "limits")
 NOBODY = 65534
 UID_BASE = 100_000_000
 BOOT = ("import sys; sys.path[:0] = ['/box', '/bn']; sys.argv[1:] = {args!r}; "

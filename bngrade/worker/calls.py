@@ -69,7 +69,18 @@ def remote_error(error):
     cls = _error_classes.get(name)
     if cls is None:
         cls = _error_classes[name] = type(name, (RemoteError,), {})
-    return cls(str(error.get("text", ""))[:600])
+    exc = cls(str(error.get("text", ""))[:600])
+    exc.where = where_words(error.get("where"))
+    return exc
+
+
+def where_words(where):
+    """`` (in `f`, line N: `code`)``: the student's own line the sandbox names (as data), or
+    "" (never a line of the grader, where the exception is re-raised)."""
+    if not isinstance(where, dict) or type(where.get("line")) is not int:
+        return ""
+    name, code = str(where.get("function", ""))[:80], str(where.get("code", ""))[:200]
+    return f" (in `{name}`, line {where['line']}" + (f": `{code}`)" if code else ")")
 
 
 def resolve(qualname):
@@ -422,13 +433,13 @@ class Session:
         _write_back(list(args), after)
         return out
 
-    def run_cell(self, source, label):
+    def run_cell(self, source, label, count=None):
         """Execute a cell's code in the sandbox's namespace; None or the error (a dict).
 
         A cell that runs out of time is interrupted (SIGINT, as Jupyter does: what it
         defined before stays) and raises :class:`OutOfTime` only if it does not stop."""
         try:
-            self.request({"op": "run", "source": source, "label": label})
+            self.request({"op": "run", "source": source, "label": label, "count": count})
         except RemoteError as exc:
             return {"type": type(exc).__name__, "text": str(exc)}
         except OutOfTime:

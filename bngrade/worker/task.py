@@ -4,14 +4,13 @@ out, both as JSON.
 :func:`grade_submission` is stateless: everything it needs (the source
 notebooks, the submission's text, the configuration, the limits) arrives in
 its JSON argument, and everything it finds leaves as JSON text, so the driver
-never unpickles anything derived from a student. Per notebook, two things run
-side by side, each with the student's code in a sandbox of its own:
-
-* the engine's score (:func:`bngrade.worker.scoring.score_notebook`): the answers in a
-  scoring sandbox, the checker here;
-* nbgrader's own autograde in a sandboxed kernel (:mod:`bngrade.worker.inkernel`), for
-  the autograded notebook and the feedback; its scores are not used.
-
+never unpickles anything derived from a student. Per notebook, the student's
+code runs once (:func:`bngrade.worker.scoring.score_notebook`): its cells in a scoring
+sandbox, which sends back each cell's outputs, the checkers here. The
+``autograded/`` notebook is assembled here (:func:`fill_outputs`): nbgrader's
+view of the submission (its sanitize step, in a private gradebook), the
+sandbox's outputs made inert, the checkers' verdicts under the test cells, and
+nbgrader's grades recorded by its own preprocessors (no kernel, no second run).
 The feedback is rendered here with the engine's verdicts; if it fails, the
 score stands and the row is flagged. A worker whose grader is not the driver's
 refuses the task before it reads the submission (:mod:`bngrade.build`), and
@@ -28,12 +27,14 @@ import time
 import traceback
 
 import nbformat
+from nbformat.v4 import new_output
 
-from .. import build, nbg, spec, timelimit
+from .. import build, nbg, sanitize, spec, timelimit
 from ..results import Flag, Notebook, Question, Submission, Task, failed_notebook
 from ..sandbox import isolation
 from ..sandbox.box.limits import Limits
-from . import feedback, feedback_page, inkernel, scoring
+from ..sanitize import SafeClearHiddenTests
+from . import feedback, feedback_page, scoring
 
 
 def grade_submission(payload_json, check_sandbox=False):
@@ -120,7 +121,7 @@ def grade_notebook(p, nbp, cfg, limits, isolated, task_key=None):
     source_nb = nbformat.reads(nbp.source, as_version=4)
     key = hashlib.sha256((assignment + name + nbp.source).encode()).hexdigest()
     clock = {"start": time.monotonic()}
-    template, release = inkernel.template(assignment, name, source_nb, cfg, key)
+    template, release = nbg.template(assignment, name, source_nb, cfg, key)
     clock["template"] = time.monotonic()
     sp = spec.build(name, source_nb, release)
     flags = []
@@ -129,53 +130,88 @@ def grade_notebook(p, nbp, cfg, limits, isolated, task_key=None):
     answers, notes = spec.locate_answers(sp, nb.cells)
     flags += [Flag(kind, name, detail) for kind, detail in notes + spec.check_locked(sp, nb.cells)]
 
-    box, times = {}, []
-    runner = threading.Thread(target=_score, args=(box, sp, nb.cells, answers, p.salt,
-                                                   student, limits, isolated, times,
-                                                   task_key))
-    runner.start()
-    db = inkernel.private_gradebook()
-    raw = []
+    # nbgrader's view of the submission (locked cells from the source, deleted test cells
+    # back), in a private gradebook; hidden tests out of every test cell.
+    db = nbg.private_gradebook()
+    shutil.copy(template, db)
+    url = f"sqlite:///{db}"
     try:
-        shutil.copy(template, db)
-        autograded, theirs, kernel_note = inkernel.run(
-            nb, release, sp, answers, assignment, name, student, db, cfg, limits, isolated, raw)
-    except Exception as exc:  # the engine's score does not depend on nbgrader's run
-        autograded, theirs, kernel_note = None, {}, None
-        flags.append(Flag("kernel_failed", name, f"nbgrader's in-kernel run failed "
-                          f"({type(exc).__name__}): no autograded notebook or feedback"))
-    finally:
-        clock["kernel"] = time.monotonic()
-        runner.join()
-    flags += [Flag(f["kind"], f["notebook"], f["detail"]) for f in raw]
-    if "error" in box:
-        raise RuntimeError(f"the scoring sandbox failed: {box['error']}")
-    verdicts, problems = box["verdicts"], box["problems"]
-    html = None
-    if autograded is not None:
-        try:
-            html = feedback.render(copy.deepcopy(autograded), assignment, name, student, db, cfg,
-                                   verdicts, secrets=(p.salt,))
-            # (the page is made inert by the exporter, here on the worker: the driver only
-            # writes it)
-        except Exception as exc:  # the score stands without its feedback
-            flags.append(Flag("feedback_failed", name, f"the feedback could not be rendered "
-                              f"({type(exc).__name__})"))
+        clean, res = nbg.sanitize(copy.deepcopy(nb), assignment, name, student, url, cfg)
+    except Exception as exc:  # nbgrader's sanitizers refuse broken metadata
+        flags.append(Flag("nbgrader_refused", name, (
+            "nbgrader could not read the notebook as submitted "
+            f"({type(exc).__name__}: {str(exc)[:200]}); a copy of the release with the "
+            "submission's answer cells was graded instead")))
+        rebuilt = scoring.rebuild(release, sp, nb.cells, answers)
+        clean, res = nbg.sanitize(rebuilt, assignment, name, student, url, cfg)
+    clean, res = SafeClearHiddenTests(config=cfg)(clean, res)
+
+    # The one execution: the cells in the scoring sandbox, the parts judged here.
+    cells = scoring.notebook_cells(clean)
+    times, outputs = [], {}
+    verdicts, problems = scoring.score_notebook(sp, cells, p.salt, student, limits,
+                                                isolated, times, outputs)
+    clock["sandbox"] = time.monotonic()
+    theirs = fill_outputs(clean, cells, outputs, verdicts)
+    html = autograded = None
+    try:
+        autograded, res = nbg.save_autogrades(clean, res, cfg)
+        html = feedback.render(copy.deepcopy(autograded), assignment, name, student, db, cfg,
+                               verdicts, secrets=(p.salt,))
+        # (the page is made inert by the exporter, here on the worker: the driver only
+        # writes it)
+    except Exception as exc:  # the score stands without its feedback
+        flags.append(Flag("feedback_failed", name, f"the feedback could not be rendered "
+                          f"({type(exc).__name__})"))
     clock["feedback"] = time.monotonic()
     for code, text in problems:
         if code in ("timeout", "crashed", "memory", "tampered"):  # plain errors are no flag
             flags.append(Flag(code, name, text))
-    if kernel_note:
-        flags.append(Flag("kernel_died", name, kernel_note))
     questions = _questions(sp, verdicts, theirs, flags, name)
     timings = {"template": clock["template"] - clock["start"],
-               "sandbox": box.get("done", clock["template"]) - clock["template"],
-               "kernel": clock["kernel"] - clock["template"],
-               "feedback": clock["feedback"] - clock["kernel"],
-               **timelimit.observed(limits.seconds, times, inkernel.cell_seconds(autograded))}
+               "sandbox": clock["sandbox"] - clock["template"],
+               "feedback": clock["feedback"] - clock["sandbox"],
+               **timelimit.observed(limits.seconds, times, [])}
     return Notebook(name, questions, flags,
                     nbformat.writes(autograded) if autograded is not None else None, html,
                     timings)
+
+
+def fill_outputs(nb, cells, outputs, verdicts):
+    """The notebook as a kernel would have left it, assembled here: each cell that ran gets
+    the outputs the scoring sandbox captured (checked and made inert:
+    :func:`bngrade.sanitize.outputs`), each test cell a shared checker scores gets the
+    grader's verdict. Returns ``{grade_id: points or 0}`` of the test cells no checker
+    scores (they ran in the sandbox: an error output scores 0, as nbgrader scores it)."""
+    ran = {index: count for count, (_label, _source, index) in enumerate(cells, 1)}
+    theirs = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        m = cell.get("metadata", {}).get("nbgrader", {})
+        v = verdicts.get(m.get("grade_id")) if m.get("grade") and not m.get("solution") \
+            else None
+        if v is not None:
+            cell.outputs = [_verdict_output(m["grade_id"], v)]
+        elif i in ran:
+            cell.execution_count = ran[i]
+            cell.outputs = [nbformat.from_dict(o) for o in sanitize.outputs(outputs.get(i, []))]
+            if m.get("grade") and not m.get("solution") and m.get("grade_id"):
+                failed = any(o.get("output_type") == "error" for o in cell.outputs)
+                theirs[m["grade_id"]] = 0.0 if failed else float(m.get("points", 0) or 0)
+    return theirs
+
+
+def _verdict_output(grade_id, v):
+    """A test cell's output, as ``bnlib.checks.check`` prints it in a notebook."""
+    from bnlib.checks import REGISTRY
+
+    if v["score"] >= v["points"]:
+        return new_output("stream", name="stdout", text=f"OK - {v['message']}\n")
+    words = f"{REGISTRY[grade_id].description}: not passed. {v['message']}"
+    return new_output("error", ename="MistakeFound", evalue=words,
+                      traceback=[f"MistakeFound: {words}"])
 
 
 def _not_graded(nbp, kind, detail):
@@ -188,26 +224,15 @@ def _not_graded(nbp, kind, detail):
     return nb
 
 
-def _score(box, sp, cells, answers, salt, student, limits, isolated, times, task_key):
-    """The engine's share, in a helper thread (alongside nbgrader's in-kernel run)."""
-    isolation.set_owner(task_key)
-    try:
-        box["verdicts"], box["problems"] = scoring.score_notebook(
-            sp, cells, answers, salt, student, limits, isolated, times)
-    except Exception as exc:  # reported by the task, as a grader error
-        box["error"] = f"{type(exc).__name__}: {exc}"
-    finally:
-        box["done"] = time.monotonic()
-
-
 def _questions(sp, verdicts, theirs, flags, name):
     out = []
     for q in sp.questions:
         v = verdicts.get(q.grade_id)
         if v is None:  # no shared checker: nbgrader's score from the student's kernel
             out.append(Question(q.grade_id, q.points, theirs.get(q.grade_id),
-                                "scored by nbgrader in the notebook's kernel (no shared "
-                                "checker for this cell: not verified)", None, False))
+                                "scored by running the test cell in the sandbox, as nbgrader "
+                                "does (no shared checker for this cell: not verified)", None,
+                                False))
             continue
         if v["mistake"] in ("timeout", "crashed", "memory", "tampered", "malformed"):
             flags.append(Flag(v["mistake"], name, f"{q.grade_id}: {v['message']}"))

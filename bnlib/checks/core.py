@@ -32,7 +32,12 @@ _NOT_THEIRS = tuple(str(p) for p in {Path(__file__).resolve().parents[1],
 
 
 def raised_where(exc):
-    """Where the student's code raised ``exc``: `` in `f`, line N: `code` `` (or "")."""
+    """Where the student's code raised ``exc``: `` in `f`, line N: `code` `` (or "").
+
+    An exception re-raised by a grader from a sandbox's report carries its ``where``
+    (the student's line as the sandbox saw it), not the grader's own frames."""
+    if isinstance(getattr(exc, "where", None), str):
+        return exc.where
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if not str(Path(frame.filename).resolve()).startswith(_NOT_THEIRS):
             code = f": `{frame.line.strip()}`" if frame.line and frame.line.strip() else ""

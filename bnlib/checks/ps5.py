@@ -60,8 +60,11 @@ def conv_inference_ops(c_in, c_out, height, width, kernel):
 
 
 def _conv_ops_cases(rng, hidden):
-    if hidden:
-        return [(3, 64, 32, 32, 3), (256, 256, 7, 7, 3), (64, 128, 14, 14, 1)]
+    if hidden:  # drawn from the grader's seed: no hidden case is written here
+        return [(int(rng.choice([3, 16, 32, 64, 128, 256])),
+                 int(rng.choice([16, 32, 64, 128, 256, 512])),
+                 *[int(rng.choice([7, 14, 28, 32, 56]))] * 2, int(rng.choice([1, 3, 5])))
+                for _ in range(3)]
     return [(64, 64, 56, 56, 3)]
 
 
@@ -102,8 +105,10 @@ def steps_to_cover(keras_momentum, fraction):
 
 
 def _cover_cases(rng, hidden):
-    if hidden:
-        return [(0.9, 0.5), (0.999, 0.99), (0.95, 0.8), (0.8, 0.95)]
+    if hidden:  # drawn from the grader's seed: no hidden case is written here
+        return [(float(rng.choice([0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999])),
+                 float(rng.choice([0.5, 0.6, 0.75, 0.8, 0.9, 0.95, 0.99])))
+                for _ in range(4)]
     return [(0.99, 0.9)]
 
 

@@ -8,12 +8,24 @@ function, ``new``/``method``/``setattr``/``getattr`` on an object of the
 student's class, read ``vars``. It decides nothing: every value it sends back is
 only data, checked and judged by the grader. The bnlib it can import is a stub
 (:mod:`bngrade.sandbox.stubs`): the helpers a part allows are calls back to the grader.
+
+This is the notebook's only execution: a ``run`` reply carries the cell's
+outputs as a kernel would show them (nbformat output dicts: ``stream`` for
+stdout/stderr, ``execute_result`` for a last expression, ``display_data`` for
+``display()`` and every matplotlib figure left open at the end of the cell, as
+PNG; ``error`` with a traceback of the student's own lines). The grader checks
+and sanitises them (:func:`bngrade.sanitize.outputs`) before they land in the
+autograded notebook or the feedback. Output of graded calls is discarded.
 """
 
+import ast
+import base64
 import builtins
 import json
 import os
 import sys
+import traceback
+import warnings
 
 from . import limits
 from .protocol import Channel, decode_value, encode_value
@@ -30,17 +42,185 @@ class _NoShell:
         return lambda *args, **kwargs: None
 
 
+_sources = {}  # cell label -> its lines (the student's own code, for tracebacks)
+OUTPUT_LIMIT = 100_000  # characters of stream text per cell
+RICH_LIMIT = 2_000_000  # characters of rich output (images, HTML) per cell
+RICH = (("text/html", "_repr_html_"), ("text/markdown", "_repr_markdown_"),
+        ("image/svg+xml", "_repr_svg_"), ("image/png", "_repr_png_"),
+        ("image/jpeg", "_repr_jpeg_"), ("text/latex", "_repr_latex_"),
+        ("application/json", "_repr_json_"))
+
+
+def _frames(exc):
+    """The student's own frames of ``exc``'s traceback: (label, line, function, code)."""
+    out = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        lines = _sources.get(frame.filename)
+        if lines is None:
+            continue
+        code = lines[frame.lineno - 1].strip() if 0 < (frame.lineno or 0) <= len(lines) else ""
+        out.append((frame.filename, frame.lineno, frame.name, code[:200]))
+    return out
+
+
 def _error(exc, label=None):
-    line = None
-    where = exc.__traceback__
-    while where is not None:
-        if label and where.tb_frame.f_code.co_filename == label:
-            line = where.tb_lineno
-        where = where.tb_next
+    frames = _frames(exc)
+    if isinstance(exc, SyntaxError) and exc.filename in _sources:  # its own line, no frame
+        frames.append((exc.filename, exc.lineno, "<cell>", str(exc.text or "").strip()[:200]))
+    line = next((n for lab, n, _f, _c in reversed(frames) if lab == label), None)
     kind = "memory" if isinstance(exc, MemoryError) else (
         "undefined" if isinstance(exc, NameError) else "raised")
-    return {"type": type(exc).__name__[:80], "text": str(exc)[:600], "line": line,
-            "kind": kind}
+    error = {"type": type(exc).__name__[:80], "text": str(exc)[:600], "line": line,
+             "kind": kind}
+    if frames:  # where the student's code raised: its own line, never the grader's
+        lab, n, name, code = frames[-1]
+        error["where"] = {"cell": lab[:80], "line": n, "function": name[:80], "code": code}
+    return error
+
+
+class _Capture:
+    """One cell's outputs, as a kernel would record them (bounded)."""
+
+    def __init__(self):
+        self.outputs, self.chars, self.rich = [], 0, 0
+
+    def stream(self, name, text):
+        if not isinstance(text, str) or not text:
+            return
+        room = OUTPUT_LIMIT - self.chars
+        if room <= 0:
+            return
+        if len(text) > room:
+            text = text[:room] + (f"\n... output cut by the grader after {OUTPUT_LIMIT} "
+                                  "characters ...\n")
+        self.chars += len(text)
+        last = self.outputs[-1] if self.outputs else None
+        if last and last["output_type"] == "stream" and last["name"] == name:
+            last["text"] += text
+        else:
+            self.outputs.append({"output_type": "stream", "name": name, "text": text})
+
+    def display(self, obj, result=None):
+        data = _bundle(obj)
+        size = sum(len(v) for v in data.values())
+        if self.rich + size > RICH_LIMIT:
+            data = {"text/plain": "<output too large: not kept by the grader>"}
+            size = len(data["text/plain"])
+        self.rich += size
+        out = {"output_type": "display_data" if result is None else "execute_result",
+               "data": data, "metadata": {}}
+        if result is not None:
+            out["execution_count"] = result
+        self.outputs.append(out)
+
+    def figures(self):
+        """Every matplotlib figure still open, as a PNG (what the inline backend shows)."""
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is None:
+            return
+        try:
+            for number in plt.get_fignums():
+                self.display(plt.figure(number))
+            plt.close("all")
+        except Exception as exc:  # a figure the student broke: said, not fatal
+            self.stream("stderr", f"the figure could not be drawn ({type(exc).__name__})\n")
+
+    def error(self, exc, error):
+        lines = ["Traceback (most recent call last):"]
+        where = error.get("where")
+        lines += [f"  Cell {lab}, line {n}, in {name}\n    {code}"
+                  for lab, n, name, code in _frames(exc)]
+        if isinstance(exc, SyntaxError) and where:
+            lines.append(f"  Cell {where['cell']}, line {where['line']}\n    {where['code']}")
+        lines.append(f"{error['type']}: {error['text']}")
+        self.outputs.append({"output_type": "error", "ename": error["type"],
+                             "evalue": error["text"], "traceback": lines})
+
+
+def _bundle(obj):
+    """``obj``'s rich representations (text only: images base64), plus ``text/plain``."""
+    data = {}
+    if type(obj).__module__.startswith("matplotlib") and hasattr(obj, "savefig"):
+        import io
+
+        buffer = io.BytesIO()
+        obj.savefig(buffer, format="png", bbox_inches="tight")
+        data["image/png"] = base64.b64encode(buffer.getvalue()).decode()
+    for mime, method in RICH:
+        fn = getattr(type(obj), method, None)
+        if fn is None:
+            continue
+        try:
+            value = fn(obj)
+        except Exception:  # a broken _repr_*_ is skipped, as IPython does
+            continue
+        if isinstance(value, tuple):
+            value = value[0]
+        if isinstance(value, bytes):
+            value = base64.b64encode(value).decode()
+        elif mime == "application/json" and value is not None:
+            try:
+                value = json.dumps(value)
+            except (TypeError, ValueError):
+                continue
+        if isinstance(value, str):
+            data[mime] = value
+    try:
+        data["text/plain"] = repr(obj)[:OUTPUT_LIMIT]
+    except Exception as exc:
+        data["text/plain"] = f"<{type(obj).__name__} whose repr raised {type(exc).__name__}>"
+    return data
+
+
+class _Writer:
+    """``sys.stdout``/``sys.stderr`` during a cell: text goes to the cell's outputs."""
+
+    def __init__(self, name):
+        self.name, self.capture = name, None
+
+    def write(self, text):
+        if self.capture is not None:
+            self.capture.stream(self.name, str(text))
+        return len(text) if isinstance(text, str) else 0
+
+    def writelines(self, lines):
+        for text in lines:
+            self.write(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    encoding, errors = "utf-8", "replace"
+
+
+_stdout, _stderr = _Writer("stdout"), _Writer("stderr")
+_current = [None]  # the capture of the cell that is running
+
+
+def display(*objs, **kwargs):
+    """IPython's ``display()``: each object's rich output in the cell's outputs."""
+    capture = _current[0]
+    if capture is not None:
+        for obj in objs:
+            capture.display(obj)
+
+
+def _run(source, label, namespace, capture, count):
+    """Run a cell as IPython does: its last expression, if any, is shown as the result."""
+    _sources[label] = source.splitlines()
+    tree = ast.parse(source, label)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr) and \
+            not source.rstrip().endswith(";"):
+        last = ast.Expression(tree.body.pop().value)
+    exec(compile(tree, label, "exec"), namespace)
+    if last is not None:
+        value = eval(compile(last, label, "eval"), namespace)
+        if value is not None:
+            capture.display(value, result=count)
 
 
 class RemoteObject:
@@ -132,11 +312,22 @@ def _answer(message, namespace):
     op = message.get("op")
     if op == "run":
         label = str(message.get("label", "<cell>"))
+        capture = _Capture()
+        _current[0] = _stdout.capture = _stderr.capture = capture
+        sys.stdout, sys.stderr = _stdout, _stderr
+        reply = {"ok": True}
         try:
-            exec(compile(str(message.get("source", "")), label, "exec"), namespace)
+            _run(str(message.get("source", "")), label, namespace, capture,
+                 message.get("count"))
         except BaseException as exc:  # the answer's error, reported as data
-            return {"ok": False, "error": _error(exc, label)}
-        return {"ok": True}
+            reply = {"ok": False, "error": _error(exc, label)}
+            capture.error(exc, reply["error"])
+        finally:
+            capture.figures()
+            _current[0] = _stdout.capture = _stderr.capture = None
+            sys.stdout = sys.stderr = _null
+        reply["outputs"] = capture.outputs
+        return reply
     if op == "vars":
         names = [str(n) for n in message.get("names", [])]
         return {"ok": True, "out": encode_value({n: namespace[n] for n in names
@@ -180,10 +371,13 @@ def _answer(message, namespace):
             "args": encode_value(args, remotes=_Handles)}
 
 
+_null = None  # where output outside a cell (graded calls) goes: nowhere
+
+
 def serve(channel):
     global _channel
     namespace = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _NoShell,
-                 "display": lambda *a, **k: None}
+                 "display": display}
     while True:
         message = channel.recv()
         if message.get("op") == "bye":
@@ -206,7 +400,10 @@ def main():
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    sys.stdout = sys.stderr = open(os.devnull, "w")
+    global _null
+    sys.stdout = sys.stderr = _null = open(os.devnull, "w")
+    os.environ["MPLBACKEND"] = "Agg"  # figures are drawn as PNG at the end of each cell
+    warnings.filterwarnings("ignore", message=".*non-interactive.*")
     channel = Channel(read_fd, write_fd)
     channel.send({"ready": True})  # the grader's deadlines start from here
     serve(channel)
