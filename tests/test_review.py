@@ -323,8 +323,6 @@ def test_the_graded_class_gets_messages_it_can_act_on(reviewed):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open: the engine's feedback page of a graded run still "
-                   "says 'Test cell' although name_parts renames it (unit test above)")
 def test_the_graded_feedback_contents_name_the_parts(reviewed):
     page = (reviewed["course"] / "feedback" / "right1" / "bn-mini" / "bn-mini.html").read_text()
     assert "Test cell" not in page and ">training-mode forward pass</a>" in page
