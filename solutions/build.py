@@ -176,7 +176,7 @@ def closing_cell(assignment):
         "# and how to submit.",
         "from bnlib.checks import progress",
         "",
-        f'progress("{assignment}")']))
+        f'progress("{assignment}");']))
     cell.metadata["nbgrader"] = nbgrader_meta(CLOSING_ID, locked=True)
     cell.metadata.update(editable=False, deletable=False)
     cell["id"] = CLOSING_ID

@@ -88,6 +88,12 @@ def test_mistake_message_replaces_the_traceback_in_ipython():
     err = MistakeFound("eps belongs inside the square root")
     assert err._render_traceback_() == [
         "\x1b[0;31mMistakeFound\x1b[0m: eps belongs inside the square root"]
+    # a long message: lines broken at spaces, never inside a word
+    words = ("every line of this message is short and breaks at a space " * 4).split()
+    lines = MistakeFound(" ".join(words))._render_traceback_()
+    assert len(lines) > 1 and all(len(ln) <= 80 + 11 for ln in lines)  # + the colour codes
+    assert " ".join(ln.replace("\x1b[0;31m", "").replace("\x1b[0m", "") for ln in lines) \
+        == "MistakeFound: " + " ".join(words)
 
 
 def test_records_survive_the_trip_to_the_grader():

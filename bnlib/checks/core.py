@@ -15,6 +15,7 @@ A test cell in a notebook runs all three in the kernel through :func:`check`.
 
 import copy
 import sysconfig
+import textwrap
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +52,17 @@ class MistakeFound(AssertionError):
     def _render_traceback_(self):
         # IPython shows this instead of a traceback: the message is the whole
         # story, and a traceback would print the test cell's source (which,
-        # in nbgrader feedback, would reveal the hidden tests).
-        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+        # in nbgrader feedback, would reveal the hidden tests). Lines of at most
+        # WRAP characters, broken at spaces: JupyterLab and Colab break an error
+        # output's long line anywhere, mid-word included.
+        lines = textwrap.wrap(f"{type(self).__name__}: {self}", WRAP, break_long_words=False,
+                              break_on_hyphens=False) or [type(self).__name__]
+        name = type(self).__name__
+        lines[0] = f"\x1b[0;31m{name}\x1b[0m" + lines[0][len(name):]
+        return lines
+
+
+WRAP = 80  # characters per line of a mistake's message in a notebook
 
 
 @dataclass
