@@ -48,12 +48,13 @@ import glob
 import hashlib
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 
 K = 8  # tokens per k-gram
 W = 5  # k-grams per winnowing window
 SHORT = 60  # an answer of fewer tokens is not compared alone (ps2's rel_error has 50)
-MIN_TOKENS = 40  # tokens of answers that are not short a flag needs covered by shared code
+MIN_TOKENS = 50  # tokens of answers that are not short a flag needs covered by shared code
 MIN_SIMILARITY = 0.5  # share of the smaller side's distinctive fingerprints
 COMMON_SHARE = 0.5  # a fingerprint more than half the class holds is not evidence
 MAX_GROUP = 50  # between classmates: nor one that more than 50 students hold
@@ -279,12 +280,11 @@ def _tokens(node, helpers, aliases):
     return _TOKEN.findall(ast.unparse(norm.visit(node)))
 
 
-_IDS = {}
-
-
 def _winnow(tokens):
-    """``{hash: position}`` of the k-grams winnowing keeps (positions in tokens)."""
-    ids = [_IDS.setdefault(t, len(_IDS)) for t in tokens]
+    """``{hash: position}`` of the k-grams winnowing keeps (positions in tokens). A token's
+    number is a checksum of its text, so the fingerprints kept are the same in every
+    process whatever it compared before."""
+    ids = [zlib.crc32(t.encode()) for t in tokens]
     grams = [hash(tuple(ids[i:i + K])) for i in range(len(ids) - K + 1)]
     kept = {}
     if not grams:
