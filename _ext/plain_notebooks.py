@@ -11,7 +11,8 @@ Markdown that JupyterLab, Notebook 7 and Colab render as the site does:
 * admonitions become quotes with a bold title; an exercise becomes a heading
   with its text, its solution a folded ``<details>`` block (math included);
 * ``{doc}``, ``{ref}``, ``{notebook}``, ``{cite:t}``/``{cite:p}`` and ``{wheel}``
-  become plain links or text; ``literalinclude`` becomes the code it shows;
+  become plain links or text; ``literalinclude`` becomes a link to the code it
+  shows (never the code: a graded answer may share lines with the library);
   ``list-table`` a Markdown table; directive options, ``(label)=`` targets and
   ``%`` comments go.
 
@@ -56,7 +57,8 @@ class Context:
     ``doc(target) -> (title, url)``; ``ref(label) -> (title, url)``;
     ``cite(keys, textual) -> str``; ``notebook(ident) -> str`` (Markdown);
     ``wheel``: the install command's URL; ``source_dir``: the chapter's folder
-    (``literalinclude`` paths are relative to it).
+    (``literalinclude`` paths are relative to it); ``source(path) -> (path in the
+    repository, URL)`` of a file a ``literalinclude`` names.
     """
 
     glue: dict
@@ -66,6 +68,7 @@ class Context:
     notebook: Callable
     wheel: str
     source_dir: Path
+    source: Callable = lambda path: (str(path), str(path))  # file -> (path, URL) of the repo
     exercises: dict = field(default_factory=dict)  # label -> title, for solutions
 
 
@@ -157,21 +160,24 @@ def _quote(text, prefix="> "):
 
 
 def _literalinclude(ctx, arg, opts):
+    """A link to the code the site shows (bnlib's source on the repository), not the code:
+    a downloaded notebook must not carry, as plain text, lines that a graded answer may
+    share with the library (the site's leak test reads every published notebook)."""
     path = (ctx.source_dir / arg).resolve()
-    source = path.read_text()
-    obj = opts.get("pyobject")
-    if obj:
-        tree = ast.parse(source)
-        node = _find(tree, obj.split("."))
-        if node is None:
-            raise PlainError(f"{arg} has no {obj}")
-        lines = source.splitlines()
-        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        source = "\n".join(lines[start - 1:node.end_lineno])
+    if not path.is_file():
+        raise PlainError(f"literalinclude: no file {arg}")
     unknown = set(opts) - {"pyobject", "language", "caption", "name"}
     if unknown:
         raise PlainError(f"literalinclude option(s) {sorted(unknown)} have no plain form")
-    return f"```{opts.get('language', 'python')}\n{source.rstrip()}\n```"
+    obj = opts.get("pyobject")
+    if obj and _find(ast.parse(path.read_text()), obj.split(".")) is None:
+        raise PlainError(f"{arg} has no {obj}")
+    where = ctx.source(path)
+    module = ".".join(Path(where[0]).with_suffix("").parts)
+    what = f"`{module}.{obj}`" if obj else f"`{where[0]}`"
+    return (f"*The site shows the code of {what} here: read it in [{where[0]}]({where[1]}), "
+            f"or run `import inspect, {module}; print(inspect.getsource({module}"
+            f"{'.' + obj if obj else ''}))`.*")
 
 
 def _find(tree, names):
@@ -323,9 +329,16 @@ def _context(app, pagename):
 
     import student_package
 
+    repo = app.config.html_theme_options.get("repository_url", "").rstrip("/")
+    branch = app.config.html_theme_options.get("repository_branch", "main") or "main"
+
+    def source(path):
+        rel = Path(path).resolve().relative_to(Path(app.srcdir).resolve()).as_posix()
+        return rel, f"{repo}/blob/{branch}/{rel}"
+
     return Context(glue={}, doc=doc, ref=ref, cite=cite, notebook=notebook,
                    wheel=student_package.wheel_url(app.config.html_baseurl),
-                   source_dir=Path(app.srcdir, pagename).parent)
+                   source_dir=Path(app.srcdir, pagename).parent, source=source)
 
 
 def _normal(docname):

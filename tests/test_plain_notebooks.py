@@ -97,11 +97,16 @@ def test_roles_become_links_and_text(tmp_path):
                     "`pip install https://site/wheels/w.whl`.")
 
 
-def test_literalinclude_shows_the_code_it_names(tmp_path):
-    text = pn.plain_markdown("```{literalinclude} lib.py\n:pyobject: f\n```\n\n"
-                             "```{literalinclude} lib.py\n:pyobject: C.g\n```", context(tmp_path))
-    assert text == ("```python\ndef f(x):\n    '''Double.'''\n    return 2 * x\n```\n\n"
-                    "```python\n    def g(self):\n        return 1\n```")
+def test_literalinclude_links_to_the_code_it_names(tmp_path):
+    ctx = context(tmp_path)
+    ctx.source = lambda path: (f"pkg/{path.name}", f"https://repo/blob/main/pkg/{path.name}")
+    text = pn.plain_markdown("```{literalinclude} lib.py\n:pyobject: C.g\n```", ctx)
+    assert text == ("*The site shows the code of `pkg.lib.C.g` here: read it in "
+                    "[pkg/lib.py](https://repo/blob/main/pkg/lib.py), or run `import inspect, "
+                    "pkg.lib; print(inspect.getsource(pkg.lib.C.g))`.*")
+    assert "return 1" not in text  # never the code itself (a graded answer may share it)
+    with pytest.raises(pn.PlainError, match="has no nope"):
+        pn.plain_markdown("```{literalinclude} lib.py\n:pyobject: nope\n```", ctx)
 
 
 def test_list_tables_become_markdown_tables(tmp_path):
