@@ -28,9 +28,7 @@ FLAGS = {
     "memory": "a cell or a graded call hit the memory limit",
     "tampered": "the sandbox broke the call protocol (forged, repeated or malformed messages)",
     "malformed": "a graded call returned something the checker could not read",
-    # nbgrader's in-kernel run (the notebook and feedback shown to the student)
-    "kernel_failed": "nbgrader's in-kernel run failed: no autograded notebook or feedback",
-    "kernel_died": "the notebook's kernel died",
+    # nbgrader's preprocessors (the autograded notebook and the feedback page)
     "nbgrader_refused": "nbgrader refused the notebook; a rebuilt copy was run",
     "feedback_failed": "the feedback could not be rendered (the score stands)",
     # the grader itself

@@ -196,7 +196,10 @@ class _Sanitizer(HTMLParser):
             if not closed and tag not in _VOID:
                 self.skip.append(tag)
             return
-        self.out.append(f"<{tag}{self._attrs(tag, attrs)}{' /' if closed else ''}>")
+        kept = self._attrs(tag, attrs)
+        if tag == "img" and not self.fragment and not any(n.lower() == "alt" for n, _ in attrs):
+            kept += f' alt="{NO_ALT}"'  # as nbconvert's HTML exporter says it
+        self.out.append(f"<{tag}{kept}{' /' if closed else ''}>")
         if tag == "head" and not self.head_done and not self.fragment:
             self.out.append(self._meta_csp())
         if tag not in _VOID and not closed:
@@ -247,6 +250,9 @@ class _Sanitizer(HTMLParser):
 
     def unknown_decl(self, data):
         pass
+
+
+NO_ALT = "No description has been provided for this image"
 
 
 def html_document(text):

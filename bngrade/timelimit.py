@@ -75,7 +75,7 @@ def from_reference(result):
     slowest = max((nb.timings.get("slowest", 0.0) for nb in result.notebooks), default=0.0)
     questions = {q.grade_id: q.seconds for nb in result.notebooks for q in nb.questions}
     problems = sorted({f.kind for f in result.flags if f.kind in
-                       ("timeout", "crashed", "memory", "grader_error", "kernel_failed")})
+                       ("timeout", "crashed", "memory", "grader_error")})
     return {"slowest": slowest, "questions": questions, "problems": problems}
 
 

@@ -62,3 +62,12 @@ def visit(browser, server):
     v = Visit(browser, server)
     yield v
     v.close()
+
+
+@pytest.fixture(scope="session")
+def tmp_venv(tmp_path_factory):
+    """A venv under /tmp whose bnlib and bngrade are installed, not editable (the README's
+    worker install): :func:`venvs.installed_venv`. Built once for the attack tests."""
+    from venvs import installed_venv
+
+    return installed_venv(tmp_path_factory.mktemp("venv-under-tmp"))

@@ -19,11 +19,11 @@ that it works without the defence.
 import html
 import json
 import re
-from html.parser import HTMLParser
 
 import nbformat
 import pytest
 from engine_tools import cell, edited, make_course, release, submit
+from live_html import HTML_ATTACKS, JS, Live, inert
 
 from bngrade import sanitize
 from bngrade.results import Submission
@@ -218,61 +218,16 @@ def test_no_hidden_case_is_written_in_the_package_students_install():
 
 # ------------------------------------------------------------------ inert outputs
 
-JS = "alert(document.cookie)"
-ATTACKS = [
-    f"<script>{JS}</script>",
-    f'<img src="x" onerror="{JS}">',
-    f'<a href="javascript:{JS}">click</a>',
-    f'<a href="jav&#x09;ascript:{JS}">click</a>',
-    f'<svg><a><animate attributeName="href" values="javascript:{JS}"/><text>t</text></a></svg>',
-    f'<svg><a><set attributeName="href" to="javascript:{JS}"/><text>t</text></a></svg>',
-    f'<svg><a href="javascript:{JS}"><text>t</text></a></svg>',
-    f'<svg><a xlink:href="data:text/html,<script>{JS}</script>"><text>t</text></a></svg>',
-    f'<iframe srcdoc="<script>{JS}</script>"></iframe>',
-    '<style>body { background: url("https://example.invalid/beacon") }</style>',
-]
-
-
-class _Live(HTMLParser):
-    """What in a page would run: script elements, handler attributes, script URLs."""
-
-    def __init__(self, page):
-        super().__init__(convert_charrefs=True)
-        self.found, self.scripts, self.inside = [], [], False
-        self.feed(page)
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "script":
-            self.found.append(tag)
-            self.inside = True
-            self.scripts.append("")
-        for name, value in attrs:
-            plain = "".join((value or "").lower().split())
-            if name.startswith("on") or "javascript:" in plain or "data:text/html" in plain:
-                self.found.append(f"{tag} {name}={value}")
-
-    def handle_endtag(self, tag):
-        if tag == "script":
-            self.inside = False
-
-    def handle_data(self, data):
-        if self.inside:
-            self.scripts[-1] += data
-
-
-def _inert(text):
-    low = "".join(html.unescape(text).lower().split())
-    return ("<script" not in low and "javascript:" not in low and "onerror" not in low
-            and "url(" not in low and "<iframe" not in low and "data:text/html" not in low)
+ATTACKS = HTML_ATTACKS
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
-def test_each_html_and_svg_attack_is_made_inert(attack):
-    assert not _inert(attack)  # control: the attack as written is live
-    assert _inert(sanitize.html_fragment(attack))
+def test_each_html_and_svg_attack_is_madeinert(attack):
+    assert not inert(attack)  # control: the attack as written is live
+    assert inert(sanitize.html_fragment(attack))
     page = sanitize.html_document(f"<html><body>{attack}</body></html>")
     if "url(" not in attack:  # a page's own styles may load: its CSP refuses remote loads
-        assert _inert(page.replace(html.escape(sanitize.CSP), ""))
+        assert inert(page.replace(html.escape(sanitize.CSP), ""))
 
 
 def test_outputs_keep_no_javascript_and_clean_html_and_svg():
@@ -286,7 +241,7 @@ def test_outputs_keep_no_javascript_and_clean_html_and_svg():
     out = sanitize.outputs(raw)
     assert [o["output_type"] for o in out] == ["display_data", "stream", "error"]
     assert set(out[0]["data"]) == {"text/html", "image/svg+xml", "text/plain"}
-    assert _inert(json.dumps(out)) and out[0]["metadata"] == {}
+    assert inert(json.dumps(out)) and out[0]["metadata"] == {}
     assert out[1]["text"] == "ab" and out[2]["traceback"] == ["", "t"]
 
 
@@ -307,9 +262,9 @@ def test_live_outputs_forged_in_the_sandbox_land_inert(tmp_path):
     result, _ = grade_one(tmp_path, nb)
     outputs = nbformat.reads(result.autograded, as_version=4).cells[-1].outputs
     assert outputs, "the forged cell's outputs are kept (inert), not lost"
-    assert _inert(json.dumps([o for o in outputs if o["output_type"] != "stream"]))
+    assert inert(json.dumps([o for o in outputs if o["output_type"] != "stream"]))
     assert all("application/javascript" not in o.get("data", {}) for o in outputs)
-    assert _Live(result.feedback).found == []
+    assert Live(result.feedback).found == []
     # the formgrader renders the stored notebook with the course's nbgrader config
     from engine_tools import ROOT
     from nbconvert.exporters import HTMLExporter
@@ -320,7 +275,7 @@ def test_live_outputs_forged_in_the_sandbox_land_inert(tmp_path):
     stored.cells = stored.cells[-1:]
     stored.cells[0].source = ""  # the cell's code (the attack as text) is not an output
     page, _ = HTMLExporter(config=nbg.load_config(str(ROOT))).from_notebook_node(stored)
-    live = _Live(page)  # (the page's own scripts are nbconvert's: none may hold the attack)
+    live = Live(page)  # (the page's own scripts are nbconvert's: none may hold the attack)
     assert not any(JS in text for text in live.scripts)
     assert [f for f in live.found if f != "script"] == []
 
@@ -338,9 +293,9 @@ def test_the_formgrader_runs_no_javascript_output():
                                                      "text/html": ATTACKS[1],
                                                      "text/plain": "x"})])])
     live, _ = HTMLExporter().from_notebook_node(nb)
-    assert any(JS in text for text in _Live(live).scripts)  # control: unsanitised, it runs
+    assert any(JS in text for text in Live(live).scripts)  # control: unsanitised, it runs
     safe, _ = HTMLExporter(config=nbg.load_config(str(ROOT))).from_notebook_node(nb)
-    checked = _Live(safe)
+    checked = Live(safe)
     assert not any(JS in text for text in checked.scripts)
     assert [f for f in checked.found if f != "script"] == []
 

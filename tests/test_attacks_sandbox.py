@@ -14,14 +14,13 @@ way for a worker (``pip install --no-deps .``, not editable).
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
-import sysconfig
 import threading
 
 import pytest
 from engine_tools import ROOT, correct_submission, edited, make_course, release, submit
+from venvs import site_packages as _site
 
 from bngrade.driver.store import Store
 from bngrade.sandbox import cgroup, isolation
@@ -256,42 +255,6 @@ def test_the_old_per_process_caps_let_the_children_past_the_budget(monkeypatch):
 
 
 # -- the course's code in a worker's environment, and a venv under /tmp ------------------
-def _site(venv):
-    return venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / \
-        "site-packages"
-
-
-@pytest.fixture(scope="module")
-def tmp_venv(tmp_path_factory):
-    """A venv under /tmp whose bnlib and bngrade are installed, not editable: the
-    README's worker install. Third-party packages come from the course's environment
-    through a ``.pth`` file (a full install would take minutes)."""
-    root = tmp_path_factory.mktemp("venv-under-tmp")
-    assert str(root.resolve()).startswith("/tmp/")
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    (_site(venv) / "course-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    (venv / "share").mkdir(exist_ok=True)  # nbconvert's templates, found under sys.prefix
-    (venv / "share" / "jupyter").symlink_to(pathlib.Path(sys.prefix) / "share" / "jupyter")
-    src = root / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    for name in ("bnlib", "bngrade"):
-        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                           "--no-deps", "--no-build-isolation", "--disable-pip-version-check",
-                           str(src)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    shutil.rmtree(src)
-    python = venv / "bin" / "python"
-    where = subprocess.run([str(python), "-c", "import bnlib, bngrade; "
-                            "print(bnlib.__file__); print(bngrade.__file__)"],
-                           cwd=root, capture_output=True, text=True, check=True).stdout.split()
-    assert all(w.startswith(str(_site(venv))) for w in where), where  # installed, in /tmp
-    return venv
-
-
 def test_a_worker_in_a_venv_under_tmp_passes_its_self_check(tmp_venv):
     done = subprocess.run([str(tmp_venv / "bin" / "python"), "-m", "bngrade.build"],
                           cwd=tmp_venv, capture_output=True, text=True, timeout=600)

@@ -62,7 +62,7 @@ STATES = {  # state -> (label, grid cell class)
     "missing": ("notebook missing", "none"),
 }
 _CRASHED = {"raised", "crashed", "memory", "tampered", "malformed", "grader_error",
-            "worker_died", "kernel_failed", "corrupt", "undefined"}
+            "worker_died", "corrupt", "undefined"}
 _MISSING = {"missing"}
 
 

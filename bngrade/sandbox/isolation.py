@@ -22,12 +22,12 @@ code, and without capabilities cannot raise them again. ``--die-with-parent``
 and the pid namespace make the whole sandbox die with the grader thread that
 started it, and :meth:`Sandbox.kill` ends it at once.
 
-Two views of bnlib exist: ``scoring`` (a stub without any reference code,
-:mod:`bngrade.sandbox.stubs`) for the sandbox whose outputs are scored, and ``public``
-(exactly the package students install) for nbgrader's in-kernel run, whose
-notebook and feedback are shown but never scored.
+The only bnlib a sandbox sees is ``scoring``: a stub without any reference code
+(:mod:`bngrade.sandbox.stubs`). Student code runs once, there; no sandbox ever holds
+the package students install, let alone the checkers or the keys.
 """
 
+import concurrent.futures
 import functools
 import importlib.metadata
 import importlib.util
@@ -230,7 +230,7 @@ MASK = "raise ImportError(\"the course's code is not in the sandbox\")\n"
 
 class Site:
     """The read-only files a sandbox sees besides Python: ``box`` (the sandbox's own code),
-    ``scoring`` (the stub bnlib) and ``public`` (bnlib as students install it)."""
+    and ``scoring`` (the stub bnlib)."""
 
     def __init__(self):
         self.root = tempfile.mkdtemp(prefix="bngrade-site-")
@@ -246,9 +246,6 @@ class Site:
             shutil.copy(os.path.join(HERE, f"{name}.py"), box)
         shutil.copy(protocol_plain_path(), os.path.join(box, "plain.py"))
         stubs.write_stub(os.path.join(self.root, "scoring"))
-        shutil.copytree(os.path.dirname(os.path.abspath(bnlib.__file__)),
-                        os.path.join(self.root, "public", "bnlib"),
-                        ignore=shutil.ignore_patterns("__pycache__"))
         for dirpath, _dirnames, filenames in os.walk(self.root):
             os.chmod(dirpath, 0o755)
             for f in filenames:
@@ -483,6 +480,20 @@ def check():
             "bubblewrap (the `bwrap` command) is not installed: install the Debian package "
             "`bubblewrap` (make sysdeps does), or grade with --unsafe-no-isolation")
     filter_path()
+    # the course probe (seconds of its own) runs while the sandbox's start is tried
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        reach = pool.submit(course_in_reach)
+        _check_start()
+        reach = reach.result()
+    if reach:
+        raise IsolationUnavailable(
+            "a sandbox here could reach the course's code (the reference or the answer "
+            f"keys): {'; '.join(reach)[:600]}. Report this as a bug of bngrade's masking")
+    return None
+
+
+def _check_start():
+    """None if a sandbox starts here (judged on up to three tries); else raise."""
     for _attempt in range(3):  # a loaded machine may fail a start: judge on three
         p = prepare("inside", {"AS": 1280 << 20, "NPROC": 64, "NOFILE": 256, "CORE": 0},
                     ["--probe"])
@@ -498,12 +509,6 @@ def check():
         raise IsolationUnavailable(
             f"cannot create a sandbox here: {_bwrap_cause(done.stderr, done.returncode)}. "
             "Grade with --unsafe-no-isolation to run student code without it")
-    reach = course_in_reach()
-    if reach:
-        raise IsolationUnavailable(
-            "a sandbox here could reach the course's code (the reference or the answer "
-            f"keys): {'; '.join(reach)[:600]}. Report this as a bug of bngrade's masking")
-    return None
 
 
 COURSE_PROBE = """

@@ -39,8 +39,10 @@ import re
 
 from jinja2 import pass_context
 from latex2mathml.converter import convert as latex_to_mathml
-from nbconvert.exporters import HTMLExporter
+from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
 from nbformat.v4 import new_markdown_cell, new_output
 from nbgrader.preprocessors import GetGrades
@@ -335,7 +337,17 @@ class FeedbackExporter(HTMLExporter):
         return MarkdownWithMath(renderer=renderer).render(source)
 
     def from_notebook_node(self, nb, resources=None, **kw):
-        output, resources = super().from_notebook_node(nb, resources, **kw)
+        # HTMLExporter's own, without its last step: a BeautifulSoup pass over the whole
+        # page to add the alt text images lack (html_document below adds it, in the pass
+        # it makes anyway) and tab stops on JupyterLab's cells (this template has none)
+        langinfo = nb.metadata.get("language_info", {})
+        lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+        self.register_filter("highlight_code", self.filters.get(
+            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        resources = self._init_resources(resources)
+        self.register_filter("filter_data_type", WidgetsDataTypeFilter(
+            notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+        output, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         output = name_parts(output, nb)
         # Bootstrap's icon font is a file the page does not have (and its CSP would refuse)
         output = _FONT_FACE.sub("", output).replace("</head>", _WRAP_OUTPUT + "</head>", 1)
