@@ -32,8 +32,13 @@ $(STAMP): requirements.lock pyproject.toml bnlib/__init__.py
 	touch $@
 
 ## Build the book into _build/html (warnings are errors; every chapter executes).
+## How long it took, and whether every chapter executed (a cold build), goes to
+## _build/book-time.json: a test holds a cold build to its budget.
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
+	@cold=$$(test -d _build/.jupyter_cache && echo false || echo true); start=$$(date +%s); \
+	$(BIN)/jupyter-book build . --builder html -n -W --keep-going; status=$$?; \
+	echo "{\"seconds\": $$(( $$(date +%s) - start )), \"cold\": $$cold, \"cores\": $$(nproc)}" \
+	  > _build/book-time.json; exit $$status
 
 ## The whole course as one PDF in _build/html (needs Chromium: `make sysdeps`): the
 ## book built on one page (executed outputs from the book's cache), printed by Chromium.
