@@ -213,7 +213,10 @@ PS5 = [Injection(CONCEPTS, f"ps5_q_{q}", f"option_{wrong}",
     Injection(CONCEPTS, "ps5_q_output_stats", "invalid_option",
               (('answer_output_stats = "a"', 'answer_output_stats = "mean beta"'),)),
 ] + _many(CONCEPTS, "ps5_backward_by_hand", [
-    ("dvar_sign", ("np.sum(dx_hat * (x - mu)) * -0.5", "np.sum(dx_hat * (x - mu)) * 0.5")),
+    ("dvar_sign", (" + dmu_p1 / len(x)\n", " + dmu_p1 / len(x)\ndvar_p1 = -dvar_p1\n")),
+    ("dx_var_path", ("np.sum(dx_hat * (x - mu)) * -0.5", "np.sum(dx_hat * (x - mu)) * 0.5")),
+    ("dx_sum_not_zero", (" + dmu_p1 / len(x)\n", "\n")),
+    ("wrong_form", (" + dmu_p1 / len(x)\n", " + dmu_p1 / len(x)\ndx_p1 = float(dx_p1[0])\n")),
     ("gamma_forgotten", ("dx_hat = gamma * g", "dx_hat = g")),
     ("direct_path_only", (" + dvar_p1 * 2.0 * (x - mu) / len(x) + dmu_p1 / len(x)", "")),
 ]) + _many(CONCEPTS, "ps5_conv_inference_ops", [

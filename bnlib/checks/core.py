@@ -108,6 +108,8 @@ class Part:
     # For a backward part: (*case) -> (through_mean, through_var), the two terms of dx that
     # flow through the statistics, so a dx off by a multiple of either is named.
     paths: object = None
+    channel_axis: int = 1  # the axis of an output's channels, for the generic diagnoses
+    arg_names: tuple = ()  # the target's argument names, where the reference's differ
 
     # 1. inputs ------------------------------------------------------------
     def cases(self, hidden=False, seed=None):
@@ -191,8 +193,13 @@ class Part:
             return raised(self.target, error)
         if wrong is None:
             return Outcome(True, f"{self.description}: passed")
+        from .diagnose import channel_relation, dx_terms, ingredients
+
+        verdict = ingredients(self, cases, answers, RAISED)
+        if verdict is not None:
+            return verdict
         case, got, expected = wrong
-        for diagnose in (path_factors, constant_factor):
+        for diagnose in (path_factors, dx_terms, constant_factor, channel_relation):
             try:
                 with np.errstate(all="ignore"):
                     verdict = diagnose(self, case, got, expected)

@@ -232,6 +232,7 @@ def _eval_cases(rng, hidden):
 
 register(Part(
     grade_id="ps1_inference_forward",
+    arg_names=("x", "gamma", "beta", "running_mean", "running_var", "eps"),
     assignment=ASSIGNMENT,
     target="batchnorm_inference",
     description="inference-mode forward pass",

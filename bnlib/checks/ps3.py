@@ -135,8 +135,8 @@ def _one_cases(rng, hidden):
         ops = [("forward", features(rng, (2, 2))), ("forward", features(rng, (1, 2))),
                ("eval",), ("forward", features(rng, (1, 2)))]
         return [(2, {"momentum": None}, ops)]
-    ops = [("forward", features(rng, (1, 4))), ("forward", features(rng, (3, 4))),
-           ("eval",), ("forward", features(rng, (1, 4)))]
+    ops = [("forward", features(rng, (1, 4))), ("forward", features(rng, (2, 4))),
+           ("forward", features(rng, (3, 4))), ("eval",), ("forward", features(rng, (1, 4)))]
     return [(4, {"momentum": None}, ops)]
 
 

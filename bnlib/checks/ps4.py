@@ -73,6 +73,7 @@ def _spatial_cases(rng, hidden):
 
 register(Part(
     grade_id="ps4_spatial_forward",
+    arg_names=("x", "gamma", "beta", "eps"),
     assignment=ASSIGNMENT,
     target="batchnorm2d_forward",
     description="spatial batch norm, training mode",

@@ -121,6 +121,7 @@ def _no_sqrt(w, b, g, bt, rm, rv, eps):
 
 register(Part(
     grade_id="ps4_fold",
+    channel_axis=0,
     assignment=ASSIGNMENT,
     target="fold_batchnorm",
     description="folding batch norm into the linear layer before it",
@@ -157,6 +158,7 @@ def _eval_mode(x, w, b, g, bt, eps):
 
 register(Part(
     grade_id="ps4_bias_redundant",
+    arg_names=("x", "weight", "bias", "gamma", "beta", "eps"),
     assignment=ASSIGNMENT,
     target="bias_effect",
     description="the bias before batch norm, numerically",

@@ -9,8 +9,10 @@ solutions): a backward pass by hand on a batch of four, the inference cost of
 batch norm after a convolution, and how fast a running average follows a change.
 """
 
+import numpy as np
+
 from .. import averaging_window, inference_ops
-from .core import Mistake, Part, register
+from .core import Mistake, Outcome, Part, register
 from .kinds import ChoicePart, ValuePart
 from .ps5_questions import QUESTIONS
 
@@ -36,6 +38,55 @@ P1_GAMMA = 2.0
 P1_DY = (1.0, -1.0, 0.0, 2.0)
 
 
+def _hand_values(answers):
+    try:
+        dx = np.asarray(answers["dx_p1"], dtype=float).reshape(-1)
+        return float(answers["dvar_p1"]), float(answers["dmu_p1"]), dx
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+HAND_SLIPS = {
+    "direct_path_only": Mistake(
+        "direct_path_only", "that is only the direct path gamma * dL/dy / sqrt(var + eps); "
+        "add the paths through the variance, dL/dvar * 2 * (x_i - mu) / m, and through the "
+        "mean, dL/dmu / m.", None),
+    "dx_sum_not_zero": Mistake(
+        "dx_sum_not_zero", "its four entries must sum to 0 (adding one number to every x_i "
+        "changes neither x_hat nor y, so the loss cannot change): the path through the mean, "
+        "dL/dmu / m added to every dx_i, is missing or off. Check dmu_p1 (its sign, and "
+        "-sum of dL/dx_hat / sqrt(var)) and the division by m = 4.", None),
+    "dx_var_path": Mistake(
+        "dx_var_path", "sum_i dx_i * (x_i - mu) must be 0 (stretching x around its mean "
+        "changes neither x_hat nor y): the path through the variance, "
+        "dL/dvar * 2 * (x_i - mu) / m, is missing or off. Check dvar_p1 (the factor -1/2, "
+        "var**(-3/2), the sum of dL/dx_hat * (x_i - mu)) and the 2 and 1/m.", None),
+}
+
+
+def backward_by_hand_rules(answers):
+    """What any right answer to P1 satisfies (its values stay grader material): dx sums to 0
+    and is orthogonal to x - mu, since y does not change when x is shifted or stretched."""
+    v = _hand_values(answers)
+    if v is None or v[2].size != len(P1_X) or not np.isfinite(v[2]).all():
+        return Outcome(False, "`dvar_p1` and `dmu_p1` must be numbers and `dx_p1` an array (or "
+                       f"list) of {len(P1_X)} numbers, one per example.", "wrong_form")
+    dx, x = v[2], np.array(P1_X)
+    xc, scale = x - x.mean(), max(1.0, float(np.abs(dx).max()))
+    sums_to_zero = abs(dx.sum()) <= 1e-3 * scale
+    orthogonal = abs(dx @ xc) <= 1e-3 * scale * np.abs(xc).sum()
+    if not (sums_to_zero or orthogonal) and np.allclose(
+            dx, P1_GAMMA * np.array(P1_DY) / x.std(), rtol=1e-3, atol=1e-3):
+        return Outcome(False, f"`dx_p1`: {HAND_SLIPS['direct_path_only'].message}",
+                       "direct_path_only")
+    if not sums_to_zero:
+        return Outcome(False, f"`dx_p1`: {HAND_SLIPS['dx_sum_not_zero'].message}",
+                       "dx_sum_not_zero")
+    if not orthogonal:
+        return Outcome(False, f"`dx_p1`: {HAND_SLIPS['dx_var_path'].message}", "dx_var_path")
+    return None
+
+
 register(ValuePart(
     grade_id="ps5_backward_by_hand",
     assignment=ASSIGNMENT,
@@ -43,6 +94,8 @@ register(ValuePart(
     description="a backward pass by hand",
     points=2,
     names=("dvar_p1", "dmu_p1", "dx_p1"),
+    rules=backward_by_hand_rules,
+    rule_mistakes=list(HAND_SLIPS.values()),
     rtol=1e-3, atol=1e-3,  # the values and the mistakes are grader material (bngrade.worker.keys)
 ))
 
@@ -65,7 +118,7 @@ def _conv_ops_cases(rng, hidden):
                  int(rng.choice([16, 32, 64, 128, 256, 512])),
                  *[int(rng.choice([7, 14, 28, 32, 56]))] * 2, int(rng.choice([1, 3, 5])))
                 for _ in range(3)]
-    return [(64, 64, 56, 56, 3)]
+    return [(64, 64, 56, 56, 3), (16, 32, 28, 28, 5)]
 
 
 register(Part(
@@ -108,8 +161,8 @@ def _cover_cases(rng, hidden):
     if hidden:  # drawn from the grader's seed: no hidden case is written here
         return [(float(rng.choice([0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999])),
                  float(rng.choice([0.5, 0.6, 0.75, 0.8, 0.9, 0.95, 0.99])))
-                for _ in range(4)]
-    return [(0.99, 0.9)]
+                for _ in range(4)] + [(0.8, 1 - 0.8 ** 13)]  # exactly 13 steps
+    return [(0.99, 0.9), (0.9, 1 - 0.9 ** 4)]  # the second covers exactly 4 steps
 
 
 register(Part(

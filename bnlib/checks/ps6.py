@@ -201,6 +201,7 @@ def _input_channels(w, b, g, bt, rm, rv, eps):
 
 register(Part(
     grade_id="ps6_fold_conv",
+    channel_axis=0,
     assignment=ASSIGNMENT,
     target="fold_batchnorm_conv",
     description="batch norm folded into the convolution before it",
@@ -310,6 +311,7 @@ INTERLEAVED = ("interleaved_groups",
 
 register(Part(
     grade_id="ps6_groupnorm_forward",
+    arg_names=("x", "gamma", "beta", "num_groups", "eps"),
     assignment=ASSIGNMENT,
     target="groupnorm_forward",
     description="group norm, forward",
@@ -396,6 +398,7 @@ def _gn_backward_cases(rng, hidden):
 
 register(Part(
     grade_id="ps6_groupnorm_backward",
+    arg_names=("dy", "x", "gamma", "num_groups", "eps"),
     assignment=ASSIGNMENT,
     target="groupnorm_backward",
     description="group norm, backward",
