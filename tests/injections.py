@@ -216,7 +216,6 @@ PS5 = [Injection(CONCEPTS, f"ps5_q_{q}", f"option_{wrong}",
     ("dvar_sign", (" + dmu_p1 / len(x)\n", " + dmu_p1 / len(x)\ndvar_p1 = -dvar_p1\n")),
     ("dx_var_path", ("np.sum(dx_hat * (x - mu)) * -0.5", "np.sum(dx_hat * (x - mu)) * 0.5")),
     ("dx_sum_not_zero", (" + dmu_p1 / len(x)\n", "\n")),
-    ("wrong_form", (" + dmu_p1 / len(x)\n", " + dmu_p1 / len(x)\ndx_p1 = float(dx_p1[0])\n")),
     ("gamma_forgotten", ("dx_hat = gamma * g", "dx_hat = g")),
     ("direct_path_only", (" + dvar_p1 * 2.0 * (x - mu) / len(x) + dmu_p1 / len(x)", "")),
 ]) + _many(CONCEPTS, "ps5_conv_inference_ops", [
@@ -557,5 +556,25 @@ NEW += _many(INFERENCE, "ps3_batchnorm1d", [
 ]) + _many(PRACTICE, "ps6_adabn", [
     ("not_shuffled", ("order = np.random.default_rng(seed).permutation(len(x))",
                       "order = np.arange(len(x))")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+
+# -- named for the fresh held-out slips (tests/slip_list.py), each written anew here ----------
+RELERR = "return float(np.linalg.norm(a - b) / scale)"
+SCALE = "scale = np.linalg.norm(a) + np.linalg.norm(b)"
+NEW += _many(BACKWARD, "ps2_numerical_gradient", [
+    ("perturbs_every_entry", ("x[i] = old + h\n        plus = f(x)", "plus = f(x + h)"),
+     ("x[i] = old - h\n        minus = f(x)", "minus = f(x - h)")),
+    ("sum_not_difference", ("(plus - minus) / (2 * h)", "(minus + plus) / (2 * h)")),
+    ("abs_difference", ("(plus - minus) / (2 * h)", "np.abs(plus - minus) / (2 * h)")),
+    ("integer_gradient", ("grad = np.zeros_like(x, dtype=float)", "grad = np.zeros(x.shape, int)")),
+]) + _many(BACKWARD, "ps2_rel_error", [
+    ("product_scale", (SCALE, "scale = np.linalg.norm(b) * np.linalg.norm(a)")),
+    ("l1_norms", (SCALE, "scale = np.sum(np.abs(a)) + np.sum(np.abs(b))")),
+    ("squared_error", (RELERR, "return float(np.sum((a - b) ** 2) / scale)")),
+    ("divided_by_size", (RELERR, "return float(np.linalg.norm(a - b) / scale / np.size(a))")),
+    ("tiny_added", (SCALE, "scale = np.linalg.norm(a) + np.linalg.norm(b) + 1e-8")),
+    ("norm_of_abs_sum", (SCALE, "scale = np.linalg.norm(abs(a) + abs(b))")),
+    ("scale_from_difference", (SCALE, "scale = np.linalg.norm(b) + np.linalg.norm(b - a)")),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

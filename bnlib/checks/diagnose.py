@@ -61,9 +61,8 @@ def _substitutions(names, case):
         found.append(("eps_ignored", "Your answer is what eps = 0 gives: eps has no effect in "
                       "it (left out, squared, or added outside the square root of a large "
                       "number). Add eps to the variance inside the square root: "
-                      "sqrt(var + eps).", sub(eps=0.0)))
-        if eps ** 2 > 1e-9:  # eps**2 differs from 0 where it shows
-            found.append(("eps_squared", "Your answer is what eps**2 gives in place of eps: "
+                      "sqrt(var + eps).", sub(eps=1e-300)))
+        found.append(("eps_squared", "Your answer is what eps**2 gives in place of eps: "
                           "add eps itself to the variance, inside the square root: "
                           "sqrt(var + eps).", sub(eps=eps ** 2)))
         if eps != DEFAULT_EPS:
@@ -76,7 +75,7 @@ def _substitutions(names, case):
         found.append(("eps_ignored", "Your gradient is what eps = 0 gives: eps has no effect "
                       "in it (left out, or squared). The forward pass divides by "
                       "sqrt(var + eps); its gradient must use the same sqrt(var + eps).",
-                      sub(cache=_cache_without_eps(cache, 0.0))))
+                      sub(cache=_cache_without_eps(cache, 1e-300))))
     gamma, beta = args.get("gamma"), args.get("beta")
     if isinstance(gamma, np.ndarray):
         found.append(("gamma_ignored", "Your answer is what gamma = 1 gives: gamma has no "
@@ -114,19 +113,20 @@ def ingredients(part, cases, answers, raised_marker):
     if not names or not cases:
         return None
     per_case = [_substitutions(names, case) for case in cases]
-    ids = [i for i, _, _ in per_case[0]]
-    for k, id_ in enumerate(ids):
+    messages = {}
+    for subs in per_case:  # every ingredient some case can change, in order
+        for id_, message, _ in subs:
+            messages.setdefault(id_, message)
+    for id_, message in messages.items():
         explained, differs = True, False
         for case, subs, got in zip(cases, per_case, answers):
             if got is raised_marker:
                 continue
-            match = [s for s in subs if s[0] == id_]
-            if not match:
-                explained = False
-                break
+            # a case where the ingredient cannot change (eps already 1e-5, say) is itself
+            changed = next((s[2] for s in subs if s[0] == id_), case)
             try:
                 with np.errstate(all="ignore"):
-                    wrong = to_plain(part.reference(*match[0][2]))
+                    wrong = to_plain(part.reference(*changed))
                     right = to_plain(part.reference(*case))
             except Exception:  # the changed case cannot even run: no explanation
                 explained = False
@@ -136,7 +136,6 @@ def ingredients(part, cases, answers, raised_marker):
                 break
             differs = differs or not same(wrong, right, part.rtol, part.atol)
         if explained and differs:
-            message = per_case[0][k][1]
             return Outcome(False, f"`{part.target}`: {message}", id_)
     return None
 
@@ -176,7 +175,8 @@ def dx_terms(part, case, got, expected):
     if off == [True, False, False]:
         return Outcome(False, f"dx is wrong in its {where} only; its two paths through the "
                        "mean and the variance are right: check the factors gamma and "
-                       "1 / sqrt(var + eps) of dL/dx_hat / sqrt(var + eps).", "direct_term")
+                       "1 / sqrt(var + eps) of dL/dx_hat / sqrt(var + eps) (in the compact "
+                       "form, the m of m * dy).", "direct_term")
     if off == [False, True, False]:
         return Outcome(False, "dx is wrong in its path through the mean only (by a different "
                        "amount per channel): dL/dmu = -sum of dL/dx_hat / sqrt(var + eps) "
@@ -265,4 +265,54 @@ def channel_relation(part, case, got, expected):
                                "subtract is not. Check beta (added once, after gamma) and "
                                "the mean you subtract.", "channel_shift")
         return None
+    return None
+
+
+def _numbers(answer, outputs):
+    """{name: number} of the scalar leaves of one answer."""
+    return {name: float(v) for name, v, _ in leaves(answer, answer, outputs)
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def scalar_ratio(part, cases, answers, raised_marker):
+    """A number output that is the same multiple of the right one in every case, in words."""
+    from .core import Outcome
+
+    ratios = {}
+    for case, got in zip(cases, answers):
+        if got is raised_marker:
+            return None
+        right = _numbers(to_plain(part.reference(*case)), part.outputs)
+        mine = _numbers(got, part.outputs)
+        if mine.keys() != right.keys():
+            return None
+        for name, value in right.items():
+            if value != 0:
+                ratios.setdefault(name, []).append(mine[name] / value)
+    for name, r in ratios.items():
+        if len(r) >= 2 and abs(r[0] - 1) > 1e-3 and np.allclose(r, r[0], rtol=1e-9, atol=0):
+            who = _name(part, name)
+            return Outcome(False, f"{who} is {r[0]:.4g} times the right value in every case: "
+                           "one constant factor is off (a 2, a 1/2, a count or a sign).",
+                           "constant_factor")
+    return None
+
+
+def shape_words(part, got, expected):
+    """The first output of another shape or kind, with what to check."""
+    from .compare import describe_mismatch
+    from .compare import shape_words as words
+    from .core import Outcome
+
+    for name, g, e in leaves(got, expected, part.outputs):
+        if isinstance(e, np.ndarray) and isinstance(g, (np.ndarray, int, float)) \
+                and np.shape(g) != e.shape:
+            return Outcome(False, f"{_name(part, name)} is {words(g)}; it should be "
+                           f"{words(e)}. Check the axes of your sums and means (keepdims) and "
+                           "any reshape.", "wrong_shape")
+        if not same(g, e, part.rtol, part.atol):
+            break
+    message = describe_mismatch(part.target, got, expected, part.outputs)
+    if "in the wrong order" in message:
+        return Outcome(False, message, "wrong_order")
     return None
