@@ -299,20 +299,18 @@ def scalar_ratio(part, cases, answers, raised_marker):
 
 
 def shape_words(part, got, expected):
-    """The first output of another shape or kind, with what to check."""
+    """The right values in another order, or the first output of another shape, in words."""
     from .compare import describe_mismatch
-    from .compare import shape_words as words
     from .core import Outcome
 
-    for name, g, e in leaves(got, expected, part.outputs):
-        if isinstance(e, np.ndarray) and isinstance(g, (np.ndarray, int, float)) \
-                and np.shape(g) != e.shape:
-            return Outcome(False, f"{_name(part, name)} is {words(g)}; it should be "
-                           f"{words(e)}. Check the axes of your sums and means (keepdims) and "
-                           "any reshape.", "wrong_shape")
-        if not same(g, e, part.rtol, part.atol):
-            break
     message = describe_mismatch(part.target, got, expected, part.outputs)
     if "in the wrong order" in message:
         return Outcome(False, message, "wrong_order")
+    for _, g, e in leaves(got, expected, part.outputs):
+        if isinstance(e, np.ndarray) and isinstance(g, (np.ndarray, int, float)) \
+                and np.shape(g) != e.shape:
+            return Outcome(False, f"{message} Check the axes of your sums and means "
+                           "(keepdims) and any reshape.", "wrong_shape")
+        if not same(g, e, part.rtol, part.atol):
+            break
     return None
