@@ -578,3 +578,45 @@ NEW += _many(BACKWARD, "ps2_numerical_gradient", [
     ("scale_from_difference", (SCALE, "scale = np.linalg.norm(b) + np.linalg.norm(b - a)")),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+
+for _assignment, _grade_id in ((CONV, "ps4_fold"), (PRACTICE, "ps6_fold_conv")):
+    NEW += _many(_assignment, _grade_id, [
+        ("bias_divided", (FOLD_B, "(b - running_mean) / s + beta")),
+        ("beta_scaled", (FOLD_B, "(b - running_mean + beta) * s")),
+        ("beta_sign", (FOLD_B, "(b - running_mean) * s - beta")),
+        ("subtraction_reversed", (FOLD_B, "(running_mean - b) * s + beta")),
+        ("none_argument", ("b = np.zeros(len(gamma)) if bias is None else bias",
+                           "b = np.ones(len(gamma)) if bias is None else bias")),
+    ])
+# the generic diagnoses (bnlib/checks/diagnose.py), each on a slip no named mistake explains
+NEW += _many(FORWARD, "ps1_train_forward", [
+    ("eps_squared", ("x_hat = (x - mu) / np.sqrt(var + eps)",
+                     "x_hat = (x - mu) / np.sqrt(var + eps ** 2)")),
+    ("channel_shift", ("mu = x.mean(axis=0)", "mu = x.sum(axis=0) / (x.shape[0] - 1)")),
+]) + _many(FORWARD, "ps1_inference_forward", [
+    ("gamma_beta_swapped", ("return gamma * x_hat + beta", "return beta * x_hat + gamma")),
+]) + _many(BACKWARD, "ps2_staged_backward", [
+    ("var_path_term", ("dvar = dstd * 0.5 / std", "dvar = dstd * 0.5 * std")),
+    ("mean_path_term", ("dmu = -dxc.sum(axis=0)", "dmu = -dx_hat.sum(axis=0)")),
+    ("channel_factor", ("dx_hat = dy * gamma", "dx_hat = dy * gamma * inv")),
+]) + _many(BACKWARD, "ps2_compact_backward", [
+    ("direct_term", ("(m * dy - dbeta - x_hat * dgamma)", "(dy - dbeta - x_hat * dgamma)")),
+    ("path_terms", ("(m * dy - dbeta - x_hat * dgamma)", "(m * dy - dgamma - x_hat * dbeta)")),
+]) + _many(BACKWARD, "ps2_param_grads", [
+    ("constant_factor", ("dbeta = dy.sum(axis=0)\n    return", "dbeta = dy.sum(axis=0) / 2\n"
+                         "    return")),
+]) + _many(CONCEPTS, "ps5_conv_inference_ops", [
+    ("constant_factor", ("return 4 * values,", "return 2 * values,")),
+    ("wrong_order", ("return 4 * values, 2 * c_in * kernel * kernel * values",
+                     "return 2 * c_in * kernel * kernel * values, 4 * values")),
+]) + _many(PRACTICE, "ps6_groupnorm_forward", [
+    ("beta_ignored", ("y = gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)\n"
+                      "    return y, {", "y = gamma.reshape(1, -1, 1, 1) * x_hat\n"
+                      "    return y, {")),
+]) + _many(PRACTICE, "ps6_groupnorm_backward", [
+    ("eps_default", ("np.zeros_like(gamma), num_groups, eps)",
+                     "np.zeros_like(gamma), num_groups)")),
+]) + _many(BACKWARD, "ps2_param_grads", [
+    ("wrong_shape", ("dbeta = dy.sum(axis=0)\n    return", "dbeta = dy.sum()\n    return")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

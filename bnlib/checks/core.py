@@ -167,7 +167,7 @@ class Part:
         coincide on one case are told apart by the others."""
         if (missing := self.no_result(cases, records)) is not None:
             return missing
-        answers, wrong, error = [], None, None
+        answers, wrong, error, wrongs = [], None, None, []
         for case, rec in zip(cases, records):
             if (cheat := self.calls_reference(rec)) is not None:
                 return cheat
@@ -184,8 +184,9 @@ class Part:
                 return Outcome(False, f"`{self.target}` returns nothing (None): end it with "
                                "a `return` of what its docstring names.", "no_return")
             answers.append(got)
-            if wrong is None and not same(got, expected, self.rtol, self.atol):
-                wrong = (case, got, expected)
+            if not same(got, expected, self.rtol, self.atol):
+                wrongs.append((case, got, expected))
+                wrong = wrong or wrongs[0]
         named = self.matching(cases, answers) if wrong is not None else []
         if named:
             return Outcome(False, named[0].message, named[0].id)
@@ -193,9 +194,16 @@ class Part:
             return raised(self.target, error)
         if wrong is None:
             return Outcome(True, f"{self.description}: passed")
-        from .diagnose import channel_relation, dx_terms, ingredients, scalar_ratio, shape_words
+        from .diagnose import (
+            channel_relation,
+            dx_terms,
+            ingredients,
+            none_cases,
+            scalar_ratio,
+            shape_words,
+        )
 
-        for diagnose in (ingredients, scalar_ratio):
+        for diagnose in (none_cases, ingredients, scalar_ratio):
             try:
                 with np.errstate(all="ignore"):
                     verdict = diagnose(self, cases, answers, RAISED)
@@ -203,9 +211,12 @@ class Part:
                 verdict = None
             if verdict is not None:
                 return verdict
-        case, got, expected = wrong
+        # the relations are read on the wrong case with the most values (the most telling:
+        # in a batch of two, say, the paths of dx cannot be told apart)
+        case, got, expected = max(wrongs, key=lambda w: _size(w[0]))
+        first = wrong  # where the located message looks, as before
         for diagnose in (path_factors, dx_terms, constant_factor, channel_relation,
-                         lambda part, case, got, expected: shape_words(part, got, expected)):
+                         lambda part, *_: shape_words(part, first[1], first[2])):
             try:
                 with np.errstate(all="ignore"):
                     verdict = diagnose(self, case, got, expected)
@@ -213,6 +224,7 @@ class Part:
                 verdict = None
             if verdict is not None:
                 return verdict
+        case, got, expected = wrong
         return Outcome(False, describe_mismatch(self.target, got, expected, self.outputs),
                        "wrong_value")
 
@@ -233,6 +245,12 @@ class Part:
         except Exception:  # the slip cannot even run on this case: it explains nothing
             return False
         return same(got, wrong, self.rtol, self.atol)
+
+
+def _size(case):
+    """The number of values in a case's arrays (a cache's included)."""
+    return sum(a.size if isinstance(a, np.ndarray) else _size(tuple(a.values()))
+               if isinstance(a, dict) else 0 for a in case)
 
 
 def _fit(r, terms):

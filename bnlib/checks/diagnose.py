@@ -148,6 +148,8 @@ def _per_channel_fit(r, basis, axis):
     coefs = []
     for c in range(r.shape[0]):
         a = np.stack([b[c] for b in basis], axis=1)
+        if np.linalg.matrix_rank(a) < a.shape[1]:  # the terms cannot be told apart here
+            return None
         coef, *_ = np.linalg.lstsq(a, r[c], rcond=None)
         if np.linalg.norm(a @ coef - r[c]) > 1e-6 * max(np.linalg.norm(r[c]), 1e-12) + 1e-10:
             return None
@@ -252,12 +254,11 @@ def channel_relation(part, case, got, expected):
                     return None  # one constant: constant_factor says it
                 k = int(np.argmax(np.abs(f - 1)))
                 return Outcome(False, f"{who} is the right value times a factor that differs "
-                               f"from channel to channel (channel {k}: "
-                               f"{f[k]:.4g}): the mean is handled right, the per-channel scale "
-                               "is not. Check gamma and what you divide by: "
-                               "sqrt(var + eps), with eps inside the root and the variance "
-                               "of the right values (biased, over the right axes).",
-                               "channel_factor")
+                               f"from channel to channel (channel {k}: {f[k]:.4g}): a "
+                               "per-channel scale is off. Check gamma and the division by "
+                               "sqrt(var + eps): eps inside the root, a variance (not a "
+                               "standard deviation or its square) of the right values, "
+                               "divided by, not multiplied.", "channel_factor")
             shift = _per_channel_fit(g - e, (np.ones_like(e),), axis)
             if shift is not None:
                 return Outcome(False, f"{who} is the right value plus a constant per channel: "
@@ -313,4 +314,27 @@ def shape_words(part, got, expected):
                            "(keepdims) and any reshape.", "wrong_shape")
         if not same(g, e, part.rtol, part.atol):
             break
+    return None
+
+
+def none_cases(part, cases, answers, raised_marker):
+    """Only the cases where an argument is None are wrong: None is not read as "none"."""
+    from .core import Outcome
+
+    names = _params(part)
+    wrong_none, wrong_other, nones = False, False, set()
+    for case, got in zip(cases, answers):
+        none_here = [n for n, a in zip(names, case) if a is None]
+        ok = got is not raised_marker and same(got, to_plain(part.reference(*case)),
+                                                part.rtol, part.atol)
+        if none_here:
+            nones.update(none_here)
+            wrong_none = wrong_none or not ok
+        elif not ok:
+            wrong_other = True
+    if wrong_none and not wrong_other and len(nones) == 1:
+        arg = nones.pop()
+        return Outcome(False, f"`{part.target}` is right except where `{arg}` is None: None "
+                       f"means there is no {arg}, which adds nothing (zeros), e.g. "
+                       f"`b = np.zeros(len(gamma)) if {arg} is None else {arg}`.", "none_argument")
     return None

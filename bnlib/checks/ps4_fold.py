@@ -91,7 +91,29 @@ def fold_mistakes(layer):
         Mistake("beta_dropped",
                 "beta is missing from the folded bias: b' = (b - running_mean) * s + beta.",
                 lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, 0.0 * bt, rm, rv, eps)),
+        Mistake("bias_divided",
+                "The folded bias multiplies by s, as the weights do: "
+                "b' = (b - running_mean) * s + beta, not (b - running_mean) / s + beta.",
+                lambda *case: _bias_as(case, lambda c, s, bt: c / s + bt)),
+        Mistake("beta_scaled",
+                "beta is added after the scaling, so it is not multiplied by s: "
+                "b' = (b - running_mean) * s + beta.",
+                lambda *case: _bias_as(case, lambda c, s, bt: (c + bt) * s)),
+        Mistake("beta_sign",
+                "beta is added, not subtracted: b' = (b - running_mean) * s + beta.",
+                lambda *case: _bias_as(case, lambda c, s, bt: c * s - bt)),
+        Mistake("subtraction_reversed",
+                "The subtraction is the wrong way round: the layer's output minus the running "
+                "mean, b' = (b - running_mean) * s + beta.",
+                lambda *case: _bias_as(case, lambda c, s, bt: -c * s + bt)),
     ]
+
+
+def _bias_as(case, bias_of):
+    """The right weights with the bias ``bias_of(b - running_mean, s, beta)``."""
+    w, b, g, bt, rm, rv, eps = case
+    centred = (0.0 if b is None else b) - rm
+    return folded(*case)[0], bias_of(centred, _scale(g, rv, eps), bt)
 
 
 def _fold_cases(rng, hidden):
