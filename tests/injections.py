@@ -570,6 +570,7 @@ NEW += _many(BACKWARD, "ps2_numerical_gradient", [
     ("integer_gradient", ("grad = np.zeros_like(x, dtype=float)", "grad = np.zeros(x.shape, int)")),
 ]) + _many(BACKWARD, "ps2_rel_error", [
     ("product_scale", (SCALE, "scale = np.linalg.norm(b) * np.linalg.norm(a)")),
+    ("max_scale", (SCALE, "scale = np.max([np.linalg.norm(a), np.linalg.norm(b)])")),
     ("l1_norms", (SCALE, "scale = np.sum(np.abs(a)) + np.sum(np.abs(b))")),
     ("squared_error", (RELERR, "return float(np.sum((a - b) ** 2) / scale)")),
     ("divided_by_size", (RELERR, "return float(np.linalg.norm(a - b) / scale / np.size(a))")),
@@ -618,5 +619,12 @@ NEW += _many(FORWARD, "ps1_train_forward", [
                      "np.zeros_like(gamma), num_groups)")),
 ]) + _many(BACKWARD, "ps2_param_grads", [
     ("wrong_shape", ("dbeta = dy.sum(axis=0)\n    return", "dbeta = dy.sum()\n    return")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+NEW += _many(FORWARD, "ps1_train_forward", [
+    ("scale_per_channel", ("x_hat = (x - mu) / np.sqrt(var + eps)",
+                           "x_hat = (x - mu) * np.sqrt(var + eps)")),
+]) + _many(FORWARD, "ps1_inference_forward", [
+    ("eps_default", ("np.sqrt(running_var + eps)", "np.sqrt(running_var + 1e-5)")),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

@@ -76,6 +76,10 @@ def _substitutions(names, case):
                       "in it (left out, or squared). The forward pass divides by "
                       "sqrt(var + eps); its gradient must use the same sqrt(var + eps).",
                       sub(cache=_cache_without_eps(cache, 1e-300))))
+        found.append(("eps_squared", "Your gradient is what eps**2 in place of eps gives: the "
+                      "forward pass divides by sqrt(var + eps); its gradient must use the "
+                      "same sqrt(var + eps).",
+                      sub(cache=_cache_without_eps(cache, cache["eps"] ** 2))))
     gamma, beta = args.get("gamma"), args.get("beta")
     if isinstance(gamma, np.ndarray):
         found.append(("gamma_ignored", "Your answer is what gamma = 1 gives: gamma has no "
@@ -234,6 +238,21 @@ def channel_relation(part, case, got, expected):
         if g.ndim < 2 or not np.isfinite(g).all() or np.abs(e).max() < 1e-12:
             return None
         m = _count(case)
+        beta = dict(zip(_params(part), case)).get("beta")
+        if isinstance(beta, np.ndarray) and g.ndim >= 2 and part.channel_axis == 1 \
+                and beta.shape == (g.shape[1],):
+            b = beta.reshape((1, -1) + (1,) * (g.ndim - 2))
+            factor = _per_channel_fit(g - b, (e - b,), 1)
+            if factor is not None and not np.allclose(factor[:, 0], factor[0, 0], rtol=1e-6):
+                f = factor[:, 0]
+                k = int(np.argmax(np.abs(f - 1)))
+                return Outcome(False, f"{who} minus beta is the right value's times a factor "
+                               f"that differs from channel to channel (channel {k}: "
+                               f"{f[k]:.4g}): x - mu is centred right but scaled wrongly. "
+                               "Check gamma and the division by sqrt(var + eps): eps inside "
+                               "the root, the biased variance of each channel's values "
+                               "(centred on their mean), divided by, not multiplied.",
+                               "scale_per_channel")
         for axis in (part.channel_axis,):
             factor = _per_channel_fit(g, (e,), axis)
             if factor is not None:

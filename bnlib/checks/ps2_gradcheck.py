@@ -181,6 +181,10 @@ register(Part(
           for make in (_guarded(lambda a, b: np.linalg.norm(a + b)),
                        lambda a, b: _nan_as_word(float(_ratio(np.linalg.norm(a - b),
                                                               np.linalg.norm(a + b)))))],
+        Mistake("max_scale",
+                "Divide by the sum norm(a) + norm(b), not the larger of the two: the error of "
+                "a gradient with its sign flipped must be 1.",
+                _guarded(lambda a, b: max(np.linalg.norm(a), np.linalg.norm(b)))),
         Mistake("product_scale",
                 "Divide by the sum norm(a) + norm(b), not the product: the error must not "
                 "change when both arrays are scaled by the same factor.",

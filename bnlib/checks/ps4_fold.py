@@ -162,10 +162,11 @@ register(Part(
 
 
 def _bias_cases(rng, hidden):
-    dims = [(2, 3, 4), (9, 5, 1)] if hidden else [(6, 4, 3)]
+    dims = [(2, 3, 4), (9, 5, 1), (4, 2, 3)] if hidden else [(6, 4, 3), (5, 3, 2)]
+    eps = [1e-5, 1e-5, 0.1] if hidden else [1e-5, 0.1]  # eps is an argument
     return [(rng.normal(size=(n, d_in)), rng.normal(size=(d_out, d_in)),
              rng.normal(0.0, 5.0, d_out), rng.normal(1.0, 0.5, d_out), rng.normal(size=d_out),
-             1e-5) for n, d_in, d_out in dims]
+             e) for (n, d_in, d_out), e in zip(dims, eps)]
 
 
 def _bn_of_linear(x, weight, bias, gamma, beta, eps):
