@@ -628,3 +628,16 @@ NEW += _many(FORWARD, "ps1_train_forward", [
     ("eps_default", ("np.sqrt(running_var + eps)", "np.sqrt(running_var + 1e-5)")),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+UPD_VAR = "new_var = (1 - factor) * running_var + factor * x.var(axis=0) * m / (m - 1)"
+NEW += _many(INFERENCE, "ps3_running_update", [
+    ("old_not_decayed", ("new_mean = (1 - factor) * running_mean +", "new_mean = running_mean +"),
+     (UPD_VAR, "new_var = running_var + factor * x.var(axis=0) * m / (m - 1)")),
+    ("correction_inverted", ("x.var(axis=0) * m / (m - 1)", "x.var(axis=0) / m * (m - 1)")),
+    ("std_not_var", ("x.var(axis=0) * m / (m - 1)", "np.std(x, axis=0) * m / (m - 1)")),
+    ("features_as_count", ("m = x.shape[0]\n    factor", "m = len(x[0])\n    factor")),
+    ("var_about_running_mean", ("factor * x.var(axis=0) * m / (m - 1)",
+                                "factor * np.sum((x - new_mean) ** 2, axis=0) / (m - 1)")),
+    ("running_var_squared", ("new_var = (1 - factor) * running_var +",
+                             "new_var = (1 - factor) * running_var * running_var +")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

@@ -1,6 +1,8 @@
 """Checks for ps3-inference (``chapters/04-train-vs-inference.md``): running statistics
 with PyTorch's conventions, a BatchNorm1d class, and the batch-of-one error."""
 
+import numpy as np
+
 from .. import BatchNorm1d
 from . import wrong_layers as wrong
 from .core import Mistake, Part, register
@@ -70,6 +72,45 @@ def _update_cases(rng, hidden):
             for s, mom, n in specs]
 
 
+def _updated(rm, rv, x, mom, n, reverse_mean=False, reverse=False, decay=True, decay_mean=True,
+             var_of=lambda x, m: x.var(axis=0) * m / (m - 1), old_var=lambda rv: rv):
+    """PyTorch's update written out, with one ingredient changed (for the mistakes)."""
+    f = 1.0 / n if mom is None else (1 - mom if reverse else mom)
+    keep = (1 - f) if decay else 1.0
+    mean = (f * rm + (1 - f) * x.mean(axis=0)) if reverse_mean else \
+        (keep if decay_mean else 1.0) * rm + f * x.mean(axis=0)
+    with np.errstate(all="ignore"):
+        return mean, keep * old_var(rv) + f * var_of(x, len(x))
+
+
+UPDATE_SLIPS = [
+    ("keras_momentum", KERAS[1], dict(reverse=True)),
+    ("keras_momentum", KERAS[1], dict(reverse_mean=True)),
+    ("old_not_decayed", "The old running value keeps the weight 1 - momentum: running = "
+     "(1 - momentum) * running + momentum * batch_statistic.", dict(decay=False)),
+    ("old_not_decayed", "The old running value keeps the weight 1 - momentum: running = "
+     "(1 - momentum) * running + momentum * batch_statistic.", dict(decay_mean=False)),
+    ("correction_inverted", "The unbiased variance is the biased one times m / (m - 1), "
+     "not (m - 1) / m.", dict(var_of=lambda x, m: x.var(axis=0) * (m - 1) / m)),
+    ("std_not_var", "running_var tracks the variance of each feature, x.var, not its standard "
+     "deviation.", dict(var_of=lambda x, m: x.std(axis=0) * m / (m - 1))),
+    ("features_as_count", "m is the batch size, x.shape[0] (the number of values each "
+     "feature's variance averages), not the number of features.",
+     dict(var_of=lambda x, m: x.var(axis=0) * x.shape[1] / (x.shape[1] - 1))),
+    ("var_about_running_mean", "The batch variance is taken about the batch's own mean, "
+     "x.var(axis=0) * m / (m - 1), not about the (new) running mean.", None),
+    ("running_var_squared", "The old running variance enters as it is: "
+     "(1 - momentum) * running_var + momentum * unbiased batch variance, not running_var**2.",
+     dict(old_var=lambda rv: rv ** 2)),
+]
+
+
+def _about_new_mean(rm, rv, x, mom, n):
+    mean, _ = _updated(rm, rv, x, mom, n)
+    f = 1.0 / n if mom is None else mom
+    return mean, (1 - f) * rv + f * ((x - mean) ** 2).sum(axis=0) / (len(x) - 1)
+
+
 def _update_mistake(id_, message):
     cls = getattr(wrong, id_)(BatchNorm1d)
     return Mistake(id_, message, lambda *case: running_after(cls, *case))
@@ -96,7 +137,10 @@ register(Part(
                         "1 / (n - 1).", lambda rm, rv, x, mom, n, k=k: running_after(
                             BatchNorm1d, rm, rv, x, mom, n + k) if mom is None
                         else running_after(BatchNorm1d, rm, rv, x, mom, n))
-                for k in (1, -1)]],
+                for k in (1, -1)],
+              *[Mistake(id_, message, _about_new_mean if how is None else
+                        (lambda *case, how=how: _updated(*case, **how)))
+                for id_, message, how in UPDATE_SLIPS]],
 ))
 
 
