@@ -641,3 +641,41 @@ NEW += _many(INFERENCE, "ps3_running_update", [
                              "new_var = (1 - factor) * running_var * running_var +")),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+BN1D_OUT = "return self.gamma * (x - mean) / np.sqrt(var + self.eps) + self.beta"
+NEW += _many(INFERENCE, "ps3_batchnorm1d", [
+    ("eps_outside_sqrt", (BN1D_OUT, "return self.gamma * (x - mean) / (var ** 0.5 + self.eps) "
+                          "+ self.beta")),
+    ("beta_scaled", (BN1D_OUT, "return self.gamma * ((x - mean) / np.sqrt(var + self.eps) "
+                     "+ self.beta)")),
+    ("running_stats_in_training", (BN1D_OUT, "mean, var = self.running_mean, self.running_var\n"
+                                   "        " + BN1D_OUT)),
+    ("eps_default", ("self.eps, self.momentum = eps, momentum",
+                     "self.eps, self.momentum = 0.00001, momentum")),
+    ("mean_starts_at_one", ("self.running_mean = np.zeros(num_features)",
+                            "self.running_mean = np.ones(num_features) * 1.0")),
+    ("params_start_swapped", ("self.gamma = np.ones(num_features)\n"
+                              "        self.beta = np.zeros(num_features)",
+                              "self.beta = np.ones(num_features)\n"
+                              "        self.gamma = np.zeros(num_features)")),
+    ("mode_ignored", ("self.training = mode\n", "self.training = bool(1)\n")),
+]) + _many(CONV, "ps4_batchnorm2d", [
+    ("ignores_momentum_none", ("f = 1.0 / self.num_batches_tracked if self.momentum is None "
+                               "else self.momentum", "f = 0.1 if self.momentum is None "
+                               "else self.momentum")),
+    ("var_starts_at_zero", ("np.zeros(num_features), np.ones(num_features)",
+                            "np.zeros(num_features), np.zeros(num_features)")),
+    ("mean_starts_at_one", ("np.zeros(num_features), np.ones(num_features)",
+                            "np.ones(num_features), np.ones(num_features)")),
+    ("params_start_swapped", ("self.gamma, self.beta = np.ones(num_features), "
+                              "np.zeros(num_features)", "self.gamma, self.beta = "
+                              "np.zeros(num_features), np.ones(num_features)")),
+    ("mode_ignored", ("self.training = mode\n", "self.training = True or mode\n")),
+    ("eps_outside_sqrt_in_eval", ("scale = (self.gamma / np.sqrt(self.running_var + self.eps))",
+                                  "scale = (self.gamma / (self.running_var ** 0.5 + self.eps))")),
+    ("beta_missing_in_eval", (" * scale + self.beta.reshape(1, -1, 1, 1)", " * scale + 0.0")),
+    ("correction_inverted", ('cache["var"] * m / (m - 1)', 'cache["var"] / m * (m - 1)')),
+    ("all_values_count", ("m = x.size // x.shape[1]  # values per channel",
+                          "m = np.size(x)  # values per channel")),
+    ("var_from_mean", ('cache["var"] * m / (m - 1)', 'cache["mu"] / (m - 1) * m')),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

@@ -39,6 +39,22 @@ UNBIASED_IN_FORWARD = ("unbiased_in_forward",
                        "np.var's default); only running_var stores the unbiased one.")
 EPS_MISSING_IN_EVAL = ("eps_missing_in_eval",
                        "eps is missing in eval mode: divide by sqrt(running_var + eps).")
+EPS_OUTSIDE_SQRT = ("eps_outside_sqrt", "eps belongs inside the square root: "
+                    "(x - mean) / sqrt(var + eps), not (x - mean) / (sqrt(var) + eps).")
+BETA_SCALED = ("beta_scaled", "beta is added after gamma scales: y = gamma * x_hat + beta, "
+               "not gamma * (x_hat + beta).")
+RUNNING_IN_TRAINING = ("running_stats_in_training",
+                       "In training mode, normalise with the batch's own mean and biased "
+                       "variance; the running statistics are for eval mode (they only follow "
+                       "the batches).")
+EPS_DEFAULT = ("eps_default", "Keep the eps given to the constructor (self.eps = eps) and use "
+               "it: the layer here was made with another eps than 1e-5.")
+MEAN_STARTS_AT_ONE = ("mean_starts_at_one", "The running statistics start at running_mean = 0 "
+                      "and running_var = 1 (the statistics of a standard normal).")
+PARAMS_START_SWAPPED = ("params_start_swapped", "gamma starts at 1 and beta at 0, so that a new "
+                        "layer leaves x_hat unchanged: np.ones for gamma, np.zeros for beta.")
+MODE_IGNORED = ("mode_ignored", "train(mode) must store the mode it is given, "
+                "self.training = mode, so that eval() (train(False)) switches to eval mode.")
 VAR_STARTS_AT_ZERO = ("var_starts_at_zero",
                       "The running statistics start at running_mean = 0 and running_var = 1 "
                       "(the statistics of a standard normal), not 0.")
@@ -153,11 +169,13 @@ def _layer_script(rng, d, kwargs, sizes, eval_sizes):
 
 
 def _layer_cases(rng, hidden):
+    fresh = (3, {}, [("forward", features(rng, (4, 3))), ("eval",),
+                     ("forward", features(rng, (3, 3)))])  # a new layer: its initial values
     if hidden:
         return [_layer_script(rng, 2, {"momentum": None}, [6, 3, 9, 2], [4, 1]),
-                _layer_script(rng, 5, {"eps": 1e-3, "momentum": 0.3}, [2, 7], [3])]
+                _layer_script(rng, 5, {"eps": 1e-3, "momentum": 0.3}, [2, 7], [3]), fresh]
     return [_layer_script(rng, 3, {"momentum": 0.1}, [8, 8], [5, 1]),
-            _layer_script(rng, 2, {"momentum": None, "eps": 1e-3}, [5, 3, 2], [2])]
+            _layer_script(rng, 2, {"momentum": None, "eps": 1e-3}, [5, 3, 2], [2]), fresh]
 
 
 register(ScenarioPart(
@@ -170,7 +188,9 @@ register(ScenarioPart(
     reference=BatchNorm1d,
     mistakes=layer_mistakes(BatchNorm1d, UPDATES_IN_EVAL, BATCH_STATS_IN_EVAL, KERAS, BIASED,
                             MOMENTUM_NONE, VAR_STARTS_AT_ZERO, COUNT_NOT_INCREMENTED,
-                            BATCH_MEAN_IN_EVAL, UNBIASED_IN_FORWARD, EPS_MISSING_IN_EVAL),
+                            BATCH_MEAN_IN_EVAL, UNBIASED_IN_FORWARD, EPS_MISSING_IN_EVAL,
+                            EPS_OUTSIDE_SQRT, BETA_SCALED, RUNNING_IN_TRAINING, EPS_DEFAULT,
+                            MEAN_STARTS_AT_ONE, PARAMS_START_SWAPPED, MODE_IGNORED),
 ))
 
 

@@ -13,7 +13,12 @@ from .ps3 import (
     COUNT_NOT_INCREMENTED,
     EPS_MISSING_IN_EVAL,
     KERAS,
+    MEAN_STARTS_AT_ONE,
+    MODE_IGNORED,
+    MOMENTUM_NONE,
+    PARAMS_START_SWAPPED,
     UPDATES_IN_EVAL,
+    VAR_STARTS_AT_ZERO,
     layer_mistakes,
 )
 from .scenario import ScenarioPart
@@ -130,12 +135,15 @@ def _layer_script(rng, c, kwargs, sizes, eval_sizes):
 
 
 def _layer_cases(rng, hidden):
+    fresh = (2, {}, [("forward", images(rng, (3, 2, 2, 2))), ("eval",),
+                     ("forward", images(rng, (2, 2, 2, 1)))])  # a new layer: initial values
     if hidden:
         return [_layer_script(rng, 2, {"momentum": None}, [(1, 3, 3), (3, 2, 1)], [(1, 1, 1)]),
-                _layer_script(rng, 4, {"momentum": 0.5, "eps": 1e-3}, [(2, 1, 1)], [(2, 2, 2)])]
+                _layer_script(rng, 4, {"momentum": 0.5, "eps": 1e-3}, [(2, 1, 1)], [(2, 2, 2)]),
+                fresh]
     return [_layer_script(rng, 3, {"momentum": 0.3}, [(4, 2, 2), (2, 3, 1)], [(2, 2, 2)]),
             _layer_script(rng, 2, {"momentum": None, "eps": 1e-3}, [(2, 2, 1), (1, 3, 2)],
-                          [(1, 1, 1)])]
+                          [(1, 1, 1)]), fresh]
 
 
 register(ScenarioPart(
@@ -150,5 +158,16 @@ register(ScenarioPart(
         "batch_count_only",
         "running_var's unbiased correction uses m = N*H*W values per channel (as PyTorch "
         "does), not the batch size N: times m / (m - 1)."), BIASED, KERAS, UPDATES_IN_EVAL,
-        BATCH_STATS_IN_EVAL, COUNT_NOT_INCREMENTED, BATCH_MEAN_IN_EVAL, EPS_MISSING_IN_EVAL),
+        BATCH_STATS_IN_EVAL, COUNT_NOT_INCREMENTED, BATCH_MEAN_IN_EVAL, EPS_MISSING_IN_EVAL,
+        MOMENTUM_NONE, VAR_STARTS_AT_ZERO, MEAN_STARTS_AT_ONE, PARAMS_START_SWAPPED, MODE_IGNORED,
+        ("eps_outside_sqrt_in_eval", "eps belongs inside the square root in eval mode too: "
+         "gamma / sqrt(running_var + eps), not gamma / (sqrt(running_var) + eps)."),
+        ("beta_missing_in_eval", "Eval mode adds beta too: y = (x - running_mean) * scale + beta, "
+         "with scale = gamma / sqrt(running_var + eps)."),
+        ("correction_inverted", "The unbiased variance is the biased one times m / (m - 1) (m "
+         "values per channel), not (m - 1) / m."),
+        ("all_values_count", "m counts the values of one channel, N*H*W = x.size // C, not every "
+         "value of the batch."),
+        ("var_from_mean", "running_var follows the batch's variance, cache[\"var\"] * m / (m - 1), "
+         "not its mean.")),
 ))
