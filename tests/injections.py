@@ -679,3 +679,40 @@ NEW += _many(INFERENCE, "ps3_batchnorm1d", [
     ("var_from_mean", ('cache["var"] * m / (m - 1)', 'cache["mu"] / (m - 1) * m')),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+STEPS = "return math.ceil(math.log(1.0 - fraction) / math.log(keras_momentum) - 1e-9)"
+OPS = "return 4 * values, 2 * c_in * kernel * kernel * values"
+BIAS_WITH = "y_with = batchnorm_forward(x @ weight.T + bias, gamma, beta, eps)[0]"
+NEW += _many(CONCEPTS, "ps5_steps_to_cover", [
+    ("fraction_not_remaining", (STEPS, STEPS.replace("math.log(1.0 - fraction)",
+                                                     "math.log(fraction)"))),
+    ("rounded_to_nearest", (STEPS, "return int(round(math.log(1.0 - fraction) / "
+                            "math.log(keras_momentum)))")),
+    ("mixed_logs", (STEPS, STEPS.replace("math.log(keras_momentum)",
+                                         "np.log10(keras_momentum)"))),
+    ("one_step_too_many", (STEPS, STEPS + " + 1")),
+    ("exact_power_rounding", (STEPS, STEPS.replace(" - 1e-9", ""))),
+]) + _many(CONCEPTS, "ps5_conv_inference_ops", [
+    ("values_of_input", (OPS, "return 4 * c_in * height * width, "
+                         "2 * c_in * kernel * kernel * values")),
+    ("kernel_not_squared", (OPS, "return 4 * values, 2 * c_in * kernel * values")),
+    ("valid_output_size", ("values = c_out * height * width",
+                           "values = c_out * (height - kernel + 1) * (width + 1 - kernel)")),
+    ("c_out_twice", (OPS, "return 4 * values, 2 * c_in * kernel * kernel * values * c_out")),
+]) + _many(BACKWARD, "ps2_numerical_gradient", [
+    ("unequal_steps", ("x[i] = old - h\n", "x[i] = old - 2 * h\n")),
+]) + _many(BACKWARD, "ps2_param_grads", [
+    ("dgamma_times_gamma", ('dgamma = (dy * cache["x_hat"]).sum(axis=0)',
+                            'dgamma = (cache["gamma"] * dy * cache["x_hat"]).sum(axis=0)')),
+    ("dbeta_times_gamma", ("dbeta = dy.sum(axis=0)\n    return",
+                           'dbeta = (dy * cache["gamma"]).sum(axis=0)\n    return')),
+    ("dgamma_not_normalised", ('dgamma = (dy * cache["x_hat"]).sum(axis=0)',
+                               'dgamma = (dy * (cache["x"] - cache["x"].mean(axis=0)))'
+                               '.sum(axis=0)')),
+]) + _many(CONV, "ps4_bias_redundant", [
+    ("bn_left_out", (BIAS_WITH, "y_with = x @ weight.T + bias")),
+    ("gamma_beta_swapped", (BIAS_WITH, BIAS_WITH.replace("gamma, beta", "beta, gamma"))),
+    ("affine_left_out", ("y_without = batchnorm_forward(x @ weight.T, gamma, beta, eps)[0]",
+                         "y_without = batchnorm_forward(x @ weight.T, gamma * 0 + 1, beta * 0, "
+                         "eps)[0]")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

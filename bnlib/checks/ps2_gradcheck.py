@@ -55,6 +55,13 @@ def _all_at_once(name, x, w, gamma, beta):
     return np.full(x.shape, (f(x + H) - f(x - H)) / (2 * H))
 
 
+def _steps_of(a, b, name, x, w, gamma, beta):
+    """(f(x + a h) - f(x - b h)) / (2h), one entry at a time."""
+    f = loss_function(name, w, gamma, beta)
+    steps = np.eye(x.size).reshape((x.size,) + x.shape) * H
+    return np.array([(f(x + a * e) - f(x - b * e)) / (2 * H) for e in steps]).reshape(x.shape)
+
+
 def _sum_of_two(name, x, w, gamma, beta):
     f = loss_function(name, w, gamma, beta)
     steps = np.eye(x.size).reshape((x.size,) + x.shape) * H
@@ -100,6 +107,10 @@ register(_Gradcheck(
                 "The gradient array holds integers, so every entry is cut to a whole number: "
                 "make it of floats, np.zeros_like(x, dtype=float).",
                 lambda *case: np.trunc(_reference(*case))),
+        *[Mistake("unequal_steps",
+                  "Both steps have size h: x[i] = old + h, then x[i] = old - h, and divide by "
+                  "2 * h.", lambda *case, a=a, b=b: _steps_of(a, b, *case))
+          for a, b in ((2, 1), (1, 2), (0.5, 1), (1, 0.5))],
         Mistake("forward_difference",
                 "Use the centred difference (f(x + h) - f(x - h)) / (2h): the one-sided "
                 "(f(x + h) - f(x)) / h has an error of order h, too large for a gradient check.",

@@ -202,5 +202,25 @@ register(Part(
                 "mean is what removes the bias. In eval mode it is not removed but folded "
                 "into running_mean over training.",
                 _eval_mode),
+        Mistake("bn_left_out",
+                "y_with is the linear layer's output without batch norm: apply batch norm "
+                "to x @ W.T + b too, batchnorm_forward(x @ weight.T + bias, gamma, beta, eps).",
+                lambda x, w, b, g, bt, eps: (x @ w.T + b, _bn_of_linear(x, w, 0.0, g, bt, eps))),
+        Mistake("gamma_beta_swapped",
+                "gamma and beta are swapped in one of the two calls: batchnorm_forward(x, "
+                "gamma, beta, eps) takes gamma first.",
+                lambda x, w, b, g, bt, eps: (_bn_of_linear(x, w, b, bt, g, eps),
+                                             _bn_of_linear(x, w, 0.0, g, bt, eps))),
+        Mistake("gamma_beta_swapped",
+                "gamma and beta are swapped in one of the two calls: batchnorm_forward(x, "
+                "gamma, beta, eps) takes gamma first.",
+                lambda x, w, b, g, bt, eps: (_bn_of_linear(x, w, b, g, bt, eps),
+                                             _bn_of_linear(x, w, 0.0, bt, g, eps))),
+        Mistake("affine_left_out",
+                "Both outputs use the same gamma and beta: pass gamma and beta to both calls, "
+                "so that the two differ only by the bias.",
+                lambda x, w, b, g, bt, eps: (
+                    _bn_of_linear(x, w, b, g, bt, eps),
+                    _bn_of_linear(x, w, 0.0, np.ones_like(g), np.zeros_like(bt), eps))),
     ],
 ))

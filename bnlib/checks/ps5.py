@@ -9,6 +9,8 @@ solutions): a backward pass by hand on a batch of four, the inference cost of
 batch norm after a convolution, and how fast a running average follows a change.
 """
 
+import math
+
 import numpy as np
 
 from .. import averaging_window, inference_ops
@@ -136,6 +138,24 @@ register(Part(
                 "Batch norm works on every value of the output map: 4 operations for each of "
                 "c_out * height * width values, not 4 per channel.",
                 lambda ci, co, h, w, k: (4 * co, conv_inference_ops(ci, co, h, w, k)[1])),
+        Mistake("values_of_input",
+                "Batch norm after the convolution normalises its output: c_out * height * width "
+                "values, not c_in's.",
+                lambda ci, co, h, w, k: (4 * ci * h * w, conv_inference_ops(ci, co, h, w, k)[1])),
+        Mistake("kernel_not_squared",
+                "A filter has c_in * kernel * kernel weights (kernel is the side of a square "
+                "window): 2 * c_in * kernel**2 operations per output value.",
+                lambda ci, co, h, w, k: (conv_inference_ops(ci, co, h, w, k)[0],
+                                         2 * ci * k * co * h * w)),
+        Mistake("valid_output_size",
+                "The convolution uses \"same\" padding: its output map is height x width, as "
+                "the input's, not (height - kernel + 1) x (width - kernel + 1).",
+                lambda ci, co, h, w, k: conv_inference_ops(ci, co, h - k + 1, w - k + 1, k)),
+        Mistake("c_out_twice",
+                "c_out is counted twice: the convolution does 2 * c_in * kernel**2 operations "
+                "for each of its c_out * height * width output values.",
+                lambda ci, co, h, w, k: (conv_inference_ops(ci, co, h, w, k)[0],
+                                         2 * ci * k * k * co * co * h * w)),
         Mistake("conv_once_per_map",
                 "Each filter is applied at every output position: multiply the "
                 "2 * c_in * kernel**2 operations of one filter by c_out * height * width.",
@@ -155,6 +175,15 @@ def steps_to_cover(keras_momentum, fraction):
     import math
 
     return math.ceil(math.log(1.0 - fraction) / math.log(keras_momentum) - 1e-9)
+
+
+def _steps(ratio):
+    import math
+
+    try:
+        return math.ceil(ratio() - 1e-9)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
 
 
 def _cover_cases(rng, hidden):
@@ -183,6 +212,27 @@ register(Part(
                 "The window 1 / (1 - alpha) is where about 63 % is covered; solve "
                 "1 - alpha**n >= fraction for the smallest integer n.",
                 lambda k, f: round(averaging_window(k))),
+        Mistake("fraction_not_remaining",
+                "After n updates the part of the jump NOT yet covered is alpha**n: solve "
+                "alpha**n <= 1 - fraction, with log(1 - fraction), not log(fraction).",
+                lambda k, f: _steps(lambda: math.log(f) / math.log(k))),
+        Mistake("rounded_to_nearest",
+                "Round up, not to the nearest integer: the smallest n with "
+                "1 - alpha**n >= fraction is the ceiling of log(1 - fraction) / log(alpha).",
+                lambda k, f: round(math.log(1.0 - f) / math.log(k))),
+        Mistake("mixed_logs",
+                "Take both logarithms in the same base: log(1 - fraction) / log(alpha) (a "
+                "ratio of logs does not depend on the base only if both use it).",
+                lambda k, f: _steps(lambda: math.log(1.0 - f) / math.log10(k))),
+        Mistake("one_step_too_many",
+                "One step too many: the smallest n with 1 - alpha**n >= fraction is the "
+                "ceiling of log(1 - fraction) / log(alpha), with no + 1.",
+                lambda k, f: steps_to_cover(k, f) + 1),
+        Mistake("exact_power_rounding",
+                "When fraction is exactly covered after n steps, log(1 - fraction) / log(alpha) "
+                "comes out a hair above n in floating point (n + 4e-15) and the ceiling gives "
+                "n + 1: subtract a tiny tolerance (1e-9) before math.ceil.",
+                lambda k, f: math.ceil(math.log(1.0 - f) / math.log(k))),
         Mistake("rounded_down",
                 "Round up: after floor(log(1 - fraction) / log(alpha)) updates the average has "
                 "not yet covered the fraction.",
