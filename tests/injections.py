@@ -716,3 +716,26 @@ NEW += _many(CONCEPTS, "ps5_steps_to_cover", [
                          "eps)[0]")),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+GN_INV = 'dx = cache["inv_std"] * (d'
+NEW += _many(PRACTICE, "ps6_adabn", [
+    ("eps_outside_sqrt", ('np.sqrt(var.reshape(1, -1, 1, 1) + block["eps"])',
+                          '(var.reshape(1, -1, 1, 1) ** 0.5 + block["eps"])')),
+    ("last_batch_left_out", ("for k in range(n_batches):", "for k in range(0, n_batches - 1):")),
+]) + _many(PRACTICE, "ps6_spatial_backward", [
+    ("dgamma_from_x", ("dgamma = (dy * x_hat).sum(axis=axes)", "dgamma = (x * dy).sum(axis=axes)")),
+    ("unbiased_variance", ("x.var(axis=axes, keepdims=True) + eps",
+                           "np.var(x, axis=axes, keepdims=True, ddof=1) + eps")),
+]) + _many(PRACTICE, "ps6_groupnorm_forward", [
+    ("mean_axis_wrong", (GN_MU, "mu = np.mean(xg, axis=1, keepdims=True)")),
+    ("std_multiplied", ("((xg - mu) * inv_std)", "((xg - mu) / inv_std)")),
+    ("groups_by_position", (GN_GROUPS, "xg = np.swapaxes(x.reshape(n, -1, num_groups), 1, 2)")),
+]) + _many(PRACTICE, "ps6_groupnorm_backward", [
+    ("dgamma_from_x", ("dgamma = (dy * x_hat).sum(axis=(0, 2, 3))",
+                       "dgamma = (x * dy).sum(axis=(0, 2, 3))")),
+    ("inv_std_missing", (GN_INV, "dx = (d")),
+    ("inv_std_squared", (GN_INV, 'dx = cache["inv_std"] * cache["inv_std"] * (d')),
+]) + _many(CONV, "ps4_spatial_forward", [
+    ("mean_axes_differ", (MEAN4, "x.mean(axis=(2, 3), keepdims=True)")),
+    ("var_axes_differ", (VAR4, "np.var(x, axis=(0, 1), keepdims=True)")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

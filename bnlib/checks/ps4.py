@@ -68,6 +68,16 @@ def _spatial(gamma_on=True, beta_on=True, root=None, beta_scaled=False):
 ASSIGNMENT = "ps4-conv-and-folding"
 
 
+SPATIAL_AXES = (0, 2, 3)
+
+
+def _stats_from(x, gamma, beta, eps, mean_axes, var_axes):
+    """Spatial batch norm with the mean over ``mean_axes`` and the variance over ``var_axes``."""
+    x_hat = (x - x.mean(axis=mean_axes, keepdims=True)) / np.sqrt(
+        x.var(axis=var_axes, keepdims=True) + eps)
+    return gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)
+
+
 def _spatial_cases(rng, hidden):
     # The first visible shape has W == C, where gamma on the wrong axis still broadcasts.
     shapes = [(1, 3, 2, 2), (3, 4, 5, 4), (5, 1, 3, 2), (2, 2, 1, 1)] if hidden else \
@@ -88,6 +98,14 @@ register(Part(
     reference=lambda x, g, b, eps: batchnorm_forward(x, g, b, eps)[0],
     select=first,
     mistakes=[
+        Mistake("mean_axes_differ",
+                "The mean and the variance are over the same values, each channel's N*H*W: "
+                "axis=(0, 2, 3), keepdims=True, for both.",
+                lambda x, g, b, eps: _stats_from(x, g, b, eps, (2, 3), SPATIAL_AXES)),
+        Mistake("var_axes_differ",
+                "The mean and the variance are over the same values, each channel's N*H*W: "
+                "axis=(0, 2, 3), keepdims=True, for both.",
+                lambda x, g, b, eps: _stats_from(x, g, b, eps, SPATIAL_AXES, (0, 1))),
         Mistake("per_location_stats",
                 "The statistics are per location (averaged over N only). Spatial batch norm "
                 "shares one mean and one variance per channel over N, H and W: "
