@@ -739,3 +739,11 @@ NEW += _many(PRACTICE, "ps6_adabn", [
     ("var_axes_differ", (VAR4, "np.var(x, axis=(0, 1), keepdims=True)")),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+NEW += _many(CONV, "ps4_train_with_without_bn", [
+    ("gradient_ascent", ("model.sgd_step(lr)", "model.sgd_step(lr * -1)")),
+    ("with_replacement", ("size=batch_size, replace=False)", "size=batch_size, replace=True)")),
+    ("norm_ignored", ("norm=norm, seed=seed)", "seed=seed)")),
+    ("accuracy_on_training_set", ("(model(x_val).argmax(axis=1) == y_val)",
+                                  "(model(x).argmax(axis=1) == y)")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
