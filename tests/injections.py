@@ -747,3 +747,14 @@ NEW += _many(CONV, "ps4_train_with_without_bn", [
                                   "(model(x).argmax(axis=1) == y)")),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+NEW += _many(BACKWARD, "ps2_rel_error", [
+    ("scale_squared", (RELERR, "return float(np.linalg.norm(a - b) / (scale * scale))")),
+]) + _many(INFERENCE, "ps3_running_update", [
+    ("mean_from_running_var", ("new_mean = (1 - factor) * running_mean",
+                               "new_mean = (1.0 - factor) * running_var")),
+]) + _many(PRACTICE, "ps6_spatial_backward", [
+    ("x_hat_not_centred", ("x_hat = (x - mu) * inv_std", "x_hat = inv_std * x")),
+]) + _many(BACKWARD, "ps2_staged_backward", [
+    ("direct_and_mean_terms", ("dxc = dx_hat * inv  #", "dxc = dx_hat * 1.0  #")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

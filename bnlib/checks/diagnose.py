@@ -197,6 +197,11 @@ def dx_terms(part, case, got, expected):
     ratio = coef[:, 0][:, None]
     if all(off) and np.allclose(coef, np.repeat(ratio, 3, axis=1), rtol=1e-5, atol=1e-8):
         return None  # one factor per channel on all of dx: channel_relation says it
+    if off == [True, True, False]:
+        return Outcome(False, "dx's direct term and its path through the mean are both off, "
+                       "the path through the variance is right: look at what the two share, "
+                       "dL/d(x - mu) = dL/dx_hat / sqrt(var + eps), before the mean's path "
+                       "sums it (dL/dmu = -sum of dL/d(x - mu)).", "direct_and_mean_terms")
     if not off[0]:
         return Outcome(False, "dx's direct term is right but its paths through the mean and "
                        "the variance are both off: check dL/dmu, dL/dvar and the 1/m and "

@@ -196,6 +196,10 @@ register(Part(
                 "Divide by the sum norm(a) + norm(b), not the larger of the two: the error of "
                 "a gradient with its sign flipped must be 1.",
                 _guarded(lambda a, b: max(np.linalg.norm(a), np.linalg.norm(b)))),
+        Mistake("scale_squared",
+                "Divide by norm(a) + norm(b) itself, not its square: the error must not change "
+                "when both arrays are scaled by the same factor.",
+                _guarded(lambda a, b: (np.linalg.norm(a) + np.linalg.norm(b)) ** 2)),
         Mistake("product_scale",
                 "Divide by the sum norm(a) + norm(b), not the product: the error must not "
                 "change when both arrays are scaled by the same factor.",

@@ -89,9 +89,11 @@ def _update_cases(rng, hidden):
 
 
 def _updated(rm, rv, x, mom, n, reverse_mean=False, reverse=False, decay=True, decay_mean=True,
+             mean_from_var=False,
              var_of=lambda x, m: x.var(axis=0) * m / (m - 1), old_var=lambda rv: rv):
     """PyTorch's update written out, with one ingredient changed (for the mistakes)."""
     f = 1.0 / n if mom is None else (1 - mom if reverse else mom)
+    rm = rv if mean_from_var else rm
     keep = (1 - f) if decay else 1.0
     mean = (f * rm + (1 - f) * x.mean(axis=0)) if reverse_mean else \
         (keep if decay_mean else 1.0) * rm + f * x.mean(axis=0)
@@ -115,6 +117,9 @@ UPDATE_SLIPS = [
      dict(var_of=lambda x, m: x.var(axis=0) * x.shape[1] / (x.shape[1] - 1))),
     ("var_about_running_mean", "The batch variance is taken about the batch's own mean, "
      "x.var(axis=0) * m / (m - 1), not about the (new) running mean.", None),
+    ("mean_from_running_var", "The new running mean starts from the old running mean: "
+     "(1 - momentum) * running_mean + momentum * batch mean, not from running_var.",
+     dict(mean_from_var=True)),
     ("running_var_squared", "The old running variance enters as it is: "
      "(1 - momentum) * running_var + momentum * unbiased batch variance, not running_var**2.",
      dict(old_var=lambda rv: rv ** 2)),

@@ -142,6 +142,10 @@ register(Part(
                 "Batch norm after the convolution normalises its output: c_out * height * width "
                 "values, not c_in's.",
                 lambda ci, co, h, w, k: (4 * ci * h * w, conv_inference_ops(ci, co, h, w, k)[1])),
+        Mistake("values_of_input",
+                "Batch norm after the convolution normalises its output, and the convolution "
+                "computes c_out * height * width values: count c_out's, not c_in's.",
+                lambda ci, co, h, w, k: (4 * ci * h * w, 2 * ci * k * k * ci * h * w)),
         Mistake("kernel_not_squared",
                 "A filter has c_in * kernel * kernel weights (kernel is the side of a square "
                 "window): 2 * c_in * kernel**2 operations per output value.",

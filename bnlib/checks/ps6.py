@@ -74,14 +74,14 @@ def spatial_backward(dy, x, gamma, eps):
     return batchnorm_backward(dy, batchnorm_forward(x, gamma, np.zeros(len(gamma)), eps)[1])
 
 
-def _spatial_written(dgamma_from_x=False, ddof=0):
+def _spatial_written(dgamma_from_x=False, ddof=0, centred=True):
     """The solution's spatial backward written out, with dgamma from x or the variance of
     1 / sqrt(var + eps) taken with ``ddof``."""
     def make(dy, x, gamma, eps):
         m = x.size // x.shape[1]
         mu = x.mean(axis=SPATIAL, keepdims=True)
         inv_std = 1.0 / np.sqrt(x.var(axis=SPATIAL, keepdims=True, ddof=ddof) + eps)
-        x_hat = (x - mu) * inv_std
+        x_hat = ((x - mu) if centred else x) * inv_std
         dgamma = ((dy * x) if dgamma_from_x else (dy * x_hat)).sum(axis=SPATIAL)
         dbeta = dy.sum(axis=SPATIAL)
         g = channel_view(gamma, 4) * inv_std
@@ -152,6 +152,10 @@ register(Part(
                 "dgamma = sum of dy * x_hat over N, H and W: gamma multiplies the normalised "
                 "x_hat, not x (and dx's variance term uses that dgamma).",
                 _spatial_written(dgamma_from_x=True)),
+        Mistake("x_hat_not_centred",
+                "x_hat = (x - mu) * inv_std: subtract the channel's mean before scaling (dgamma "
+                "and dx's variance term are built from x_hat).",
+                _spatial_written(centred=False)),
         Mistake("unbiased_variance",
                 "Training mode normalises with the biased variance (divide by m = N*H*W, "
                 "np.var's default): no ddof=1 in the forward statistics.",
