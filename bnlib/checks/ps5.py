@@ -97,6 +97,11 @@ register(ValuePart(
     points=2,
     names=("dvar_p1", "dmu_p1", "dx_p1"),
     rules=backward_by_hand_rules,
+    green_means="`dvar_p1`, `dmu_p1` are numbers and `dx_p1` has 4 entries that sum to 0 and "
+    "are orthogonal to x - mu, as any right answer's are. This test does not know the values "
+    "(they are checked when your notebook is graded): a slip in dvar_p1 or dmu_p1 alone, or "
+    "one that keeps those two properties, passes here, so check each against chapter 3's "
+    "formulas.",
     rule_mistakes=list(HAND_SLIPS.values()),
     rtol=1e-3, atol=1e-3,  # the values and the mistakes are grader material (bngrade.worker.keys)
 ))
