@@ -213,7 +213,9 @@ PS5 = [Injection(CONCEPTS, f"ps5_q_{q}", f"option_{wrong}",
     Injection(CONCEPTS, "ps5_q_output_stats", "invalid_option",
               (('answer_output_stats = "a"', 'answer_output_stats = "mean beta"'),)),
 ] + _many(CONCEPTS, "ps5_backward_by_hand", [
-    ("dvar_sign", ("np.sum(dx_hat * (x - mu)) * -0.5", "np.sum(dx_hat * (x - mu)) * 0.5")),
+    ("dvar_sign", (" + dmu_p1 / len(x)\n", " + dmu_p1 / len(x)\ndvar_p1 = -dvar_p1\n")),
+    ("dx_var_path", ("np.sum(dx_hat * (x - mu)) * -0.5", "np.sum(dx_hat * (x - mu)) * 0.5")),
+    ("dx_sum_not_zero", (" + dmu_p1 / len(x)\n", "\n")),
     ("gamma_forgotten", ("dx_hat = gamma * g", "dx_hat = g")),
     ("direct_path_only", (" + dvar_p1 * 2.0 * (x - mu) / len(x) + dmu_p1 / len(x)", "")),
 ]) + _many(CONCEPTS, "ps5_conv_inference_ops", [
@@ -554,5 +556,205 @@ NEW += _many(INFERENCE, "ps3_batchnorm1d", [
 ]) + _many(PRACTICE, "ps6_adabn", [
     ("not_shuffled", ("order = np.random.default_rng(seed).permutation(len(x))",
                       "order = np.arange(len(x))")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+
+# -- named for the fresh held-out slips (tests/slip_list.py), each written anew here ----------
+RELERR = "return float(np.linalg.norm(a - b) / scale)"
+SCALE = "scale = np.linalg.norm(a) + np.linalg.norm(b)"
+NEW += _many(BACKWARD, "ps2_numerical_gradient", [
+    ("perturbs_every_entry", ("x[i] = old + h\n        plus = f(x)", "plus = f(x + h)"),
+     ("x[i] = old - h\n        minus = f(x)", "minus = f(x - h)")),
+    ("sum_not_difference", ("(plus - minus) / (2 * h)", "(minus + plus) / (2 * h)")),
+    ("abs_difference", ("(plus - minus) / (2 * h)", "np.abs(plus - minus) / (2 * h)")),
+    ("integer_gradient", ("grad = np.zeros_like(x, dtype=float)", "grad = np.zeros(x.shape, int)")),
+]) + _many(BACKWARD, "ps2_rel_error", [
+    ("product_scale", (SCALE, "scale = np.linalg.norm(b) * np.linalg.norm(a)")),
+    ("max_scale", (SCALE, "scale = np.max([np.linalg.norm(a), np.linalg.norm(b)])")),
+    ("l1_norms", (SCALE, "scale = np.sum(np.abs(a)) + np.sum(np.abs(b))")),
+    ("squared_error", (RELERR, "return float(np.sum((a - b) ** 2) / scale)")),
+    ("divided_by_size", (RELERR, "return float(np.linalg.norm(a - b) / scale / np.size(a))")),
+    ("tiny_added", (SCALE, "scale = np.linalg.norm(a) + np.linalg.norm(b) + 1e-8")),
+    ("norm_of_abs_sum", (SCALE, "scale = np.linalg.norm(abs(a) + abs(b))")),
+    ("scale_from_difference", (SCALE, "scale = np.linalg.norm(b) + np.linalg.norm(b - a)")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+
+for _assignment, _grade_id in ((CONV, "ps4_fold"), (PRACTICE, "ps6_fold_conv")):
+    NEW += _many(_assignment, _grade_id, [
+        ("bias_divided", (FOLD_B, "(b - running_mean) / s + beta")),
+        ("beta_scaled", (FOLD_B, "(b - running_mean + beta) * s")),
+        ("beta_sign", (FOLD_B, "(b - running_mean) * s - beta")),
+        ("subtraction_reversed", (FOLD_B, "(running_mean - b) * s + beta")),
+        ("none_argument", ("b = np.zeros(len(gamma)) if bias is None else bias",
+                           "b = np.ones(len(gamma)) if bias is None else bias")),
+    ])
+# the generic diagnoses (bnlib/checks/diagnose.py), each on a slip no named mistake explains
+NEW += _many(FORWARD, "ps1_train_forward", [
+    ("eps_squared", ("x_hat = (x - mu) / np.sqrt(var + eps)",
+                     "x_hat = (x - mu) / np.sqrt(var + eps ** 2)")),
+    ("channel_shift", ("mu = x.mean(axis=0)", "mu = x.sum(axis=0) / (x.shape[0] - 1)")),
+]) + _many(FORWARD, "ps1_inference_forward", [
+    ("gamma_beta_swapped", ("return gamma * x_hat + beta", "return beta * x_hat + gamma")),
+]) + _many(BACKWARD, "ps2_staged_backward", [
+    ("var_path_term", ("dvar = dstd * 0.5 / std", "dvar = dstd * 0.5 * std")),
+    ("mean_path_term", ("dmu = -dxc.sum(axis=0)", "dmu = -dx_hat.sum(axis=0)")),
+    ("channel_factor", ("dx_hat = dy * gamma", "dx_hat = dy * gamma * inv")),
+]) + _many(BACKWARD, "ps2_compact_backward", [
+    ("direct_term", ("(m * dy - dbeta - x_hat * dgamma)", "(dy - dbeta - x_hat * dgamma)")),
+    ("path_terms", ("(m * dy - dbeta - x_hat * dgamma)", "(m * dy - dgamma - x_hat * dbeta)")),
+]) + _many(BACKWARD, "ps2_param_grads", [
+    ("constant_factor", ("dbeta = dy.sum(axis=0)\n    return", "dbeta = dy.sum(axis=0) / 2\n"
+                         "    return")),
+]) + _many(CONCEPTS, "ps5_conv_inference_ops", [
+    ("constant_factor", ("return 4 * values,", "return 2 * values,")),
+    ("wrong_order", ("return 4 * values, 2 * c_in * kernel * kernel * values",
+                     "return 2 * c_in * kernel * kernel * values, 4 * values")),
+]) + _many(PRACTICE, "ps6_groupnorm_forward", [
+    ("beta_ignored", ("y = gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)\n"
+                      "    return y, {", "y = gamma.reshape(1, -1, 1, 1) * x_hat\n"
+                      "    return y, {")),
+]) + _many(PRACTICE, "ps6_groupnorm_backward", [
+    ("eps_default", ("np.zeros_like(gamma), num_groups, eps)",
+                     "np.zeros_like(gamma), num_groups)")),
+]) + _many(BACKWARD, "ps2_param_grads", [
+    ("wrong_shape", ("dbeta = dy.sum(axis=0)\n    return", "dbeta = dy.sum()\n    return")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+NEW += _many(FORWARD, "ps1_train_forward", [
+    ("scale_per_channel", ("x_hat = (x - mu) / np.sqrt(var + eps)",
+                           "x_hat = (x - mu) * np.sqrt(var + eps)")),
+]) + _many(FORWARD, "ps1_inference_forward", [
+    ("eps_default", ("np.sqrt(running_var + eps)", "np.sqrt(running_var + 1e-5)")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+UPD_VAR = "new_var = (1 - factor) * running_var + factor * x.var(axis=0) * m / (m - 1)"
+NEW += _many(INFERENCE, "ps3_running_update", [
+    ("old_not_decayed", ("new_mean = (1 - factor) * running_mean +", "new_mean = running_mean +"),
+     (UPD_VAR, "new_var = running_var + factor * x.var(axis=0) * m / (m - 1)")),
+    ("correction_inverted", ("x.var(axis=0) * m / (m - 1)", "x.var(axis=0) / m * (m - 1)")),
+    ("std_not_var", ("x.var(axis=0) * m / (m - 1)", "np.std(x, axis=0) * m / (m - 1)")),
+    ("features_as_count", ("m = x.shape[0]\n    factor", "m = len(x[0])\n    factor")),
+    ("var_about_running_mean", ("factor * x.var(axis=0) * m / (m - 1)",
+                                "factor * np.sum((x - new_mean) ** 2, axis=0) / (m - 1)")),
+    ("running_var_squared", ("new_var = (1 - factor) * running_var +",
+                             "new_var = (1 - factor) * running_var * running_var +")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+BN1D_OUT = "return self.gamma * (x - mean) / np.sqrt(var + self.eps) + self.beta"
+NEW += _many(INFERENCE, "ps3_batchnorm1d", [
+    ("eps_outside_sqrt", (BN1D_OUT, "return self.gamma * (x - mean) / (var ** 0.5 + self.eps) "
+                          "+ self.beta")),
+    ("beta_scaled", (BN1D_OUT, "return self.gamma * ((x - mean) / np.sqrt(var + self.eps) "
+                     "+ self.beta)")),
+    ("running_stats_in_training", (BN1D_OUT, "mean, var = self.running_mean, self.running_var\n"
+                                   "        " + BN1D_OUT)),
+    ("eps_default", ("self.eps, self.momentum = eps, momentum",
+                     "self.eps, self.momentum = 0.00001, momentum")),
+    ("mean_starts_at_one", ("self.running_mean = np.zeros(num_features)",
+                            "self.running_mean = np.ones(num_features) * 1.0")),
+    ("params_start_swapped", ("self.gamma = np.ones(num_features)\n"
+                              "        self.beta = np.zeros(num_features)",
+                              "self.beta = np.ones(num_features)\n"
+                              "        self.gamma = np.zeros(num_features)")),
+    ("mode_ignored", ("self.training = mode\n", "self.training = bool(1)\n")),
+]) + _many(CONV, "ps4_batchnorm2d", [
+    ("ignores_momentum_none", ("f = 1.0 / self.num_batches_tracked if self.momentum is None "
+                               "else self.momentum", "f = 0.1 if self.momentum is None "
+                               "else self.momentum")),
+    ("var_starts_at_zero", ("np.zeros(num_features), np.ones(num_features)",
+                            "np.zeros(num_features), np.zeros(num_features)")),
+    ("mean_starts_at_one", ("np.zeros(num_features), np.ones(num_features)",
+                            "np.ones(num_features), np.ones(num_features)")),
+    ("params_start_swapped", ("self.gamma, self.beta = np.ones(num_features), "
+                              "np.zeros(num_features)", "self.gamma, self.beta = "
+                              "np.zeros(num_features), np.ones(num_features)")),
+    ("mode_ignored", ("self.training = mode\n", "self.training = True or mode\n")),
+    ("eps_outside_sqrt_in_eval", ("scale = (self.gamma / np.sqrt(self.running_var + self.eps))",
+                                  "scale = (self.gamma / (self.running_var ** 0.5 + self.eps))")),
+    ("beta_missing_in_eval", (" * scale + self.beta.reshape(1, -1, 1, 1)", " * scale + 0.0")),
+    ("correction_inverted", ('cache["var"] * m / (m - 1)', 'cache["var"] / m * (m - 1)')),
+    ("all_values_count", ("m = x.size // x.shape[1]  # values per channel",
+                          "m = np.size(x)  # values per channel")),
+    ("var_from_mean", ('cache["var"] * m / (m - 1)', 'cache["mu"] / (m - 1) * m')),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+STEPS = "return math.ceil(math.log(1.0 - fraction) / math.log(keras_momentum) - 1e-9)"
+OPS = "return 4 * values, 2 * c_in * kernel * kernel * values"
+BIAS_WITH = "y_with = batchnorm_forward(x @ weight.T + bias, gamma, beta, eps)[0]"
+NEW += _many(CONCEPTS, "ps5_steps_to_cover", [
+    ("fraction_not_remaining", (STEPS, STEPS.replace("math.log(1.0 - fraction)",
+                                                     "math.log(fraction)"))),
+    ("rounded_to_nearest", (STEPS, "return int(round(math.log(1.0 - fraction) / "
+                            "math.log(keras_momentum)))")),
+    ("mixed_logs", (STEPS, STEPS.replace("math.log(keras_momentum)",
+                                         "np.log10(keras_momentum)"))),
+    ("one_step_too_many", (STEPS, STEPS + " + 1")),
+    ("exact_power_rounding", (STEPS, STEPS.replace(" - 1e-9", ""))),
+]) + _many(CONCEPTS, "ps5_conv_inference_ops", [
+    ("values_of_input", (OPS, "return 4 * c_in * height * width, "
+                         "2 * c_in * kernel * kernel * values")),
+    ("kernel_not_squared", (OPS, "return 4 * values, 2 * c_in * kernel * values")),
+    ("valid_output_size", ("values = c_out * height * width",
+                           "values = c_out * (height - kernel + 1) * (width + 1 - kernel)")),
+    ("c_out_twice", (OPS, "return 4 * values, 2 * c_in * kernel * kernel * values * c_out")),
+]) + _many(BACKWARD, "ps2_numerical_gradient", [
+    ("unequal_steps", ("x[i] = old - h\n", "x[i] = old - 2 * h\n")),
+]) + _many(BACKWARD, "ps2_param_grads", [
+    ("dgamma_times_gamma", ('dgamma = (dy * cache["x_hat"]).sum(axis=0)',
+                            'dgamma = (cache["gamma"] * dy * cache["x_hat"]).sum(axis=0)')),
+    ("dbeta_times_gamma", ("dbeta = dy.sum(axis=0)\n    return",
+                           'dbeta = (dy * cache["gamma"]).sum(axis=0)\n    return')),
+    ("dgamma_not_normalised", ('dgamma = (dy * cache["x_hat"]).sum(axis=0)',
+                               'dgamma = (dy * (cache["x"] - cache["x"].mean(axis=0)))'
+                               '.sum(axis=0)')),
+]) + _many(CONV, "ps4_bias_redundant", [
+    ("bn_left_out", (BIAS_WITH, "y_with = x @ weight.T + bias")),
+    ("gamma_beta_swapped", (BIAS_WITH, BIAS_WITH.replace("gamma, beta", "beta, gamma"))),
+    ("affine_left_out", ("y_without = batchnorm_forward(x @ weight.T, gamma, beta, eps)[0]",
+                         "y_without = batchnorm_forward(x @ weight.T, gamma * 0 + 1, beta * 0, "
+                         "eps)[0]")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+GN_INV = 'dx = cache["inv_std"] * (d'
+NEW += _many(PRACTICE, "ps6_adabn", [
+    ("eps_outside_sqrt", ('np.sqrt(var.reshape(1, -1, 1, 1) + block["eps"])',
+                          '(var.reshape(1, -1, 1, 1) ** 0.5 + block["eps"])')),
+    ("last_batch_left_out", ("for k in range(n_batches):", "for k in range(0, n_batches - 1):")),
+]) + _many(PRACTICE, "ps6_spatial_backward", [
+    ("dgamma_from_x", ("dgamma = (dy * x_hat).sum(axis=axes)", "dgamma = (x * dy).sum(axis=axes)")),
+    ("unbiased_variance", ("x.var(axis=axes, keepdims=True) + eps",
+                           "np.var(x, axis=axes, keepdims=True, ddof=1) + eps")),
+]) + _many(PRACTICE, "ps6_groupnorm_forward", [
+    ("mean_axis_wrong", (GN_MU, "mu = np.mean(xg, axis=1, keepdims=True)")),
+    ("std_multiplied", ("((xg - mu) * inv_std)", "((xg - mu) / inv_std)")),
+    ("groups_by_position", (GN_GROUPS, "xg = np.swapaxes(x.reshape(n, -1, num_groups), 1, 2)")),
+]) + _many(PRACTICE, "ps6_groupnorm_backward", [
+    ("dgamma_from_x", ("dgamma = (dy * x_hat).sum(axis=(0, 2, 3))",
+                       "dgamma = (x * dy).sum(axis=(0, 2, 3))")),
+    ("inv_std_missing", (GN_INV, "dx = (d")),
+    ("inv_std_squared", (GN_INV, 'dx = cache["inv_std"] * cache["inv_std"] * (d')),
+]) + _many(CONV, "ps4_spatial_forward", [
+    ("mean_axes_differ", (MEAN4, "x.mean(axis=(2, 3), keepdims=True)")),
+    ("var_axes_differ", (VAR4, "np.var(x, axis=(0, 1), keepdims=True)")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+NEW += _many(CONV, "ps4_train_with_without_bn", [
+    ("gradient_ascent", ("model.sgd_step(lr)", "model.sgd_step(lr * -1)")),
+    ("with_replacement", ("size=batch_size, replace=False)", "size=batch_size, replace=True)")),
+    ("norm_ignored", ("norm=norm, seed=seed)", "seed=seed)")),
+    ("accuracy_on_training_set", ("(model(x_val).argmax(axis=1) == y_val)",
+                                  "(model(x).argmax(axis=1) == y)")),
+])
+ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
+NEW += _many(BACKWARD, "ps2_rel_error", [
+    ("scale_squared", (RELERR, "return float(np.linalg.norm(a - b) / (scale * scale))")),
+]) + _many(INFERENCE, "ps3_running_update", [
+    ("mean_from_running_var", ("new_mean = (1 - factor) * running_mean",
+                               "new_mean = (1.0 - factor) * running_var")),
+]) + _many(PRACTICE, "ps6_spatial_backward", [
+    ("x_hat_not_centred", ("x_hat = (x - mu) * inv_std", "x_hat = inv_std * x")),
+]) + _many(BACKWARD, "ps2_staged_backward", [
+    ("direct_and_mean_terms", ("dxc = dx_hat * inv  #", "dxc = dx_hat * 1.0  #")),
 ])
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW

@@ -5,12 +5,15 @@ visible test only. Re-run with
     .venv/bin/python tests/slip_counts.py --bnlib DIR  # e.g. an older bnlib, for a before/after
 
 Each slip is a one-place edit of a solution notebook, as a student would make it: every
-injection of ``tests/injections.py`` and the further variants of ``EXTRA`` below (written
+injection of ``tests/injections.py``, the further variants of ``EXTRA`` and ``HELD_OUT``
+below, and the broader held-out list ``FRESH`` of ``tests/slip_list.py`` (written
 differently from the injections, and without an expected name). Each is judged as the
 engine judges a submission: the visible test, then the hidden one with the notebook's seed.
 """
 
 import argparse
+import contextlib
+import io
 import sys
 import warnings
 from collections import Counter
@@ -127,10 +130,11 @@ def judge(assignment, grade_id, edits, tools):
     """(category, mistake id) of one slip."""
     nb = tools.notebook("solutions", assignment)
     try:
-        ns = tools.namespace_of(tools.inject(nb, edits))
+        with contextlib.redirect_stdout(io.StringIO()):  # the notebook's own prints
+            ns = tools.namespace_of(tools.inject(nb, edits))
     except Exception as exc:  # the edit does not apply, or the cell itself fails
         return "broken", type(exc).__name__
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         visible, hidden = tools.outcomes(grade_id, ns, tools.hidden_seed(nb, grade_id))
     if visible.passed and hidden.passed:
@@ -148,15 +152,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bnlib", help="a directory holding another bnlib/ to judge with")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per slip")
-    parser.add_argument("--only", help="one list: injections, extra or held out")
+    parser.add_argument("--only", help="one list: injections, extra, held out or fresh")
     args = parser.parse_args(argv)
     if args.bnlib:
         sys.path.insert(0, str(Path(args.bnlib).resolve()))
     sys.path.insert(1, str(HERE))
     import exercise_tools as tools
     from injections import ALL
+    from slip_list import FRESH
 
-    from bngrade import keys
+    from bngrade.worker import keys
 
     keys.install()
     from bnlib.checks import REGISTRY
@@ -166,7 +171,8 @@ def main(argv=None):
                             if i.mistake not in ("raised", "mutates_input", "no_return_self")
                             and not isinstance(REGISTRY[i.grade_id], ChoicePart)],
              "extra": [(a, g, tuple(edits), None) for a, g, *edits in EXTRA],
-             "held out": [(a, g, tuple(edits), None) for a, g, *edits in HELD_OUT]}
+             "held out": [(a, g, tuple(edits), None) for a, g, *edits in HELD_OUT],
+             "fresh": [(a, g, tuple(edits), None) for a, g, *edits in FRESH]}
     for title, slips in lists.items():
         if args.only and title != args.only:
             continue
@@ -183,7 +189,8 @@ def report(title, slips, judge, tools, verbose):
         per_part.setdefault(grade_id, Counter())[category] += 1
         total[category] += 1
         if verbose:
-            print(f"{grade_id:28} {expected or '(extra)':26} {category}: {mistake}")
+            edit = (edits[0][1].strip().splitlines() or ["(deleted)"])[0][:60]
+            print(f"{grade_id:28} {expected or '(extra)':26} {category}: {mistake}  [{edit}]")
     for grade_id, counts in per_part.items():
         if verbose or set(counts) != {"named"}:
             print(f"  {grade_id:28} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

@@ -246,3 +246,15 @@ def test_visible_cases_hold_every_kind_of_input_the_hidden_ones_use(grade_id):
     for seed in range(3):
         hidden |= set().union(*(_kinds(part, c) for c in part.cases(hidden=True, seed=seed)))
     assert hidden <= visible, hidden - visible
+
+
+def test_a_green_backward_by_hand_says_what_it_checked(solutions, capsys, monkeypatch):
+    """P1's values are grader material: the visible test checks what any right answer
+    satisfies, and its green line says so (not only "recorded")."""
+    ns = namespace_of(solutions["ps5-concepts"])
+    monkeypatch.setattr(REGISTRY["ps5_backward_by_hand"], "reference", None)  # no key: a kernel
+    capsys.readouterr()
+    check("ps5_backward_by_hand", ns)
+    out = capsys.readouterr().out
+    assert "sum to 0" in out and "orthogonal" in out and "does not know the values" in out
+    assert "recorded" not in out

@@ -25,7 +25,7 @@ def same(a, b, rtol, atol):
             same(a[k], b[k], rtol, atol) for k in b)
     if isinstance(b, (int, float)) and isinstance(a, (int, float)) \
             and not isinstance(a, bool) and not isinstance(b, bool):  # 3 and 3.0: one count
-        return bool(np.isclose(a, b, rtol=rtol, atol=atol))
+        return bool(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True))  # as arrays
     return type(a) is type(b) and a == b
 
 

@@ -219,6 +219,16 @@ register(Part(
                              "dgamma = sum(dy * x_hat), dbeta = sum(dy).",
                              lambda dy, cache, dgamma, dbeta: (dbeta, dgamma), with_dx=False),
               Mistake(*PARAMS_AXIS, _params_axis),
+              _param_mistake("dgamma_times_gamma", "dgamma = sum over the batch of dy * x_hat: "
+                             "gamma multiplies x_hat in y, it is not part of dL/dgamma.",
+                             lambda dy, c, dg, db: (dg * np.ravel(c["gamma"]), db), with_dx=False),
+              _param_mistake("dbeta_times_gamma", "dbeta = sum over the batch of dy: beta is "
+                             "added to y as it is, so no gamma.",
+                             lambda dy, c, dg, db: (dg, db * np.ravel(c["gamma"])), with_dx=False),
+              _param_mistake("dgamma_not_normalised", "dgamma multiplies dy by x_hat, the "
+                             "normalised input (x - mu) / sqrt(var + eps), not by x - mu.",
+                             lambda dy, c, dg, db: ((dy * (c["x"] - c["mu"])).sum(axis=0), db),
+                             with_dx=False),
     ],
 ))
 

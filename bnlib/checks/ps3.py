@@ -1,6 +1,8 @@
 """Checks for ps3-inference (``chapters/04-train-vs-inference.md``): running statistics
 with PyTorch's conventions, a BatchNorm1d class, and the batch-of-one error."""
 
+import numpy as np
+
 from .. import BatchNorm1d
 from . import wrong_layers as wrong
 from .core import Mistake, Part, register
@@ -37,6 +39,22 @@ UNBIASED_IN_FORWARD = ("unbiased_in_forward",
                        "np.var's default); only running_var stores the unbiased one.")
 EPS_MISSING_IN_EVAL = ("eps_missing_in_eval",
                        "eps is missing in eval mode: divide by sqrt(running_var + eps).")
+EPS_OUTSIDE_SQRT = ("eps_outside_sqrt", "eps belongs inside the square root: "
+                    "(x - mean) / sqrt(var + eps), not (x - mean) / (sqrt(var) + eps).")
+BETA_SCALED = ("beta_scaled", "beta is added after gamma scales: y = gamma * x_hat + beta, "
+               "not gamma * (x_hat + beta).")
+RUNNING_IN_TRAINING = ("running_stats_in_training",
+                       "In training mode, normalise with the batch's own mean and biased "
+                       "variance; the running statistics are for eval mode (they only follow "
+                       "the batches).")
+EPS_DEFAULT = ("eps_default", "Keep the eps given to the constructor (self.eps = eps) and use "
+               "it: the layer here was made with another eps than 1e-5.")
+MEAN_STARTS_AT_ONE = ("mean_starts_at_one", "The running statistics start at running_mean = 0 "
+                      "and running_var = 1 (the statistics of a standard normal).")
+PARAMS_START_SWAPPED = ("params_start_swapped", "gamma starts at 1 and beta at 0, so that a new "
+                        "layer leaves x_hat unchanged: np.ones for gamma, np.zeros for beta.")
+MODE_IGNORED = ("mode_ignored", "train(mode) must store the mode it is given, "
+                "self.training = mode, so that eval() (train(False)) switches to eval mode.")
 VAR_STARTS_AT_ZERO = ("var_starts_at_zero",
                       "The running statistics start at running_mean = 0 and running_var = 1 "
                       "(the statistics of a standard normal), not 0.")
@@ -70,6 +88,50 @@ def _update_cases(rng, hidden):
             for s, mom, n in specs]
 
 
+def _updated(rm, rv, x, mom, n, reverse_mean=False, reverse=False, decay=True, decay_mean=True,
+             mean_from_var=False,
+             var_of=lambda x, m: x.var(axis=0) * m / (m - 1), old_var=lambda rv: rv):
+    """PyTorch's update written out, with one ingredient changed (for the mistakes)."""
+    f = 1.0 / n if mom is None else (1 - mom if reverse else mom)
+    rm = rv if mean_from_var else rm
+    keep = (1 - f) if decay else 1.0
+    mean = (f * rm + (1 - f) * x.mean(axis=0)) if reverse_mean else \
+        (keep if decay_mean else 1.0) * rm + f * x.mean(axis=0)
+    with np.errstate(all="ignore"):
+        return mean, keep * old_var(rv) + f * var_of(x, len(x))
+
+
+UPDATE_SLIPS = [
+    ("keras_momentum", KERAS[1], dict(reverse=True)),
+    ("keras_momentum", KERAS[1], dict(reverse_mean=True)),
+    ("old_not_decayed", "The old running value keeps the weight 1 - momentum: running = "
+     "(1 - momentum) * running + momentum * batch_statistic.", dict(decay=False)),
+    ("old_not_decayed", "The old running value keeps the weight 1 - momentum: running = "
+     "(1 - momentum) * running + momentum * batch_statistic.", dict(decay_mean=False)),
+    ("correction_inverted", "The unbiased variance is the biased one times m / (m - 1), "
+     "not (m - 1) / m.", dict(var_of=lambda x, m: x.var(axis=0) * (m - 1) / m)),
+    ("std_not_var", "running_var tracks the variance of each feature, x.var, not its standard "
+     "deviation.", dict(var_of=lambda x, m: x.std(axis=0) * m / (m - 1))),
+    ("features_as_count", "m is the batch size, x.shape[0] (the number of values each "
+     "feature's variance averages), not the number of features.",
+     dict(var_of=lambda x, m: x.var(axis=0) * x.shape[1] / (x.shape[1] - 1))),
+    ("var_about_running_mean", "The batch variance is taken about the batch's own mean, "
+     "x.var(axis=0) * m / (m - 1), not about the (new) running mean.", None),
+    ("mean_from_running_var", "The new running mean starts from the old running mean: "
+     "(1 - momentum) * running_mean + momentum * batch mean, not from running_var.",
+     dict(mean_from_var=True)),
+    ("running_var_squared", "The old running variance enters as it is: "
+     "(1 - momentum) * running_var + momentum * unbiased batch variance, not running_var**2.",
+     dict(old_var=lambda rv: rv ** 2)),
+]
+
+
+def _about_new_mean(rm, rv, x, mom, n):
+    mean, _ = _updated(rm, rv, x, mom, n)
+    f = 1.0 / n if mom is None else mom
+    return mean, (1 - f) * rv + f * ((x - mean) ** 2).sum(axis=0) / (len(x) - 1)
+
+
 def _update_mistake(id_, message):
     cls = getattr(wrong, id_)(BatchNorm1d)
     return Mistake(id_, message, lambda *case: running_after(cls, *case))
@@ -96,7 +158,10 @@ register(Part(
                         "1 / (n - 1).", lambda rm, rv, x, mom, n, k=k: running_after(
                             BatchNorm1d, rm, rv, x, mom, n + k) if mom is None
                         else running_after(BatchNorm1d, rm, rv, x, mom, n))
-                for k in (1, -1)]],
+                for k in (1, -1)],
+              *[Mistake(id_, message, _about_new_mean if how is None else
+                        (lambda *case, how=how: _updated(*case, **how)))
+                for id_, message, how in UPDATE_SLIPS]],
 ))
 
 
@@ -109,11 +174,13 @@ def _layer_script(rng, d, kwargs, sizes, eval_sizes):
 
 
 def _layer_cases(rng, hidden):
+    fresh = (3, {}, [("forward", features(rng, (4, 3))), ("eval",),
+                     ("forward", features(rng, (3, 3)))])  # a new layer: its initial values
     if hidden:
         return [_layer_script(rng, 2, {"momentum": None}, [6, 3, 9, 2], [4, 1]),
-                _layer_script(rng, 5, {"eps": 1e-3, "momentum": 0.3}, [2, 7], [3])]
+                _layer_script(rng, 5, {"eps": 1e-3, "momentum": 0.3}, [2, 7], [3]), fresh]
     return [_layer_script(rng, 3, {"momentum": 0.1}, [8, 8], [5, 1]),
-            _layer_script(rng, 2, {"momentum": None, "eps": 1e-3}, [5, 3, 2], [2])]
+            _layer_script(rng, 2, {"momentum": None, "eps": 1e-3}, [5, 3, 2], [2]), fresh]
 
 
 register(ScenarioPart(
@@ -126,7 +193,9 @@ register(ScenarioPart(
     reference=BatchNorm1d,
     mistakes=layer_mistakes(BatchNorm1d, UPDATES_IN_EVAL, BATCH_STATS_IN_EVAL, KERAS, BIASED,
                             MOMENTUM_NONE, VAR_STARTS_AT_ZERO, COUNT_NOT_INCREMENTED,
-                            BATCH_MEAN_IN_EVAL, UNBIASED_IN_FORWARD, EPS_MISSING_IN_EVAL),
+                            BATCH_MEAN_IN_EVAL, UNBIASED_IN_FORWARD, EPS_MISSING_IN_EVAL,
+                            EPS_OUTSIDE_SQRT, BETA_SCALED, RUNNING_IN_TRAINING, EPS_DEFAULT,
+                            MEAN_STARTS_AT_ONE, PARAMS_START_SWAPPED, MODE_IGNORED),
 ))
 
 
@@ -135,8 +204,8 @@ def _one_cases(rng, hidden):
         ops = [("forward", features(rng, (2, 2))), ("forward", features(rng, (1, 2))),
                ("eval",), ("forward", features(rng, (1, 2)))]
         return [(2, {"momentum": None}, ops)]
-    ops = [("forward", features(rng, (1, 4))), ("forward", features(rng, (3, 4))),
-           ("eval",), ("forward", features(rng, (1, 4)))]
+    ops = [("forward", features(rng, (1, 4))), ("forward", features(rng, (2, 4))),
+           ("forward", features(rng, (3, 4))), ("eval",), ("forward", features(rng, (1, 4)))]
     return [(4, {"momentum": None}, ops)]
 
 

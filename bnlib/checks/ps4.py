@@ -13,7 +13,12 @@ from .ps3 import (
     COUNT_NOT_INCREMENTED,
     EPS_MISSING_IN_EVAL,
     KERAS,
+    MEAN_STARTS_AT_ONE,
+    MODE_IGNORED,
+    MOMENTUM_NONE,
+    PARAMS_START_SWAPPED,
     UPDATES_IN_EVAL,
+    VAR_STARTS_AT_ZERO,
     layer_mistakes,
 )
 from .scenario import ScenarioPart
@@ -63,16 +68,28 @@ def _spatial(gamma_on=True, beta_on=True, root=None, beta_scaled=False):
 ASSIGNMENT = "ps4-conv-and-folding"
 
 
+SPATIAL_AXES = (0, 2, 3)
+
+
+def _stats_from(x, gamma, beta, eps, mean_axes, var_axes):
+    """Spatial batch norm with the mean over ``mean_axes`` and the variance over ``var_axes``."""
+    x_hat = (x - x.mean(axis=mean_axes, keepdims=True)) / np.sqrt(
+        x.var(axis=var_axes, keepdims=True) + eps)
+    return gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)
+
+
 def _spatial_cases(rng, hidden):
     # The first visible shape has W == C, where gamma on the wrong axis still broadcasts.
     shapes = [(1, 3, 2, 2), (3, 4, 5, 4), (5, 1, 3, 2), (2, 2, 1, 1)] if hidden else \
         [(2, 3, 4, 3), (4, 2, 3, 5), (1, 2, 3, 3)]
-    return [(images(rng, s), rng.normal(1.0, 0.5, s[1]), rng.normal(size=s[1]), 1e-5)
-            for s in shapes]
+    eps = [1e-5, 1e-3, 1e-5, 1e-5] if hidden else [1e-5, 1e-3, 1e-5]  # eps is an argument
+    return [(images(rng, s), rng.normal(1.0, 0.5, s[1]), rng.normal(size=s[1]), e)
+            for s, e in zip(shapes, eps)]
 
 
 register(Part(
     grade_id="ps4_spatial_forward",
+    arg_names=("x", "gamma", "beta", "eps"),
     assignment=ASSIGNMENT,
     target="batchnorm2d_forward",
     description="spatial batch norm, training mode",
@@ -81,6 +98,14 @@ register(Part(
     reference=lambda x, g, b, eps: batchnorm_forward(x, g, b, eps)[0],
     select=first,
     mistakes=[
+        Mistake("mean_axes_differ",
+                "The mean and the variance are over the same values, each channel's N*H*W: "
+                "axis=(0, 2, 3), keepdims=True, for both.",
+                lambda x, g, b, eps: _stats_from(x, g, b, eps, (2, 3), SPATIAL_AXES)),
+        Mistake("var_axes_differ",
+                "The mean and the variance are over the same values, each channel's N*H*W: "
+                "axis=(0, 2, 3), keepdims=True, for both.",
+                lambda x, g, b, eps: _stats_from(x, g, b, eps, SPATIAL_AXES, (0, 1))),
         Mistake("per_location_stats",
                 "The statistics are per location (averaged over N only). Spatial batch norm "
                 "shares one mean and one variance per channel over N, H and W: "
@@ -128,12 +153,15 @@ def _layer_script(rng, c, kwargs, sizes, eval_sizes):
 
 
 def _layer_cases(rng, hidden):
+    fresh = (2, {}, [("forward", images(rng, (3, 2, 2, 2))), ("eval",),
+                     ("forward", images(rng, (2, 2, 2, 1)))])  # a new layer: initial values
     if hidden:
         return [_layer_script(rng, 2, {"momentum": None}, [(1, 3, 3), (3, 2, 1)], [(1, 1, 1)]),
-                _layer_script(rng, 4, {"momentum": 0.5, "eps": 1e-3}, [(2, 1, 1)], [(2, 2, 2)])]
+                _layer_script(rng, 4, {"momentum": 0.5, "eps": 1e-3}, [(2, 1, 1)], [(2, 2, 2)]),
+                fresh]
     return [_layer_script(rng, 3, {"momentum": 0.3}, [(4, 2, 2), (2, 3, 1)], [(2, 2, 2)]),
             _layer_script(rng, 2, {"momentum": None, "eps": 1e-3}, [(2, 2, 1), (1, 3, 2)],
-                          [(1, 1, 1)])]
+                          [(1, 1, 1)]), fresh]
 
 
 register(ScenarioPart(
@@ -148,5 +176,16 @@ register(ScenarioPart(
         "batch_count_only",
         "running_var's unbiased correction uses m = N*H*W values per channel (as PyTorch "
         "does), not the batch size N: times m / (m - 1)."), BIASED, KERAS, UPDATES_IN_EVAL,
-        BATCH_STATS_IN_EVAL, COUNT_NOT_INCREMENTED, BATCH_MEAN_IN_EVAL, EPS_MISSING_IN_EVAL),
+        BATCH_STATS_IN_EVAL, COUNT_NOT_INCREMENTED, BATCH_MEAN_IN_EVAL, EPS_MISSING_IN_EVAL,
+        MOMENTUM_NONE, VAR_STARTS_AT_ZERO, MEAN_STARTS_AT_ONE, PARAMS_START_SWAPPED, MODE_IGNORED,
+        ("eps_outside_sqrt_in_eval", "eps belongs inside the square root in eval mode too: "
+         "gamma / sqrt(running_var + eps), not gamma / (sqrt(running_var) + eps)."),
+        ("beta_missing_in_eval", "Eval mode adds beta too: y = (x - running_mean) * scale + beta, "
+         "with scale = gamma / sqrt(running_var + eps)."),
+        ("correction_inverted", "The unbiased variance is the biased one times m / (m - 1) (m "
+         "values per channel), not (m - 1) / m."),
+        ("all_values_count", "m counts the values of one channel, N*H*W = x.size // C, not every "
+         "value of the batch."),
+        ("var_from_mean", "running_var follows the batch's variance, cache[\"var\"] * m / (m - 1), "
+         "not its mean.")),
 ))

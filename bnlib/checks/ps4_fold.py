@@ -91,7 +91,29 @@ def fold_mistakes(layer):
         Mistake("beta_dropped",
                 "beta is missing from the folded bias: b' = (b - running_mean) * s + beta.",
                 lambda w, b, g, bt, rm, rv, eps: folded(w, b, g, 0.0 * bt, rm, rv, eps)),
+        Mistake("bias_divided",
+                "The folded bias multiplies by s, as the weights do: "
+                "b' = (b - running_mean) * s + beta, not (b - running_mean) / s + beta.",
+                lambda *case: _bias_as(case, lambda c, s, bt: c / s + bt)),
+        Mistake("beta_scaled",
+                "beta is added after the scaling, so it is not multiplied by s: "
+                "b' = (b - running_mean) * s + beta.",
+                lambda *case: _bias_as(case, lambda c, s, bt: (c + bt) * s)),
+        Mistake("beta_sign",
+                "beta is added, not subtracted: b' = (b - running_mean) * s + beta.",
+                lambda *case: _bias_as(case, lambda c, s, bt: c * s - bt)),
+        Mistake("subtraction_reversed",
+                "The subtraction is the wrong way round: the layer's output minus the running "
+                "mean, b' = (b - running_mean) * s + beta.",
+                lambda *case: _bias_as(case, lambda c, s, bt: -c * s + bt)),
     ]
+
+
+def _bias_as(case, bias_of):
+    """The right weights with the bias ``bias_of(b - running_mean, s, beta)``."""
+    w, b, g, bt, rm, rv, eps = case
+    centred = (0.0 if b is None else b) - rm
+    return folded(*case)[0], bias_of(centred, _scale(g, rv, eps), bt)
 
 
 def _fold_cases(rng, hidden):
@@ -121,6 +143,7 @@ def _no_sqrt(w, b, g, bt, rm, rv, eps):
 
 register(Part(
     grade_id="ps4_fold",
+    channel_axis=0,
     assignment=ASSIGNMENT,
     target="fold_batchnorm",
     description="folding batch norm into the linear layer before it",
@@ -139,10 +162,11 @@ register(Part(
 
 
 def _bias_cases(rng, hidden):
-    dims = [(2, 3, 4), (9, 5, 1)] if hidden else [(6, 4, 3)]
+    dims = [(2, 3, 4), (9, 5, 1), (4, 2, 3)] if hidden else [(6, 4, 3), (5, 3, 2)]
+    eps = [1e-5, 1e-5, 0.1] if hidden else [1e-5, 0.1]  # eps is an argument
     return [(rng.normal(size=(n, d_in)), rng.normal(size=(d_out, d_in)),
              rng.normal(0.0, 5.0, d_out), rng.normal(1.0, 0.5, d_out), rng.normal(size=d_out),
-             1e-5) for n, d_in, d_out in dims]
+             e) for (n, d_in, d_out), e in zip(dims, eps)]
 
 
 def _bn_of_linear(x, weight, bias, gamma, beta, eps):
@@ -157,6 +181,7 @@ def _eval_mode(x, w, b, g, bt, eps):
 
 register(Part(
     grade_id="ps4_bias_redundant",
+    arg_names=("x", "weight", "bias", "gamma", "beta", "eps"),
     assignment=ASSIGNMENT,
     target="bias_effect",
     description="the bias before batch norm, numerically",
@@ -177,5 +202,25 @@ register(Part(
                 "mean is what removes the bias. In eval mode it is not removed but folded "
                 "into running_mean over training.",
                 _eval_mode),
+        Mistake("bn_left_out",
+                "y_with is the linear layer's output without batch norm: apply batch norm "
+                "to x @ W.T + b too, batchnorm_forward(x @ weight.T + bias, gamma, beta, eps).",
+                lambda x, w, b, g, bt, eps: (x @ w.T + b, _bn_of_linear(x, w, 0.0, g, bt, eps))),
+        Mistake("gamma_beta_swapped",
+                "gamma and beta are swapped in one of the two calls: batchnorm_forward(x, "
+                "gamma, beta, eps) takes gamma first.",
+                lambda x, w, b, g, bt, eps: (_bn_of_linear(x, w, b, bt, g, eps),
+                                             _bn_of_linear(x, w, 0.0, g, bt, eps))),
+        Mistake("gamma_beta_swapped",
+                "gamma and beta are swapped in one of the two calls: batchnorm_forward(x, "
+                "gamma, beta, eps) takes gamma first.",
+                lambda x, w, b, g, bt, eps: (_bn_of_linear(x, w, b, g, bt, eps),
+                                             _bn_of_linear(x, w, 0.0, bt, g, eps))),
+        Mistake("affine_left_out",
+                "Both outputs use the same gamma and beta: pass gamma and beta to both calls, "
+                "so that the two differ only by the bias.",
+                lambda x, w, b, g, bt, eps: (
+                    _bn_of_linear(x, w, b, g, bt, eps),
+                    _bn_of_linear(x, w, 0.0, np.ones_like(g), np.zeros_like(bt), eps))),
     ],
 ))

@@ -5,7 +5,7 @@
 import numpy as np
 
 from ..data import spirals, train
-from ..nn import MLP
+from ..nn import MLP, softmax_cross_entropy
 from .core import Mistake, Part, register
 from .ps4 import ASSIGNMENT
 
@@ -25,6 +25,26 @@ def trained(norm, x, y, x_val, y_val, lr, steps, batch_size, seed, validate_in_e
     with np.errstate(all="ignore"):
         accuracy = float((model(x_val).argmax(axis=1) == y_val).mean())
     return [float(v) for v in hist["loss"]], accuracy
+
+
+def _written(norm, x, y, x_val, y_val, lr, steps, batch_size, seed, sign=1.0, replace=False,
+             no_norm=False, on_training_set=False):
+    """The statement's loop written out (as the notebook does), with one slip."""
+    model = model_for(None if no_norm else norm, x, y, seed)
+    rng = np.random.default_rng(seed)
+    losses = []
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            idx = rng.choice(len(y), size=batch_size, replace=replace)
+            model.train()
+            loss, dscores = softmax_cross_entropy(model(x[idx]), y[idx])
+            model.backward(dscores)
+            model.sgd_step(sign * lr)
+            losses.append(float(loss))
+        model.eval()
+        xs, ys = (x, y) if on_training_set else (x_val, y_val)
+        accuracy = float((model(xs).argmax(axis=1) == ys).mean())
+    return losses, accuracy
 
 
 def as_lists(out):
@@ -71,5 +91,21 @@ register(Part(
                 "before validating, so that batch norm uses its running statistics (without "
                 "it, each prediction depends on the rest of the validation batch).",
                 lambda *case: trained(*case, validate_in_eval=False)),
+        Mistake("gradient_ascent",
+                "The loss grows: the step goes up the gradient. SGD moves against it, "
+                "params -= lr * grad: model.sgd_step(lr) with lr > 0.",
+                lambda *case: _written(*case, sign=-1.0)),
+        Mistake("with_replacement",
+                "A batch must hold batch_size different examples: "
+                "rng.choice(len(y), size=batch_size, replace=False).",
+                lambda *case: _written(*case, replace=True)),
+        Mistake("norm_ignored",
+                "The network is built without normalisation whatever `norm` says: pass "
+                "norm=norm to MLP, so that norm=\"batch\" adds batch norm.",
+                lambda *case: _written(*case, no_norm=True)),
+        Mistake("accuracy_on_training_set",
+                "The accuracy is measured on the training data: measure it on (x_val, y_val), "
+                "which the network has not seen.",
+                lambda *case: _written(*case, on_training_set=True)),
     ],
 ))

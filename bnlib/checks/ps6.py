@@ -74,6 +74,22 @@ def spatial_backward(dy, x, gamma, eps):
     return batchnorm_backward(dy, batchnorm_forward(x, gamma, np.zeros(len(gamma)), eps)[1])
 
 
+def _spatial_written(dgamma_from_x=False, ddof=0, centred=True):
+    """The solution's spatial backward written out, with dgamma from x or the variance of
+    1 / sqrt(var + eps) taken with ``ddof``."""
+    def make(dy, x, gamma, eps):
+        m = x.size // x.shape[1]
+        mu = x.mean(axis=SPATIAL, keepdims=True)
+        inv_std = 1.0 / np.sqrt(x.var(axis=SPATIAL, keepdims=True, ddof=ddof) + eps)
+        x_hat = ((x - mu) if centred else x) * inv_std
+        dgamma = ((dy * x) if dgamma_from_x else (dy * x_hat)).sum(axis=SPATIAL)
+        dbeta = dy.sum(axis=SPATIAL)
+        g = channel_view(gamma, 4) * inv_std
+        return (g / m * (m * dy - channel_view(dbeta, 4) - x_hat * channel_view(dgamma, 4)),
+                dgamma, dbeta)
+    return make
+
+
 def _spatial_over(axes, keep=("mean", "var"), param_axes=SPATIAL, outside=False,
                   gamma_on=True, batch_count=False):
     """The gradient when the statistics are taken over ``axes`` (and other slips: eps
@@ -132,6 +148,18 @@ register(Part(
     paths=_spatial_paths,
     rtol=1e-6, atol=1e-9,
     mistakes=[
+        Mistake("dgamma_from_x",
+                "dgamma = sum of dy * x_hat over N, H and W: gamma multiplies the normalised "
+                "x_hat, not x (and dx's variance term uses that dgamma).",
+                _spatial_written(dgamma_from_x=True)),
+        Mistake("x_hat_not_centred",
+                "x_hat = (x - mu) * inv_std: subtract the channel's mean before scaling (dgamma "
+                "and dx's variance term are built from x_hat).",
+                _spatial_written(centred=False)),
+        Mistake("unbiased_variance",
+                "Training mode normalises with the biased variance (divide by m = N*H*W, "
+                "np.var's default): no ddof=1 in the forward statistics.",
+                _spatial_written(ddof=1)),
         Mistake("per_location_stats",
                 "The gradient is that of statistics per location (over N only). Spatial batch "
                 "norm has one mean and one variance per channel over N, H and W, so every sum "
@@ -201,6 +229,7 @@ def _input_channels(w, b, g, bt, rm, rv, eps):
 
 register(Part(
     grade_id="ps6_fold_conv",
+    channel_axis=0,
     assignment=ASSIGNMENT,
     target="fold_batchnorm_conv",
     description="batch norm folded into the convolution before it",
@@ -277,6 +306,19 @@ def _group_axis_last(x, gamma, beta, groups, eps):
     return x_hat * channel_view(gamma, x.ndim) + channel_view(beta, x.ndim)
 
 
+def _gn_variant(mean_axis=2, multiply=False, by_position=False):
+    """Group norm written as the notebook does, with one slip."""
+    def make(x, gamma, beta, groups, eps):
+        n = x.shape[0]
+        xg = x.reshape(n, -1, groups).transpose(0, 2, 1) if by_position else \
+            x.reshape(n, groups, -1)
+        mu = xg.mean(axis=mean_axis, keepdims=True)
+        inv_std = 1.0 / np.sqrt(xg.var(axis=2, keepdims=True) + eps)
+        x_hat = ((xg - mu) / inv_std if multiply else (xg - mu) * inv_std).reshape(x.shape)
+        return x_hat * channel_view(gamma, x.ndim) + channel_view(beta, x.ndim)
+    return make
+
+
 def _gn_no_sqrt(x, gamma, beta, groups, eps):
     """Group norm dividing by var + eps, the square root left out."""
     xg = x.reshape(x.shape[0], groups, -1)
@@ -310,6 +352,7 @@ INTERLEAVED = ("interleaved_groups",
 
 register(Part(
     grade_id="ps6_groupnorm_forward",
+    arg_names=("x", "gamma", "beta", "num_groups", "eps"),
     assignment=ASSIGNMENT,
     target="groupnorm_forward",
     description="group norm, forward",
@@ -346,6 +389,18 @@ register(Part(
                 "axis comes first, x.reshape(N, G, -1), then the statistics over axis=2.",
                 _group_axis_last),
         Mistake(*GROUPS_IGNORED, _gn_forward(one_group=True)),
+        Mistake("mean_axis_wrong",
+                "The mean and the variance are over the same values, each group's "
+                "C/G*H*W values: axis=2 of x.reshape(N, G, -1), for the mean too.",
+                _gn_variant(mean_axis=1)),
+        Mistake("std_multiplied",
+                "Divide by the standard deviation: (xg - mu) * inv_std with "
+                "inv_std = 1 / sqrt(var + eps), not (xg - mu) / inv_std.",
+                _gn_variant(multiply=True)),
+        Mistake("groups_by_position",
+                "A group is C/G consecutive channels with all their positions: "
+                "x.reshape(N, G, -1) directly, not every G-th value "
+                "(x.reshape(N, -1, G).transpose(0, 2, 1)).", _gn_variant(by_position=True)),
         Mistake("gamma_missing", "gamma is missing: y = gamma * x_hat + beta, with gamma "
                 "reshaped to (1, C, 1, 1).", _gn_forward(gamma_on=False)),
     ],
@@ -380,6 +435,13 @@ def _gn_backward(keep=("mean", "var"), param_axes=SPATIAL, per_channel_sums=Fals
     return make
 
 
+def _gn_scaled(dy, x, gamma, groups, eps, power):
+    """Group norm's gradient with the factor inv_std raised to ``power`` (1 is right)."""
+    dx, dgamma, dbeta = groupnorm_grads(dy, x, gamma, groups, eps)
+    inv_std = group_normalised(x, groups, eps)[1]
+    return dx * inv_std ** (power - 1), dgamma, dbeta
+
+
 def _gn_paths(dy, x, gamma, groups, eps):
     """Group norm's terms of dx through the mean and through the variance."""
     x_hat, inv_std = group_normalised(x, groups, eps)
@@ -396,6 +458,7 @@ def _gn_backward_cases(rng, hidden):
 
 register(Part(
     grade_id="ps6_groupnorm_backward",
+    arg_names=("dy", "x", "gamma", "num_groups", "eps"),
     assignment=ASSIGNMENT,
     target="groupnorm_backward",
     description="group norm, backward",
@@ -415,6 +478,19 @@ register(Part(
                 "group, so the sums of dx run over axis=2 of the (N, G, -1) view.",
                 _gn_backward(per_channel_sums=True)),
         Mistake(*INTERLEAVED, _gn_backward(interleaved=True)),
+        Mistake("dgamma_from_x",
+                "dgamma = sum of dy * x_hat over N, H and W: gamma multiplies the normalised "
+                "x_hat, not x.", lambda dy, x, g, groups, eps: (
+                    groupnorm_grads(dy, x, g, groups, eps)[0], (dy * x).sum(axis=SPATIAL),
+                    dy.sum(axis=SPATIAL))),
+        Mistake("inv_std_missing",
+                "dx carries the factor 1 / sqrt(var + eps) of its group: "
+                "inv_std * (d - mean(d) - x_hat * mean(d * x_hat)).",
+                lambda *case: _gn_scaled(*case, power=0)),
+        Mistake("inv_std_squared",
+                "dx carries 1 / sqrt(var + eps) once, not squared: "
+                "inv_std * (d - mean(d) - x_hat * mean(d * x_hat)).",
+                lambda *case: _gn_scaled(*case, power=2)),
         Mistake("params_per_example",
                 "dgamma and dbeta are summed over H and W only (shape (N, C)). gamma and beta "
                 "are shared by every example: sum over axis=(0, 2, 3), one value per channel.",

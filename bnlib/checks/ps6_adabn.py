@@ -74,6 +74,30 @@ def _one_pass(x, blocks, batch_size, seed, reset=True, momentum=None, drop_last=
     return _statistics(net)
 
 
+def _written_out(x, blocks, batch_size, seed, batches_used=0, outside=False):
+    """AdaBN written out batch by batch (as the notebook does), with one slip: only the first
+    ``n_batches + batches_used`` batches summed, or eps outside the square root."""
+    from ..conv import conv_forward
+
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_batches = len(x) // batch_size
+    means, variances = [0.0] * len(blocks), [0.0] * len(blocks)
+    for k in range(n_batches + batches_used):
+        h = x[order[k * batch_size:(k + 1) * batch_size]]
+        for i, block in enumerate(blocks):
+            z = conv_forward(h, np.asarray(block["weight"], dtype=float),
+                             np.asarray(block["bias"], dtype=float), pad=1)[0]
+            m = z.size // z.shape[1]
+            mu, var = z.mean(axis=(0, 2, 3)), z.var(axis=(0, 2, 3))
+            means[i] = means[i] + mu / n_batches
+            variances[i] = variances[i] + var * m / (m - 1) / n_batches
+            sd = np.sqrt(var) + block["eps"] if outside else np.sqrt(var + block["eps"])
+            z_hat = (z - mu.reshape(1, -1, 1, 1)) / sd.reshape(1, -1, 1, 1)
+            h = np.maximum(np.asarray(block["gamma"]).reshape(1, -1, 1, 1) * z_hat
+                           + np.asarray(block["beta"]).reshape(1, -1, 1, 1), 0.0)
+    return list(zip(means, variances))
+
+
 def _old_upstream(x, blocks, batch_size, seed):
     """Each layer's statistics measured with every other layer in eval mode (old statistics)."""
     out = []
@@ -185,6 +209,14 @@ register(Part(
                 "Each block has its own eps: normalise with block['eps'], not 1e-5. The "
                 "statistics of the next block depend on it.",
                 _edited(eps=lambda b: 1e-5)),
+        Mistake("eps_outside_sqrt",
+                "eps belongs inside the square root: z_hat = (z - mu) / sqrt(var + eps), not "
+                "(z - mu) / (sqrt(var) + eps). The next block's statistics depend on it.",
+                lambda *case: _written_out(*case, outside=True)),
+        Mistake("last_batch_left_out",
+                "One full batch is left out: average over all len(x) // batch_size full "
+                "batches (range(n_batches)).",
+                lambda *case: _written_out(*case, batches_used=-1)),
         Mistake("relu_missing",
                 "Each block is conv, then batch norm, then ReLU: the next block's input is "
                 "np.maximum(gamma * z_hat + beta, 0).", _without_relu),

@@ -147,3 +147,129 @@ def eps_missing_in_eval(base):
                 channel_view(self.running_var, np.ndim(x))) + beta
         __call__ = forward
     return EpsMissingInEval
+
+
+def _stats(layer, x):
+    """The mean and variance a right layer normalises ``x`` with, in its current mode."""
+    axes = (0,) + tuple(range(2, np.ndim(x)))
+    if layer.training:
+        return np.mean(x, axis=axes), np.var(x, axis=axes)
+    return layer.running_mean, layer.running_var
+
+
+def _output_with(base, out, in_training=True, in_eval=True):
+    """``base`` whose output is ``out(x, mean, var, gamma, beta, eps)`` (channel views) in the
+    modes named, the running statistics updated as ``base`` does."""
+    class Slip(base):
+        def forward(self, x):
+            stats = _stats(self, x)  # before the update: the batch's, or the running ones
+            y = super().forward(x)
+            if not (in_training if self.training else in_eval):
+                return y
+            nd = np.ndim(x)
+            mean, var = (channel_view(s, nd) for s in stats)
+            gamma, beta = (channel_view(p, nd) for p in self._params())
+            with np.errstate(all="ignore"):
+                return out(x, mean, var, gamma, beta, self.eps)
+        __call__ = forward
+    return Slip
+
+
+def eps_outside_sqrt(base):
+    """(x - mean) / (sqrt(var) + eps) in both modes."""
+    return _output_with(base, lambda x, mu, var, g, b, eps: g * (x - mu) / (np.sqrt(var) + eps)
+                        + b)
+
+
+def eps_outside_sqrt_in_eval(base):
+    """(x - running_mean) / (sqrt(running_var) + eps) in eval mode only."""
+    return _output_with(base, lambda x, mu, var, g, b, eps: g * (x - mu) / (np.sqrt(var) + eps)
+                        + b, in_training=False)
+
+
+def beta_scaled(base):
+    """gamma * x_hat + gamma * beta: beta scaled by gamma, in both modes."""
+    return _output_with(base, lambda x, mu, var, g, b, eps: g * ((x - mu) / np.sqrt(var + eps)
+                                                                 + b))
+
+
+def beta_missing_in_eval(base):
+    """Eval mode leaves beta out."""
+    return _output_with(base, lambda x, mu, var, g, b, eps: g * (x - mu) / np.sqrt(var + eps),
+                        in_training=False)
+
+
+def running_stats_in_training(base):
+    """Training mode normalises with the running statistics just updated, not the batch's."""
+    class RunningInTraining(base):
+        def forward(self, x):
+            y = super().forward(x)
+            if not self.training:
+                return y
+            nd = np.ndim(x)
+            gamma, beta = (channel_view(p, nd) for p in self._params())
+            return gamma * (x - channel_view(self.running_mean, nd)) / np.sqrt(
+                channel_view(self.running_var, nd) + self.eps) + beta
+        __call__ = forward
+    return RunningInTraining
+
+
+def eps_default(base):
+    """The eps given to the constructor is ignored: 1e-5 always."""
+    class EpsDefault(base):
+        def __init__(self, num_features, eps=1e-5, momentum=0.1):
+            super().__init__(num_features, 1e-5, momentum)
+    return EpsDefault
+
+
+def mean_starts_at_one(base):
+    """running_mean initialised to 1 instead of 0."""
+    class MeanStartsAtOne(base):
+        def __init__(self, num_features, eps=1e-5, momentum=0.1):
+            super().__init__(num_features, eps, momentum)
+            self.running_mean = np.ones(num_features)
+    return MeanStartsAtOne
+
+
+def params_start_swapped(base):
+    """gamma initialised to 0 and beta to 1 (swapped)."""
+    class ParamsSwapped(base):
+        def __init__(self, num_features, eps=1e-5, momentum=0.1):
+            super().__init__(num_features, eps, momentum)
+            self.gamma, self.beta = np.zeros(num_features), np.ones(num_features)
+    return ParamsSwapped
+
+
+def mode_ignored(base):
+    """train(mode) always sets training mode, so eval() never takes effect."""
+    class ModeIgnored(base):
+        def train(self, mode=True):
+            self.training = True
+            return self
+    return ModeIgnored
+
+
+def _var_update(base, var_of):
+    """``base`` whose running variance takes ``var_of(cache, m)`` as the batch's unbiased one."""
+    class Slip(base):
+        def _update_running_stats(self, cache):
+            m = cache["x"].size // self.num_features
+            unbiased = np.asarray(var_of(cache, m), dtype=float).reshape(-1)
+            super()._update_running_stats(dict(cache, var=unbiased * (m - 1) / m))
+    return Slip
+
+
+def correction_inverted(base):
+    """The batch variance times (m - 1) / m instead of m / (m - 1)."""
+    return _var_update(base, lambda cache, m: cache["var"] * (m - 1) / m)
+
+
+def all_values_count(base):
+    """The m / (m - 1) correction with m = every value of the batch, N*C*H*W."""
+    return _var_update(base, lambda cache, m: cache["var"] * cache["x"].size
+                       / (cache["x"].size - 1))
+
+
+def var_from_mean(base):
+    """running_var updated with the batch mean (a copy-paste slip)."""
+    return _var_update(base, lambda cache, m: cache["mu"] * m / (m - 1))
