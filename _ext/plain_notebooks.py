@@ -20,7 +20,8 @@ An explorable figure's output (``bnlib/explore.py``) keeps its static figure and
 its description, not its interactive HTML. Code cells the page hides
 (``remove-cell``, ``remove-input``, ``hide-input``) are kept, since the rest
 needs them, but collapsed. The source stays MyST: this runs on the copy the
-site publishes. A construct this module does not know fails the build (``PlainError``) rather than reach a student as residue.
+site publishes. A construct this module does not know fails the build
+(``PlainError``) rather than reach a student as residue.
 """
 
 import ast
