@@ -150,9 +150,7 @@ def explorable_html(name, controls, frames, notes, build):
     layout = column(*selects, *plots, note, sizing_mode="stretch_width")
     script, div = components(layout)
     bokeh_js = Resources(mode="inline", components=["bokeh", "bokeh-widgets"]).render_js()
-    return (f'<div class="bn-explorable-live" role="group" '
-            f'aria-label="Explorable figure: {html.escape(name)}">'
-            f"{bokeh_js}{script}{div}</div>")
+    return f"{bokeh_js}{script}{div}"
 
 
 def show_explorable(fig, alt, caption, name, controls, frames, notes, build):
@@ -182,9 +180,12 @@ def show_explorable(fig, alt, caption, name, controls, frames, notes, build):
     if live is None:
         page = static
     else:
-        cap = f'<p class="bn-explorable-caption">{html.escape(caption)}</p>' if caption else ""
-        page = (f'<div class="bn-explorable">{live}{cap}'
-                f'<div class="bn-print-only">{static}</div></div>')
+        # On screen the live figure is the numbered one (figure-numbers.css), in print
+        # the static one: the hidden one is display: none, so it takes no number.
+        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        page = (f'<div class="bn-explorable"><figure class="bn-figure bn-explorable-live" '
+                f'aria-label="Explorable figure: {html.escape(caption or name, quote=True)}">'
+                f'{live}{cap}</figure><div class="bn-print-only">{static}</div></div>')
     display({"text/html": page, "image/png": base64.b64encode(png).decode("ascii"),
              "text/plain": " ".join(str(alt).split())},
             metadata={OUTPUT_MARK: True}, raw=True)
