@@ -30,15 +30,15 @@ STATE = """(name) => {
 }"""
 
 # (page, figure name, steps): a step is (control's label, "key" to press the down
-# arrow in it, or the option to choose by its index).
+# arrow in it, or the option to choose, by its text).
 FIGURES = [
     ("chapters/01-motivation.html", "batch-noise",
-     [("batch size", "key"), ("batch size", "5")]),
+     [("batch size", "key"), ("batch size", "128")]),
     ("chapters/04-train-vs-inference.html", "running-averages",
-     [("momentum (PyTorch convention)", "key"), ("learning rate", "0")]),
+     [("momentum (PyTorch convention)", "key"), ("learning rate", "0.3")]),
     ("chapters/05-placement-and-family.html", "cube",
-     [("normaliser", "key"), ("normaliser", "3"), ("groups (group norm)", "key"),
-      ("groups (group norm)", "0")]),
+     [("normaliser", "key"), ("normaliser", "group norm"), ("groups (group norm)", "key"),
+      ("groups (group norm)", "1")]),
 ]
 
 
@@ -57,7 +57,7 @@ def test_each_control_changes_the_figure(page, name, steps, width, browser, serv
                 control.focus()
                 visit.page.keyboard.press("ArrowDown")
             else:
-                control.select_option(how)
+                control.select_option(label=how)
             visit.page.wait_for_function(
                 "([name, note]) => { for (const d of Bokeh.documents) for (const m of "
                 "d.all_models) if (m.name === `explore:${name}:note` && m.text !== note) "
