@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
-from .book import description_problems, figure_html
+from .book import description_problems, figure_html, figure_png
 
 # Marks the explorable's output, so that a downloaded notebook can keep its
 # static figure and drop the interactive HTML (_ext/plain_notebooks.py).
@@ -163,18 +162,9 @@ def show_explorable(fig, alt, caption, name, controls, frames, notes, build):
     print), ``image/png`` and ``text/plain`` (the description), and the
     metadata ``{"bn_explorable": true}``.
     """
-    import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from .book import colour_only_series
-
-    if problems := colour_only_series(fig):
-        plt.close(fig)
-        raise ValueError("series told apart by colour alone: " + "; ".join(problems))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(fig)
-    png = buffer.getvalue()
+    png = figure_png(fig)
     static = figure_html(png, alt, caption)
     live = explorable_html(name, controls, frames, notes, build)
     if live is None:
