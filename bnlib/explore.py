@@ -152,12 +152,14 @@ def explorable_html(name, controls, frames, notes, build):
     return f"{bokeh_js}{script}{div}"
 
 
-def show_explorable(fig, alt, caption, name, controls, frames, notes, build):
+def show_explorable(fig, alt, caption, name, controls, frames, notes, build, prompt=""):
     """Display an explorable figure with ``fig`` (Matplotlib) as its static version.
 
     ``fig``, ``alt`` and ``caption`` are what :func:`bnlib.book.show_figure`
     takes: the static figure (printed, and shown where Bokeh is absent) and
-    its description. The other arguments are those of :func:`explorable_html`.
+    its description. ``prompt`` ("Choose the batch size.") ends the caption of
+    the interactive figure only. The other arguments are those of
+    :func:`explorable_html`.
     The output carries ``text/html`` (both versions: the static one only in
     print), ``image/png`` and ``text/plain`` (the description), and the
     metadata ``{"bn_explorable": true}``.
@@ -172,7 +174,8 @@ def show_explorable(fig, alt, caption, name, controls, frames, notes, build):
     else:
         # On screen the live figure is the numbered one (figure-numbers.css), in print
         # the static one: the hidden one is display: none, so it takes no number.
-        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        live_caption = " ".join(filter(None, [caption, prompt]))
+        cap = f"<figcaption>{html.escape(live_caption)}</figcaption>" if live_caption else ""
         page = (f'<div class="bn-explorable"><figure class="bn-figure bn-explorable-live" '
                 f'aria-label="Explorable figure: {html.escape(caption or name, quote=True)}">'
                 f'{live}{cap}</figure><div class="bn-print-only">{static}</div></div>')
