@@ -16,10 +16,12 @@ Markdown that JupyterLab, Notebook 7 and Colab render as the site does:
   ``list-table`` a Markdown table; directive options, ``(label)=`` targets and
   ``%`` comments go.
 
-Code cells the page hides (``remove-cell``, ``remove-input``, ``hide-input``)
-are kept, since the rest needs them, but collapsed. The source stays MyST: this
-runs on the copy the site publishes. A construct this module does not know
-fails the build (``PlainError``) rather than reach a student as residue.
+An explorable figure's output (``bnlib/explore.py``) keeps its static figure and
+its description, not its interactive HTML. Code cells the page hides
+(``remove-cell``, ``remove-input``, ``hide-input``) are kept, since the rest
+needs them, but collapsed. The source stays MyST: this runs on the copy the
+site publishes. A construct this module does not know fails the build
+(``PlainError``) rather than reach a student as residue.
 """
 
 import ast
@@ -265,6 +267,20 @@ def plain_markdown(text, ctx):
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
 
 
+EXPLORABLE_MARK = "bn_explorable"  # output metadata set by bnlib.explore.show_explorable
+
+
+def drop_explorable_html(cell):
+    """An explorable figure's output keeps only its static figure and description.
+
+    Its HTML embeds BokehJS and a script, which JupyterLab and Colab do not run
+    in a notebook they did not execute: the reader would see an empty box.
+    """
+    for output in cell.get("outputs", []):
+        if output.get("metadata", {}).get(EXPLORABLE_MARK):
+            output.get("data", {}).pop("text/html", None)
+
+
 def plain_notebook(nb, ctx):
     """Rewrite ``nb`` (in place) for reading outside the site; return it."""
     if nb.metadata.get(PLAIN_MARK):
@@ -274,6 +290,7 @@ def plain_notebook(nb, ctx):
         if cell.cell_type == "markdown":
             cell.source = plain_markdown(cell.source, ctx)
         elif cell.cell_type == "code":
+            drop_explorable_html(cell)
             tags = set(cell.metadata.get("tags", []))
             if tags & HIDDEN_TAGS:
                 jupyter = cell.metadata.setdefault("jupyter", {})

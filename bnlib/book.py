@@ -156,6 +156,23 @@ def colour_only_series(fig) -> list[str]:
     return problems
 
 
+def figure_png(fig) -> bytes:
+    """``fig`` rendered as PNG, then closed; refused if its series differ only in colour.
+
+    The one rendering of :func:`show_figure` and of the static version of an
+    explorable figure (:func:`bnlib.explore.show_explorable`).
+    """
+    import matplotlib.pyplot as plt
+
+    if problems := colour_only_series(fig):
+        plt.close(fig)
+        raise ValueError("series told apart by colour alone: " + "; ".join(problems))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def show_figure(fig, alt: str, caption: str | None = None) -> None:
     """Display ``fig`` with its description ``alt`` (and ``caption``), then close it.
 
@@ -166,16 +183,9 @@ def show_figure(fig, alt: str, caption: str | None = None) -> None:
     whose description is not a sentence (:func:`description_problems`) is
     refused with a ``ValueError`` that says why.
     """
-    import matplotlib.pyplot as plt
     from IPython.display import display
 
-    if problems := colour_only_series(fig):
-        plt.close(fig)
-        raise ValueError("series told apart by colour alone: " + "; ".join(problems))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(fig)
-    png = buffer.getvalue()
+    png = figure_png(fig)
     display(
         {
             "text/html": figure_html(png, alt, caption),

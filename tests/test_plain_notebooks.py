@@ -202,3 +202,15 @@ def test_the_install_cell_is_introduced_and_folded():
     intro, install = nb.cells[:2]
     assert intro.cell_type == "markdown" and intro.source == student_package.INSTALL_INTRO
     assert install.metadata["jupyter"]["source_hidden"]
+
+
+def test_explorable_output_keeps_only_its_static_figure():
+    cell = nbformat.v4.new_code_cell("show_explorable(...)")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", data={"text/html": "<script>Bokeh</script>", "image/png": "iVBO",
+                              "text/plain": "A figure of a cube."},
+        metadata={pn.EXPLORABLE_MARK: True}),
+        nbformat.v4.new_output("display_data", data={"text/html": "<b>kept</b>"})]
+    pn.drop_explorable_html(cell)
+    assert set(cell.outputs[0]["data"]) == {"image/png", "text/plain"}
+    assert cell.outputs[1]["data"]["text/html"] == "<b>kept</b>"
