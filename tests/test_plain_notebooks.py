@@ -100,6 +100,7 @@ def test_roles_become_links_and_text(tmp_path):
 def test_literalinclude_links_to_the_code_it_names(tmp_path):
     ctx = context(tmp_path)
     ctx.source = lambda path: (f"pkg/{path.name}", f"https://repo/blob/main/pkg/{path.name}")
+    (tmp_path / "__init__.py").write_text("")  # a package: the inspect line can import it
     text = pn.plain_markdown("```{literalinclude} lib.py\n:pyobject: C.g\n```", ctx)
     assert text == ("*The site shows the code of `pkg.lib.C.g` here: read it in "
                     "[pkg/lib.py](https://repo/blob/main/pkg/lib.py), or run `import inspect, "
@@ -107,6 +108,10 @@ def test_literalinclude_links_to_the_code_it_names(tmp_path):
     assert "return 1" not in text  # never the code itself (a graded answer may share it)
     with pytest.raises(pn.PlainError, match="has no nope"):
         pn.plain_markdown("```{literalinclude} lib.py\n:pyobject: nope\n```", ctx)
+    (tmp_path / "__init__.py").unlink()  # a folder of shown files (chapters/code/): no import
+    text = pn.plain_markdown("```{literalinclude} lib.py\n:pyobject: C.g\n```", ctx)
+    assert text == ("*The site shows the code of `C.g` of `pkg/lib.py` here: read it in "
+                    "[pkg/lib.py](https://repo/blob/main/pkg/lib.py).*")
 
 
 def test_list_tables_become_markdown_tables(tmp_path):
