@@ -99,3 +99,26 @@ def test_chapter_links_in_the_notebooks_point_at_the_published_site():
         assert url.startswith(base), url
         page = url[len(base):].removesuffix(".html")
         assert (ROOT / f"{page}.md").is_file(), f"{url} names no chapter"
+
+
+def test_no_answer_key_reaches_a_release():
+    """A multiple-choice part's right letter and its explanations are grader material
+    (bngrade.worker.keys): the release carries the question and its options only."""
+    import json
+    import re
+
+    from bngrade.worker.keys import CHOICES
+    from bnlib.checks.kinds import ChoicePart
+
+    choice_parts = [p for p in REGISTRY.values() if isinstance(p, ChoicePart)]
+    assert {p.grade_id for p in choice_parts} == set(CHOICES)
+    assert any(p.assignment == "ps6-in-practice" for p in choice_parts)  # the ch. 6-7 quiz
+    for part in choice_parts:
+        right, explain = CHOICES[part.grade_id]
+        solution = "".join(source(c) for c in notebook("solutions", part.assignment)["cells"])
+        assert re.search(rf'{part.names[0]} = "{right}"', solution)  # the source has it
+        release = notebook("exercises", part.assignment)
+        text = json.dumps(release)
+        assert part.question in "".join(source(c) for c in release["cells"])
+        assert not re.search(rf"{part.names[0]}\s*=\s*[\"'][a-d]", text), part.grade_id
+        assert not [why for why in explain.values() if why in text], part.grade_id
