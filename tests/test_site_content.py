@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from builtsite import ROOT, built_site
+from exercise_tools import model_answers
 
 # nbgrader's markers in solution and test cells, and its cell metadata (as JSON,
 # raw or HTML-escaped, in a page or in a downloadable .ipynb).
@@ -270,6 +271,7 @@ def graded_secrets():
     dy = ", ".join(f"{v:g}" for v in ps5.P1_DY)
     secrets += [("P1 input", f"[{x}]"), ("P1 upstream gradient", f"[{dy}]"),
                 ("P2", "conv_inference_ops"), ("P3", "steps_to_cover")]
+    secrets += [(f"{gid} model answer", sentence) for gid, sentence in model_answers()]
     # A short option ("exactly zero") says nothing without its question.
     return [(label, normalised(text)) for label, text in secrets if len(text) >= 25]
 
