@@ -207,3 +207,16 @@ def test_the_install_cell_is_introduced_and_folded():
     intro, install = nb.cells[:2]
     assert intro.cell_type == "markdown" and intro.source == student_package.INSTALL_INTRO
     assert install.metadata["jupyter"]["source_hidden"]
+
+
+@pytest.mark.site
+def test_the_framework_bridge_is_a_link_in_the_downloaded_chapter():
+    """Chapter 7 shows chapters/code/bridge_*.py on the site; its download links to them
+    (no import line: the folder is no package) and holds none of their code."""
+    nb = downloaded("07-in-the-wild")
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for name in ("bridge_torch", "bridge_keras"):
+        assert f"[chapters/code/{name}.py](" in text
+        code = (ROOT / "chapters" / "code" / f"{name}.py").read_text().splitlines()
+        assert [line for line in code if len(line.strip()) >= 25 and line.strip() in text] == []
+    assert "import inspect, chapters" not in text
