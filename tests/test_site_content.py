@@ -284,6 +284,20 @@ def test_the_secret_finder_reads_page_text_through_markup():
     assert "steps_to_cover" not in text
 
 
+def test_the_secrets_hold_the_ps6_quiz_and_its_model_answers():
+    """A page quoting the quiz's right option, its feedback or a model answer is caught."""
+    from bngrade.worker.keys import CHOICES
+    from bnlib.checks.ps6_questions import QUESTIONS
+
+    secrets = graded_secrets()
+    grade_id, _, choices = QUESTIONS[0]
+    right, explain = CHOICES[grade_id]
+    for planted in (choices[right], next(iter(explain.values())),
+                    next(s for g, s in model_answers() if g == "ps6_read_adabn")):
+        html = f"<p>{planted.replace(' ', chr(10), 3)}</p>"
+        assert [label for label, secret in secrets if secret in page_text(html)], planted
+
+
 def test_no_graded_question_answer_or_feedback_appears_on_the_site():
     pages = [p for p in built_site().rglob("*.html")
              if "_static" not in p.parts and "_sources" not in p.parts]
