@@ -177,6 +177,9 @@ def _literalinclude(ctx, arg, opts):
     where = ctx.source(path)
     module = ".".join(Path(where[0]).with_suffix("").parts)
     what = f"`{module}.{obj}`" if obj else f"`{where[0]}`"
+    if not (path.parent / "__init__.py").is_file():  # not importable (chapters/code/)
+        what = f"`{obj}` of `{where[0]}`" if obj else f"`{where[0]}`"
+        return f"*The site shows the code of {what} here: read it in [{where[0]}]({where[1]}).*"
     return (f"*The site shows the code of {what} here: read it in [{where[0]}]({where[1]}), "
             f"or run `import inspect, {module}; print(inspect.getsource({module}"
             f"{'.' + obj if obj else ''}))`.*")

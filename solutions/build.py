@@ -11,10 +11,14 @@ A spec, ``solutions/spec/<id>.md``, is a list of cells, each opened by a line
     +++ code                   an ordinary code cell (ungraded)
     +++ solution               an answer cell: ### BEGIN/END SOLUTION inside
     +++ test GRADE_ID SEED     an autograder test cell, written here
+    +++ manual GRADE_ID POINTS a markdown answer graded by hand (nbgrader's "manually
+                               graded answer"); its body is the model answer, which only
+                               the source keeps (the release says YOUR ANSWER HERE)
 
-In markdown, ``{{points:GRADE_ID}}`` becomes that part's points,
-``{{points}}`` the assignment's total, ``{{choices:GRADE_ID}}`` a
-multiple-choice question with its options, as its checker words them, and
+In markdown, ``{{points:GRADE_ID}}`` becomes that part's points (a checker's or a
+manual cell's), ``{{points}}`` the assignment's total (manual cells included),
+``{{choices:GRADE_ID}}`` a multiple-choice question with its options, as its
+checker words them, and
 ``{{formula:STEP}}`` the displayed formula of that step of the backward
 derivation, typeset from ``bnlib.symbolic.general_steps`` (so a sign typo
 cannot reach a notebook: the same expressions are checked against SymPy).
@@ -77,16 +81,23 @@ def nbgrader_meta(grade_id, *, solution=False, grade=False, locked=False, points
     return meta
 
 
-def fill_points(text, assignment):
-    """Replace ``{{points:GRADE_ID}}`` and ``{{points}}`` (the total) with the checkers' points."""
+def fill_points(text, assignment, manual=None):
+    """Replace ``{{points:GRADE_ID}}`` and ``{{points}}`` (the total) with the checkers' points
+    and those of the manual cells ``manual`` (``{grade_id: points}``)."""
+    manual = manual or {}
+
     def fmt(p):
         return f"{p:g}"
 
-    total = sum(p.points for p in REGISTRY.values() if p.assignment == assignment)
+    def points(grade_id):
+        return manual[grade_id] if grade_id in manual else REGISTRY[grade_id].points
+
+    total = sum(p.points for p in REGISTRY.values() if p.assignment == assignment) \
+        + sum(manual.values())
     text = re.sub(r"\{\{points:(\w+)\}\} points",  # "1 point", "2 points"
-                  lambda m: f"{fmt(REGISTRY[m.group(1)].points)} point"
-                  + ("" if REGISTRY[m.group(1)].points == 1 else "s"), text)
-    text = re.sub(r"\{\{points:(\w+)\}\}", lambda m: fmt(REGISTRY[m.group(1)].points), text)
+                  lambda m: f"{fmt(points(m.group(1)))} point"
+                  + ("" if points(m.group(1)) == 1 else "s"), text)
+    text = re.sub(r"\{\{points:(\w+)\}\}", lambda m: fmt(points(m.group(1))), text)
     text = re.sub(r"\{\{choices:(\w+)\}\}", lambda m: render_choices(REGISTRY[m.group(1)]), text)
     text = re.sub(r"\{\{formula:(\w+)\}\}", lambda m: render_formula(m.group(1)), text)
     return text.replace("{{points}}", fmt(total))
@@ -129,12 +140,25 @@ def parse(text):
     return cells
 
 
-def make_cell(words, body, number, assignment):
+def manual_points(cells):
+    """``{grade_id: points}`` of a spec's manual cells."""
+    return {words[1]: float(words[2]) for words, _ in cells if words[0] == "manual"}
+
+
+def make_cell(words, body, number, assignment, manual=None):
     """One notebook cell from its header words and body."""
     kind, opts = words[0], [w for w in words[1:] if not w.startswith("id=")]
     names = [w[3:] for w in words[1:] if w.startswith("id=")]
     cell_id = names[0] if names else f"{assignment.split('-')[0]}-{kind}-{number}"
-    if kind == "test":
+    if kind == "manual":
+        grade_id, points = opts
+        if grade_id in REGISTRY:
+            raise ValueError(f"{grade_id} is a checker's part; a manual cell needs its own id")
+        cell = nbformat.v4.new_markdown_cell(body)
+        cell.metadata["nbgrader"] = nbgrader_meta(grade_id, solution=True, grade=True,
+                                                  points=float(points))
+        cell_id = grade_id
+    elif kind == "test":
         grade_id, seed = opts
         part = REGISTRY[grade_id]
         if part.assignment != assignment:
@@ -145,7 +169,7 @@ def make_cell(words, body, number, assignment):
         cell_id = grade_id
     elif kind in ("markdown", "code", "solution"):
         new = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
-        cell = new(fill_points(body, assignment) if kind == "markdown" else body)
+        cell = new(fill_points(body, assignment, manual) if kind == "markdown" else body)
         if kind == "solution":
             cell.metadata["nbgrader"] = nbgrader_meta(cell_id, solution=True)
         elif "locked" in opts:
@@ -189,7 +213,8 @@ def build(spec_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata.update(kernelspec=KERNEL, language_info=LANGUAGE)
     cells = parse(spec_path.read_text())
-    nb.cells = install_cells() + [make_cell(words, body, i, assignment)
+    manual = manual_points(cells)
+    nb.cells = install_cells() + [make_cell(words, body, i, assignment, manual)
                                   for i, (words, body) in enumerate(cells, 1)] \
         + [closing_cell(assignment)]
     ids = [c["id"] for c in nb.cells]

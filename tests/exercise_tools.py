@@ -4,6 +4,7 @@ import copy
 import json
 import linecache
 import pathlib
+import re
 import warnings
 
 from bnlib.checks import REGISTRY
@@ -28,9 +29,12 @@ def source(cell):
 
 
 def answer_code(nb):
-    """The code an autograder runs before the tests: nbgrader code cells that are not tests."""
+    """The code an autograder runs before the tests: nbgrader code cells that are not tests
+    (nor the experiments of a part graded by hand, ``experiment-*``, which no checker reads:
+    ps6 trains a network there)."""
     return [source(c) for c in nb["cells"]
-            if c["cell_type"] == "code" and meta(c) and not meta(c).get("grade")]
+            if c["cell_type"] == "code" and meta(c) and not meta(c).get("grade")
+            and not str(meta(c).get("grade_id", "")).startswith("experiment-")]
 
 
 def inject(nb, edits):
@@ -118,3 +122,24 @@ def _verdicts(nb, group):
             return None
         messages[injection] = verdict.message
     return messages
+
+
+def model_answers():
+    """``(grade_id, sentence)`` of the model answers of the manually graded cells, which
+    only the source notebooks hold (the release says YOUR ANSWER HERE)."""
+    out = []
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            m = cell.get("metadata", {}).get("nbgrader", {})
+            if m.get("grade") and m.get("solution") and cell["cell_type"] == "markdown":
+                text = "".join(cell["source"]).replace("*Model answer (for the instructor).*", "")
+                out += [(m["grade_id"], s.strip()) for s in re.split(r"(?<=[.;:])\s", text)
+                        if len(s.strip()) >= 25]
+    return out
+
+
+def manual_points(assignment):
+    """``{grade_id: points}`` of the cells of ``assignment`` an instructor grades by hand."""
+    cells = notebook("solutions", assignment)["cells"]
+    return {meta(c)["grade_id"]: meta(c)["points"] for c in cells
+            if meta(c).get("grade") and meta(c).get("solution")}

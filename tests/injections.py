@@ -474,6 +474,10 @@ NEW = _many(FORWARD, "ps1_train_forward", [
                         '                           + block["beta"].reshape(1, -1, 1, 1), 0.0)',
                         "h = np.maximum(z_hat, 0.0)")),
 ])
+QUIZ = {"spatial_count": "b", "warmup": "c", "padding": "d", "sync": "a"}  # ps6's quiz
+PS6 += [Injection(PRACTICE, f"ps6_q_{q}", f"option_{wrong}",
+                  ((f'answer_{q} = "{right}"', f'answer_{q} = "{wrong}"'),))
+        for q, right in QUIZ.items() for wrong in "abcd" if wrong != right]
 
 ALL = PS1 + PS2 + PS3 + PS4 + PS5 + PS6 + NEW
 

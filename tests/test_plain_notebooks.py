@@ -100,6 +100,7 @@ def test_roles_become_links_and_text(tmp_path):
 def test_literalinclude_links_to_the_code_it_names(tmp_path):
     ctx = context(tmp_path)
     ctx.source = lambda path: (f"pkg/{path.name}", f"https://repo/blob/main/pkg/{path.name}")
+    (tmp_path / "__init__.py").write_text("")  # a package: the inspect line can import it
     text = pn.plain_markdown("```{literalinclude} lib.py\n:pyobject: C.g\n```", ctx)
     assert text == ("*The site shows the code of `pkg.lib.C.g` here: read it in "
                     "[pkg/lib.py](https://repo/blob/main/pkg/lib.py), or run `import inspect, "
@@ -107,6 +108,10 @@ def test_literalinclude_links_to_the_code_it_names(tmp_path):
     assert "return 1" not in text  # never the code itself (a graded answer may share it)
     with pytest.raises(pn.PlainError, match="has no nope"):
         pn.plain_markdown("```{literalinclude} lib.py\n:pyobject: nope\n```", ctx)
+    (tmp_path / "__init__.py").unlink()  # a folder of shown files (chapters/code/): no import
+    text = pn.plain_markdown("```{literalinclude} lib.py\n:pyobject: C.g\n```", ctx)
+    assert text == ("*The site shows the code of `C.g` of `pkg/lib.py` here: read it in "
+                    "[pkg/lib.py](https://repo/blob/main/pkg/lib.py).*")
 
 
 def test_list_tables_become_markdown_tables(tmp_path):
@@ -214,3 +219,16 @@ def test_explorable_output_keeps_only_its_static_figure():
     pn.drop_explorable_html(cell)
     assert set(cell.outputs[0]["data"]) == {"image/png", "text/plain"}
     assert cell.outputs[1]["data"]["text/html"] == "<b>kept</b>"
+
+
+@pytest.mark.site
+def test_the_framework_bridge_is_a_link_in_the_downloaded_chapter():
+    """Chapter 7 shows chapters/code/bridge_*.py on the site; its download links to them
+    (no import line: the folder is no package) and holds none of their code."""
+    nb = downloaded("07-in-the-wild")
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for name in ("bridge_torch", "bridge_keras"):
+        assert f"[chapters/code/{name}.py](" in text
+        code = (ROOT / "chapters" / "code" / f"{name}.py").read_text().splitlines()
+        assert [line for line in code if len(line.strip()) >= 25 and line.strip() in text] == []
+    assert "import inspect, chapters" not in text

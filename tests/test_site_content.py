@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from builtsite import ROOT, built_site
+from exercise_tools import model_answers
 
 # nbgrader's markers in solution and test cells, and its cell metadata (as JSON,
 # raw or HTML-escaped, in a page or in a downloadable .ipynb).
@@ -213,8 +214,8 @@ def test_the_published_notebooks_hold_no_solution_or_hidden_test():
 
 
 # ---------------------------------------------------------------------------
-# Graded questions are not given away: ps5's questions, answers and the
-# feedback that explains them appear nowhere on the site's pages, and they
+# Graded questions are not given away: ps5's and ps6's quiz questions, answers
+# and the feedback that explains them appear nowhere on the site's pages, and they
 # differ from every question the book answers (self-checks, practice problems).
 # ---------------------------------------------------------------------------
 
@@ -248,14 +249,20 @@ def page_text(html):
     return normalised(" ".join(parser.parts))
 
 
+def graded_questions():
+    """Every graded multiple-choice question: ps5's and the quiz that closes ps6."""
+    from bnlib.checks import ps5_questions, ps6_questions
+
+    return ps5_questions.QUESTIONS + ps6_questions.QUESTIONS
+
+
 def graded_secrets():
-    """(label, text) pairs that must not be published: ps5's graded material."""
+    """(label, text) pairs that must not be published: ps5's and ps6's graded material."""
     from bngrade.worker.keys import CHOICES
     from bnlib.checks import ps5
-    from bnlib.checks.ps5_questions import QUESTIONS
 
     secrets = []
-    for grade_id, question, choices in QUESTIONS:
+    for grade_id, question, choices in graded_questions():
         right, explain = CHOICES[grade_id]
         secrets.append((f"{grade_id} question", question))
         secrets.append((f"{grade_id} answer", choices[right]))
@@ -264,6 +271,7 @@ def graded_secrets():
     dy = ", ".join(f"{v:g}" for v in ps5.P1_DY)
     secrets += [("P1 input", f"[{x}]"), ("P1 upstream gradient", f"[{dy}]"),
                 ("P2", "conv_inference_ops"), ("P3", "steps_to_cover")]
+    secrets += [(f"{gid} model answer", sentence) for gid, sentence in model_answers()]
     # A short option ("exactly zero") says nothing without its question.
     return [(label, normalised(text)) for label, text in secrets if len(text) >= 25]
 
@@ -276,12 +284,26 @@ def test_the_secret_finder_reads_page_text_through_markup():
     assert "steps_to_cover" not in text
 
 
+def test_the_secrets_hold_the_ps6_quiz_and_its_model_answers():
+    """A page quoting the quiz's right option, its feedback or a model answer is caught."""
+    from bngrade.worker.keys import CHOICES
+    from bnlib.checks.ps6_questions import QUESTIONS
+
+    secrets = graded_secrets()
+    grade_id, _, choices = QUESTIONS[0]
+    right, explain = CHOICES[grade_id]
+    for planted in (choices[right], next(iter(explain.values())),
+                    next(s for g, s in model_answers() if g == "ps6_read_adabn")):
+        html = f"<p>{planted.replace(' ', chr(10), 3)}</p>"
+        assert [label for label, secret in secrets if secret in page_text(html)], planted
+
+
 def test_no_graded_question_answer_or_feedback_appears_on_the_site():
     pages = [p for p in built_site().rglob("*.html")
              if "_static" not in p.parts and "_sources" not in p.parts]
     assert len(pages) > 5, "the built site looks empty"
     secrets = graded_secrets()
-    assert len(secrets) > 20
+    assert len(secrets) > 40 and any(label.startswith("ps6_q_") for label, _ in secrets)
     found = {}
     for page in pages:
         text = page_text(page.read_text(errors="replace"))
@@ -294,6 +316,13 @@ def test_no_graded_question_answer_or_feedback_appears_on_the_site():
             if hits := [label for label, secret in secrets
                         if "feedback" in label and secret in text]:
                 found[str(path.relative_to(built_site()))] = hits
+    # The notebooks Colab and Binder open: a chapter holds no graded question at all.
+    tree = built_site().parent / "notebooks"
+    for nb in sorted(tree.rglob("*.ipynb")):
+        if not is_release_copy(nb):
+            text = normalised(nb.read_text(errors="replace"))
+            if hits := [label for label, secret in secrets if secret in text]:
+                found[str(nb.relative_to(tree))] = hits
     assert found == {}
 
 
@@ -308,16 +337,16 @@ def book_questions():
 
 
 def test_graded_questions_differ_from_what_the_book_answers():
-    """Each ps5 question and right answer is far from every question the book solves."""
+    """Each graded question (ps5, ps6's quiz) and right answer is far from every question
+    the book solves."""
     from difflib import SequenceMatcher
 
     from bngrade.worker.keys import CHOICES
-    from bnlib.checks.ps5_questions import QUESTIONS
 
     book = book_questions()
     assert len(book) >= 10, "the chapters' exercises were not read"
     close = []
-    for grade_id, question, choices in QUESTIONS:
+    for grade_id, question, choices in graded_questions():
         right = choices[CHOICES[grade_id][0]]
         for text in (question, right):
             text = normalised(text)

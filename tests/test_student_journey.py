@@ -146,7 +146,8 @@ def text_of(cell):
 
 
 def graded_cells(nb):
-    return [c for c in nb["cells"] if meta(c).get("grade")]
+    """The test cells (not the answers graded by hand, which have no output)."""
+    return [c for c in nb["cells"] if meta(c).get("grade") and not meta(c).get("solution")]
 
 
 def stamp(cell):

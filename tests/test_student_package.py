@@ -38,6 +38,21 @@ def test_the_wheel_holds_bnlib_and_nothing_else(wheel):
     assert "bnlib/checks/core.py" in shipped and "bnlib/course.mplstyle" in shipped
 
 
+def test_the_wheel_holds_no_answer_key(wheel):
+    """The quizzes' right letters and explanations, and ps5's worked values, are the
+    grader's (bngrade.worker.keys): no file of the wheel holds them."""
+    from bngrade.worker.keys import CHOICES
+
+    with zipfile.ZipFile(wheel) as zf:
+        text = "".join(zf.read(n).decode("utf-8", "replace") for n in zf.namelist())
+    explanations = [why for _, explain in CHOICES.values() for why in explain.values()]
+    assert len(explanations) >= 3 * len(CHOICES) and any(g.startswith("ps6_q_") for g in CHOICES)
+    assert [why for why in explanations if why in text] == []
+    assert "CHOICES" not in text and "def install(" not in text
+    for grade_id, (right, _) in CHOICES.items():  # no (grade id, right letter) pair either
+        assert f'"{grade_id}": ("{right}"' not in text
+
+
 def test_the_wheel_has_its_own_name_version_and_dependencies(wheel):
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     meta = zipfile.ZipFile(wheel).read(

@@ -60,6 +60,39 @@ CHOICES = {
         "d": ("the running mean is not used in training mode; the batch mean removes b "
               "exactly, so dL/db = 0."),
     }),
+    "ps6_q_spatial_count": ("b", {
+        "a": ("that is batch norm of a fully connected layer applied per location: spatial "
+              "batch norm shares one mean, one variance, one gamma and one beta per channel "
+              "over the batch and every position, m = N * H * W."),
+        "c": ("that is layer norm (statistics per example over C, H and W); batch norm's "
+              "statistics are per channel over N, H and W."),
+        "d": ("that is instance norm (statistics per example and channel over H and W); batch "
+              "norm also averages over the batch, and gamma is one per channel."),
+    }),
+    "ps6_q_warmup": ("c", {
+        "a": ("with momentum 0.999 the window is about 1 / (1 - 0.999) = 1,000 steps: after "
+              "100 the average still keeps 0.999**100, about 90 %, of its starting value 0."),
+        "b": ("each step moves the average by 0.1 % of the remaining gap, and it does so at "
+              "every one of the 100 steps: 5 * (1 - 0.999**100)."),
+        "d": ("the fraction covered depends on the momentum: 1 - alpha**n, here 1 - 0.999**100, "
+              "under 10 %; 90 % would take about 2,300 steps."),
+    }),
+    "ps6_q_padding": ("d", {
+        "a": ("the zeros add nothing to the sum but they add to the count: the sum is divided "
+              "by 2 * 10 = 20 values, not by the 12 real tokens."),
+        "b": ("batch norm's statistics run over every sequence of the batch and every time "
+              "step, padding included: all 20 values."),
+        "c": ("dividing the same sum by more values (20 instead of 12) makes the mean smaller "
+              "in size: times 12 / 20."),
+    }),
+    "ps6_q_sync": ("a", {
+        "b": ("without synchronisation each process normalises with its own examples only; "
+              "gathering them is exactly what SyncBatchNorm adds."),
+        "c": ("SyncBatchNorm exchanges the batch statistics themselves (sums and counts) in "
+              "every training step, so every GPU normalises with those of all 32 images."),
+        "d": ("it is the other way round: plain batch norm sees one GPU's 4 images, "
+              "SyncBatchNorm all 32."),
+    }),
 }
 
 

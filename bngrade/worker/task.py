@@ -228,6 +228,10 @@ def _questions(sp, verdicts, theirs, flags, name):
     out = []
     for q in sp.questions:
         v = verdicts.get(q.grade_id)
+        if q.kind == "manual":  # an instructor's grade, given in nbgrader's formgrader
+            out.append(Question(q.grade_id, q.points, None, "graded by hand: an instructor "
+                                "reads this answer and gives its points", None, False))
+            continue
         if v is None:  # no shared checker: nbgrader's score from the student's kernel
             out.append(Question(q.grade_id, q.points, theirs.get(q.grade_id),
                                 "scored by running the test cell in the sandbox, as nbgrader "

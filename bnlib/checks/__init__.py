@@ -16,6 +16,7 @@ from . import (  # noqa: F401 (registers the parts)
     ps5,
     ps6,
     ps6_adabn,
+    ps6_quiz,
 )
 from .core import REGISTRY, Mistake, MistakeFound, Outcome, Part, check, parts_for, register
 from .progress import progress

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .compare import locate, same
-from .core import Outcome, Part
+from .core import Outcome, Part, register
 from .plain import to_plain
 
 
@@ -153,6 +153,17 @@ class ChoicePart(ValuePart):
 
 def _choice_cases(rng, hidden):
     return [("format",), ("answer",)] if hidden else [("format",)]
+
+
+def register_choices(assignment, questions, points=1):
+    """Register one :class:`ChoicePart` per ``(grade_id, question, choices)``; grade id
+    ``<ps>_q_<name>`` is answered in the variable ``answer_<name>``. Their keys are the
+    grader's (``bngrade.worker.keys``)."""
+    for grade_id, question, choices in questions:
+        name = f"answer_{grade_id.split('_q_', 1)[1]}"
+        register(ChoicePart(grade_id=grade_id, assignment=assignment, target=name,
+                            description=question, points=points, names=(name,),
+                            question=question, choices=dict(choices)))
 
 
 @dataclass

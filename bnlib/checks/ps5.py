@@ -15,22 +15,12 @@ import numpy as np
 
 from .. import averaging_window, inference_ops
 from .core import Mistake, Outcome, Part, register
-from .kinds import ChoicePart, ValuePart
+from .kinds import ValuePart, register_choices
 from .ps5_questions import QUESTIONS
 
 ASSIGNMENT = "ps5-concepts"
 
-for grade_id, question, choices in QUESTIONS:
-    register(ChoicePart(
-        grade_id=grade_id,
-        assignment=ASSIGNMENT,
-        target=f"answer_{grade_id.removeprefix('ps5_q_')}",
-        description=question,
-        points=1,
-        names=(f"answer_{grade_id.removeprefix('ps5_q_')}",),
-        question=question,
-        choices=dict(choices),
-    ))
+register_choices(ASSIGNMENT, QUESTIONS)
 
 
 # P1: a backward pass by hand, on a batch of four (not the book's worked example C).
