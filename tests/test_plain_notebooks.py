@@ -223,7 +223,8 @@ def test_downloaded_solutions_are_folded(chapter):
     nb = downloaded(chapter)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     source = (ROOT / "chapters" / f"{chapter}.md").read_text()
-    folded = source.count("{solution}") + len(re.findall(r"^:class:.*\bdropdown\b", source, re.M))
+    folded = source.count("{solution}") + len(re.findall(
+        r"\{admonition\}[^\n]*\n:class:[^\n]*\bdropdown\b", source))
     assert text.count("<details>") == folded
     assert text.count("<details>") == text.count("</details>")
 
