@@ -9,7 +9,12 @@ Markdown that JupyterLab, Notebook 7 and Colab render as the site does:
 * ``{glue:text}`key:fmt``` and ``{glue:math}`` become the values the build
   computed (formatted as myst-nb formats them);
 * admonitions become quotes with a bold title; an exercise becomes a heading
-  with its text, its solution a folded ``<details>`` block (math included);
+  with its text, its solution a folded ``<details>`` block (math included), and
+  so does an admonition of class ``dropdown`` (a prompt's model answer);
+* a prompt (an admonition of class ``predict`` or ``interpret``,
+  docs/writing-chapters.md) becomes its quote followed by an empty markdown
+  cell the learner fills ("Your prediction:", "Your answer:"), tagged
+  ``learner-answer``;
 * ``{doc}``, ``{ref}``, ``{notebook}``, ``{cite:t}``/``{cite:p}`` and ``{wheel}``
   become plain links or text; ``literalinclude`` becomes a link to the code it
   shows (never the code: a graded answer may share lines with the library);
@@ -45,6 +50,14 @@ ADMONITIONS = {"admonition", "note", "tip", "hint", "important", "warning", "cau
                "attention", "danger", "error", "seealso"}
 HIDDEN_TAGS = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
 PLAIN_MARK = "bn_plain"  # notebook metadata: already rewritten
+
+# A prompt the learner answers in the notebook: admonition class -> the cell to fill.
+FILL = {"predict": "**Your prediction:** *(double-click this cell and write it before you "
+                   "run the next code cell)*",
+        "interpret": "**Your answer:** *(double-click this cell and write it before you "
+                     "open the model answer)*"}
+FILL_TAG = "learner-answer"
+FILL_MARK = re.compile(r"^\x00fill:(?P<kind>\w+)\x00$", re.M)  # where a fill cell goes
 
 
 class PlainError(ValueError):
@@ -220,8 +233,14 @@ def directive(ctx, name, arg, body):
     opts, rest = _options(body)
     inner = plain_markdown("\n".join(rest), ctx).strip()
     if name in ADMONITIONS:
-        title = arg.strip() or name.capitalize()
-        return _quote(f"**{roles(ctx, title)}**\n\n{inner}")
+        title = roles(ctx, arg.strip() or name.capitalize())
+        classes = opts.get("class", "").split()
+        if "dropdown" in classes:
+            return (f"<details>\n<summary>{title} (click to show)</summary>\n\n{inner}\n\n"
+                    "</details>")
+        fill = [c for c in classes if c in FILL]
+        quote = _quote(f"**{title}**\n\n{inner}")
+        return quote + "".join(f"\n\n\x00fill:{kind}\x00" for kind in fill)
     if name in ("exercise", "prf:exercise"):
         title = roles(ctx, arg.strip()) or "Exercise"
         if "label" in opts:
@@ -289,9 +308,11 @@ def plain_notebook(nb, ctx):
     if nb.metadata.get(PLAIN_MARK):
         return nb
     ctx.glue = {**glue_values(nb), **ctx.glue}
+    cells = []
     for cell in nb.cells:
+        cells.append(cell)
         if cell.cell_type == "markdown":
-            cell.source = plain_markdown(cell.source, ctx)
+            cells[-1:] = split_fills(cell, plain_markdown(cell.source, ctx))
         elif cell.cell_type == "code":
             drop_explorable_html(cell)
             tags = set(cell.metadata.get("tags", []))
@@ -300,8 +321,36 @@ def plain_notebook(nb, ctx):
                 jupyter["source_hidden"] = True
                 if tags & {"remove-cell", "hide-cell", "remove-output"}:
                     jupyter["outputs_hidden"] = True
+    nb.cells = cells
     nb.metadata[PLAIN_MARK] = True
     return nb
+
+
+def fill_cell(kind):
+    """The empty markdown cell a learner writes a prediction or an answer in."""
+    return nbformat.v4.new_markdown_cell(
+        FILL[kind], metadata={"tags": [FILL_TAG, kind], "editable": True, "deletable": False})
+
+
+def split_fills(cell, text):
+    """``cell`` with the plain ``text``, split where a prompt wants a cell to fill."""
+    if "\x00" in FILL_MARK.sub("", text):
+        raise PlainError("a predict or interpret prompt must not sit inside another block")
+    out, start = [], 0
+    for m in FILL_MARK.finditer(text):
+        part = text[start:m.start()].strip("\n")
+        if part:
+            out.append(nbformat.v4.new_markdown_cell(part))
+        out.append(fill_cell(m["kind"]))
+        start = m.end()
+    rest = text[start:].strip("\n")
+    if not out:
+        cell.source = rest
+        return [cell]
+    if rest:
+        out.append(nbformat.v4.new_markdown_cell(rest))
+    out[0].metadata = {**cell.metadata, **out[0].metadata}
+    return out
 
 
 # ---- the Sphinx side -------------------------------------------------------------------

@@ -152,6 +152,39 @@ def test_hidden_code_is_kept_but_folded(tmp_path):
     assert json.dumps(pn.plain_notebook(nb, ctx)) == before, "rewriting twice changes nothing"
 
 
+def test_a_predict_prompt_becomes_its_quote_and_a_cell_to_fill(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell(
+            "Some text.\n\n```{admonition} Predict\n:class: predict\n\nBigger or smaller?\n"
+            "```\n\nMore text."),
+        nbformat.v4.new_code_cell("run()"),
+        nbformat.v4.new_markdown_cell(
+            "```{admonition} What happened\n:class: dropdown predict-answer\n\n"
+            "Smaller, by {glue:text}`n`.\n```\n\n```{admonition} Read the plot\n"
+            ":class: interpret\n\nWhy?\n```")])
+    pn.plain_notebook(nb, context(tmp_path, n="5"))
+    kinds = [c.metadata.get("tags", [None, None])[1] if c.cell_type == "markdown" else "code"
+             for c in nb.cells]
+    assert kinds == [None, "predict", None, "code", None, "interpret"]
+    assert nb.cells[0].source == "Some text.\n\n> **Predict**\n>\n> Bigger or smaller?"
+    assert nb.cells[1].source.startswith("**Your prediction:**")
+    assert nb.cells[1].metadata["editable"] and pn.FILL_TAG in nb.cells[1].metadata["tags"]
+    assert nb.cells[2].source == "More text."
+    assert nb.cells[4].source.startswith("<details>\n<summary>What happened (click to show)"
+                                         "</summary>\n\nSmaller, by 5.\n\n</details>")
+    assert nb.cells[5].source.startswith("**Your answer:**")
+    assert len({c.id for c in nb.cells}) == len(nb.cells), "every cell has its own id"
+    before = json.dumps(nb)
+    assert json.dumps(pn.plain_notebook(nb, context(tmp_path))) == before
+
+
+def test_a_prompt_inside_another_block_fails_the_build(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "````{note}\n```{admonition} Predict\n:class: predict\n\nQ?\n```\n````")])
+    with pytest.raises(pn.PlainError, match="must not sit inside another block"):
+        pn.plain_notebook(nb, context(tmp_path))
+
+
 # ---- the built site ---------------------------------------------------------------------
 
 CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("0*.md"))
@@ -195,8 +228,24 @@ def test_downloaded_solutions_are_folded(chapter):
     nb = downloaded(chapter)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     source = (ROOT / "chapters" / f"{chapter}.md").read_text()
-    assert text.count("<details>") == source.count("{solution}")
+    folded = source.count("{solution}") + len(re.findall(
+        r"\{admonition\}[^\n]*\n:class:[^\n]*\bdropdown\b", source))
+    assert text.count("<details>") == folded
     assert text.count("<details>") == text.count("</details>")
+
+
+@pytest.mark.site
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_downloaded_chapters_have_a_cell_to_fill_after_each_prompt(chapter):
+    nb = downloaded(chapter)
+    source = (ROOT / "chapters" / f"{chapter}.md").read_text()
+    fills = [c for c in nb.cells if pn.FILL_TAG in c.metadata.get("tags", [])]
+    for kind in pn.FILL:
+        expected = len(re.findall(rf"^:class:.*\b{kind}\b(?!-)", source, re.M))
+        assert sum(kind in c.metadata["tags"] for c in fills) == expected, kind
+    assert len(fills) >= 3 and all(c.cell_type == "markdown" for c in fills)
+    assert all(c.metadata["editable"] and c.source == pn.FILL[c.metadata["tags"][1]]
+               for c in fills)
 
 
 @pytest.mark.site
