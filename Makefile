@@ -46,9 +46,11 @@ pdf: book
 	$(BIN)/jupyter-book build . --builder singlehtml -n -W --keep-going
 	$(BIN)/python _ext/course_pdf.py _build/singlehtml $(PDF)
 
-## Lint, build the book and its PDF (as `make book pdf`), then the whole test suite (slowest tests listed).
+## Lint, build the book and its PDF (as `make book pdf`), then the whole test suite (slowest
+## tests listed), on every core: each test module runs whole on one pytest worker.
+TEST_WORKERS ?= $(shell nproc)
 test: sysdeps lint book pdf
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=25
 
 ## The fast tier: lint and the unit tests (no book, engine, nbgrader or browser; < 30 s).
 ## Tests of the built site need `make book` first: they run in `make test`.
