@@ -32,6 +32,7 @@ added under each test cell (:class:`EngineVerdicts`), so ``nbgrader
 generate_feedback`` rebuilds the same page as ``bngrade``.
 """
 
+import functools
 import html
 import json
 import os
@@ -343,7 +344,7 @@ class FeedbackExporter(HTMLExporter):
         langinfo = nb.metadata.get("language_info", {})
         lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
         self.register_filter("highlight_code", self.filters.get(
-            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+            "highlight_code", _highlighter(lexer)))
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
@@ -352,6 +353,21 @@ class FeedbackExporter(HTMLExporter):
         # Bootstrap's icon font is a file the page does not have (and its CSP would refuse)
         output = _FONT_FACE.sub("", output).replace("</head>", _WRAP_OUTPUT + "</head>", 1)
         return html_document(output), resources
+
+
+@functools.lru_cache(maxsize=8)
+def _highlighter(lexer):
+    """Code coloured as nbconvert colours it, kept per process: most cells (the tests, the
+    given code) are the same in every student's notebook, and colouring is a third of a
+    page's cost."""
+    colour = Highlight2HTML(pygments_lexer=lexer)
+
+    @functools.lru_cache(maxsize=4096)
+    def highlight(source, language, magics):  # (all the colouring reads of a cell)
+        return colour(source, language, {"magics_language": magics} if magics else None)
+
+    return lambda source, language=None, metadata=None: highlight(
+        source, language, (metadata or {}).get("magics_language"))
 
 
 _HEADING = re.compile(r"^#{2,6}\s+(.*?)\s*(?:\(\d+(?:\.\d+)? points?\))?\s*$", re.M)
