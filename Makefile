@@ -37,7 +37,7 @@ $(STAMP): requirements.lock pyproject.toml bnlib/__init__.py
 book: $(STAMP)
 	@cold=$$(test -d _build/.jupyter_cache && echo false || echo true); start=$$(date +%s); \
 	$(BIN)/jupyter-book build . --builder html -n -W --keep-going; status=$$?; \
-	echo "{\"seconds\": $$(( $$(date +%s) - start )), \"cold\": $$cold, \"cores\": $$(nproc)}" \
+	echo "{\"seconds\": $$(( $$(date +%s) - start )), \"cold\": $$cold, \"cores\": $$(env -u OMP_NUM_THREADS nproc)}" \
 	  > _build/book-time.json; exit $$status
 
 ## The whole course as one PDF in _build/html (needs Chromium: `make sysdeps`): the
@@ -48,7 +48,7 @@ pdf: book
 
 ## Lint, build the book and its PDF (as `make book pdf`), then the whole test suite (slowest
 ## tests listed), on every core: each test module runs whole on one pytest worker.
-TEST_WORKERS ?= $(shell nproc)
+TEST_WORKERS ?= $(shell env -u OMP_NUM_THREADS nproc)
 test: sysdeps lint book pdf
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=25
 
