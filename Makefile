@@ -56,7 +56,7 @@ test: sysdeps lint book pdf
 ## Tests of the built site need `make book` first: they run in `make test`.
 check: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow and not site" -q -p no:cacheprovider \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not site" -q -p no:cacheprovider \
 	  --ignore=tests/test_browser.py --ignore=tests/test_site_content.py \
 	  --ignore=tests/test_accessibility.py --ignore=tests/test_site_phone.py
 
