@@ -134,7 +134,8 @@ def test_a_dead_worker_is_replaced_and_its_submissions_regraded(tmp_path):
     deadline, victim = time.monotonic() + 300, None
     while victim is None and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
-        for server in children(proc.pid):  # the fork server; its children are the workers
+        # the fork server (not the driver's own isolation probes); its children are the workers
+        for server in (c for c in children(proc.pid) if "forkserver" in cmdline(c)):
             busy = [w for w in children(server)
                     if any("inside" in cmdline(c) for c in descendants(w))]
             victim = busy[0] if busy else None
