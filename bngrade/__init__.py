@@ -9,3 +9,12 @@ code produced in a limited, throw-away process (:mod:`bngrade.sandbox`).
 """
 
 __version__ = "0.2.0"
+
+import sys
+
+# jsonschema, which nbformat imports, loads its optional IRI format checker when the
+# rfc3987-syntax package is installed (jupyter-events pulls it in); building that
+# checker's grammars costs about 1.5 s in every process (the driver, each fork server),
+# and nothing here validates that format. None in sys.modules makes the import fail
+# fast, as jsonschema expects of an absent optional package.
+sys.modules.setdefault("rfc3987_syntax", None)

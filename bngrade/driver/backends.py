@@ -12,6 +12,7 @@ import os
 import select
 import signal
 import sys
+import tempfile
 import threading
 import time
 
@@ -61,6 +62,36 @@ def _warm(kernel_settings, driver=None):
     sys.path[:] = [p for p in sys.path if p and os.path.isabs(p) and p != os.getcwd()]
 
 
+def _fork_context():
+    """The fork server's context: it imports the grading code once (``bngrade.worker.task``);
+    each worker is a fork of it, so starting N workers does not cost N imports (nothing of
+    the driver is inherited)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["bngrade.worker.task"])
+    context.set_executable(sys.executable)
+    return context
+
+
+def start_fork_server():
+    """Start the fork server now, from a private empty folder and with the ``sys.path``
+    workers get (never the working directory), so that its imports overlap the driver's
+    own start; :class:`LocalBackend` uses it (it starts one itself when none runs)."""
+    from multiprocessing import forkserver
+
+    _fork_context()
+    before, path = os.getcwd(), list(sys.path)
+    folder = tempfile.mkdtemp(prefix="bngrade-fork-")
+    try:
+        os.chmod(folder, 0o700)
+        sys.path[:] = [p for p in path if p and os.path.isabs(p) and p != before]
+        os.chdir(folder)
+        forkserver.ensure_running()
+    finally:
+        os.chdir(before)
+        sys.path[:] = path
+        os.rmdir(folder)
+
+
 class LocalBackend:
     """``workers`` processes on this machine, forked from a clean pre-imported server."""
 
@@ -72,13 +103,9 @@ class LocalBackend:
         self._start()
 
     def _start(self):
-        # A fork server imports the grading code once; each worker is a fork of it, so
-        # starting N workers does not cost N imports (nothing of the driver is inherited).
-        # It runs ``python -I`` (no environment variables, no user site, no working
-        # directory on sys.path) from the driver's private working directory.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["bngrade.worker.task"])
-        context.set_executable(sys.executable)
+        # The fork server (:func:`_fork_context`) runs from the driver's private working
+        # directory, or from the empty folder :func:`start_fork_server` made for it.
+        context = _fork_context()
         self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=context,
                                            initializer=_warm,
                                            initargs=(self.kernel_settings, os.getpid()))

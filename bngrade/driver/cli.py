@@ -192,6 +192,24 @@ def main(argv=None):
         return 2
 
 
+def _start_early(args):
+    """Start what does not need the driver's modules while they import (about 1.5 s): the
+    local pool's fork server (it imports the grading code) and the sandbox check (a few
+    sandboxes). Returns the check's future: its result (or its refusal) is awaited before
+    anything is graded."""
+    import concurrent.futures
+
+    from ..sandbox import isolation
+    from . import backends
+
+    if not args.scheduler:
+        backends.start_fork_server()
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bngrade-check")
+    future = pool.submit(isolation.check if not args.unsafe_no_isolation else lambda: None)
+    pool.shutdown(wait=False)
+    return future
+
+
 def _run(args):
     from . import integrity
 
@@ -204,6 +222,7 @@ def _run(args):
         from .review import command
 
         return command(args)
+    early = _start_early(args) if args.command == "autograde" else None
     from . import engine, export, report
     from .course import Course
     from .lms import CollectionError
@@ -247,6 +266,8 @@ def _run(args):
         if args.late_penalty is not None or args.due is not None:
             _late_rule(args)
         try:
+            if early is not None:
+                early.result()  # the sandbox check started before the imports
             summary = engine.autograde(
                 args.assignment, args.course_dir, workers=args.workers,
                 scheduler=args.scheduler, db_url=args.db, students=args.student,

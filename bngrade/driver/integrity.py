@@ -49,7 +49,6 @@ import secrets
 import stat
 from dataclasses import dataclass
 
-from nbgrader.api import MissingEntry
 from sqlalchemy import Column, MetaData, String, Table, delete, insert, select
 
 ENV_KEY = "BNGRADE_KEY_FILE"
@@ -149,6 +148,8 @@ def seal(session, key, course_id, assignment, student, row):
 
 def grades_of(gradebook, assignment):
     """``{student: {notebook: {grade_id: auto_score}}}`` from nbgrader's tables."""
+    from nbgrader.api import MissingEntry  # (imported here: a command starts without it)
+
     out = {}
     try:
         submissions = gradebook.find_assignment(assignment).submissions
