@@ -13,7 +13,7 @@ by :mod:`bngrade.sandbox.box.protocol` (plain data only, bounded sizes) and judg
 part's ``evaluate`` in this process.
 
 The helpers themselves run in a child process of the grader (:class:`Helpers`), with
-the sandbox's memory budget as its address space and the pending call's deadline:
+the sandbox's memory budget added to its address space and the pending call's deadline:
 a helper asked to build something huge (``bnlib.nn.MLP([1000] * 400)``) fails there
 with the ``memory`` flag, and the grader's own process never holds it. Helpers are
 served only while the grader waits for a call into the student's code, never while
@@ -22,11 +22,9 @@ a cell runs: a cell's top level gets no bnlib code at all.
 
 import functools
 import importlib
-import json
 import os
 import resource
-import subprocess
-import sys
+import signal
 import time
 
 import numpy as np
@@ -153,34 +151,61 @@ class Held:
 
 
 HELPER_BASE = 1 << 20  # handles of objects the helper process holds start here
-HELPER_BOOT = "from bngrade.worker.calls import helper_main; helper_main()"
+
+
+def _mapped_bytes():
+    """This process's address space now (``VmSize``), in bytes (0 if unknown)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 class Helpers:
     """The child process the allowed helpers run in: started on first use, with an address
-    space of ``memory_bytes``; it holds the objects helpers make (handles from
-    :data:`HELPER_BASE`)."""
+    space of ``memory_bytes`` on top of what it starts with; it holds the objects helpers
+    make (handles from :data:`HELPER_BASE`).
+
+    It is a fork of this worker (numpy and bnlib already imported: no interpreter to start
+    for each notebook), in a session of its own, holding only its two pipes; each
+    notebook's helpers get a fresh one, so nothing a helper did outlives the notebook."""
 
     def __init__(self, memory_bytes, cpu_seconds):
-        self.memory_bytes, self.cpu_seconds, self.proc = memory_bytes, cpu_seconds, None
+        self.memory_bytes, self.cpu_seconds, self.pid = memory_bytes, cpu_seconds, None
 
     def _start(self):
         r_in, w_in = os.pipe()
         r_out, w_out = os.pipe()
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1"}
-        limits = json.dumps({"AS": self.memory_bytes, "CPU": self.cpu_seconds})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", HELPER_BOOT, limits], stdin=r_in, stdout=w_out,
-            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        limits = {"AS": _mapped_bytes() + self.memory_bytes, "CPU": self.cpu_seconds}
+        pid = os.fork()
+        if pid == 0:  # the helper process: it only ever leaves through os._exit
+            code = 1
+            try:
+                os.setsid()
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
+                    signal.signal(sig, signal.SIG_DFL)
+                os.dup2(r_in, 0)
+                os.dup2(w_out, 1)
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, 2)
+                os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the sandbox's pipes, the pool's
+                helper_main(limits)
+                code = 0
+            finally:
+                os._exit(code)
         os.close(r_in)
         os.close(w_out)
+        self.pid = pid
         self.channel = Channel(r_out, w_in)
         self.fds = (r_out, w_in)
 
     def serve(self, message, allowed, deadline):
         """The reply to the sandbox's helper request ``message`` (run in the child)."""
-        if self.proc is None:
+        if self.pid is None:
             self._start()
         try:
             self.channel.send({"message": message, "allowed": sorted(allowed)}, deadline)
@@ -200,15 +225,18 @@ class Helpers:
         return reply["reply"]
 
     def close(self):
-        if self.proc is not None:
-            isolation._killpg(self.proc.pid)
-            self.proc.wait()
+        if self.pid is not None:
+            isolation._killpg(self.pid)
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
             for fd in self.fds:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-            self.proc = None
+            self.pid = None
 
 
 class _ChildHeld(Held):
@@ -218,9 +246,9 @@ class _ChildHeld(Held):
         return handle
 
 
-def helper_main():
-    """The helper process: limits first, then one helper request after another."""
-    limits = json.loads(sys.argv[1])
+def helper_main(limits):
+    """The helper process: ``limits`` (``AS``, ``CPU``) first, then one helper request after
+    another, until the grader closes the pipe."""
     resource.setrlimit(resource.RLIMIT_AS, (int(limits["AS"]), int(limits["AS"])))
     resource.setrlimit(resource.RLIMIT_CPU, (int(limits["CPU"]), int(limits["CPU"]) + 5))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
