@@ -99,6 +99,8 @@ def describe(fp):
 
 def worker_name():
     """Who is grading: the Dask worker's address, else this process on this host."""
+    if "distributed" not in sys.modules:  # a Dask worker has imported it (a pool has not)
+        return f"pid {os.getpid()} on {socket.gethostname()}"
     try:
         from distributed import get_worker
 

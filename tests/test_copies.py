@@ -5,6 +5,7 @@ import functools
 import os
 
 import nbformat
+import pytest
 
 from bngrade.driver import copies
 
@@ -337,3 +338,22 @@ def test_a_deeply_nested_answer_or_a_bad_cell_is_skipped_never_an_error():
 def test_a_notebook_that_does_not_read_gives_no_code():
     assert copies.code_cells("{not json") == []
     assert copies.code_cells('{"cells": [{"cell_type": "code", "source": ["a", "b"]}]}') == ["ab"]
+
+
+def test_a_reference_unit_is_kept_in_the_user_cache_and_remade_when_unreadable(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(copies, "_REFERENCES", {})
+    sources, unit = _references()["bnlib"], copies.unit
+    made = copies._reference("bnlib", sources)
+    [kept] = (tmp_path / "bngrade").glob("reference-*.json")
+    assert oct(kept.stat().st_mode & 0o777) == "0o600"
+    monkeypatch.setattr(copies, "_REFERENCES", {})
+    monkeypatch.setattr(copies, "unit", lambda *a: pytest.fail("made again, not read"))
+    read = copies._reference("bnlib", sources)
+    assert read.functions == made.functions and read.hashes() == made.hashes()
+    kept.write_text("[[1, 2")  # a cut file: made again, and the cache mended
+    monkeypatch.setattr(copies, "_REFERENCES", {})
+    monkeypatch.setattr(copies, "unit", unit)
+    assert copies._reference("bnlib", sources).hashes() == made.hashes()
+    assert copies._read_unit(str(kept), "bnlib").hashes() == made.hashes()

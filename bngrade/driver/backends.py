@@ -92,6 +92,25 @@ def start_fork_server():
         os.rmdir(folder)
 
 
+def stop_fork_server():
+    """End the fork server now, once a command's grading is over (its workers are gone),
+    rather than when this interpreter exits: it holds nothing, and its own exit would
+    keep the command's output open."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    if getattr(server, "_forkserver_pid", None) is None:
+        return
+    try:
+        os.kill(server._forkserver_pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        server._stop()  # reaps it and forgets it (a later pool starts a new one)
+    except ChildProcessError:  # reaped by someone else: forget it all the same
+        server._forkserver_pid = None
+
+
 class LocalBackend:
     """``workers`` processes on this machine, forked from a clean pre-imported server."""
 
@@ -145,21 +164,13 @@ class LocalBackend:
         """Stop now, without waiting for running tasks: SIGKILL every worker and the fork
         server (each worker's sandboxes and kernels die with it, ``bwrap
         --die-with-parent``)."""
-        from multiprocessing import forkserver
-
-        server = getattr(forkserver._forkserver, "_forkserver_pid", None)
-        for pid in [*(self.pool._processes or {}), server]:
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        if server:
+        for pid in self.pool._processes or {}:
             try:
-                os.waitpid(server, 0)  # ours: reap it
-            except ChildProcessError:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
                 pass
+        stop_fork_server()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 class DaskBackend:

@@ -261,7 +261,7 @@ def _run(args):
     else:
         from ..build import WorkerRefused
         from ..sandbox.isolation import IsolationUnavailable
-        from . import tls
+        from . import backends, tls
 
         if args.late_penalty is not None or args.due is not None:
             _late_rule(args)
@@ -285,6 +285,9 @@ def _run(args):
             for i, text in enumerate(str(exc).split("\n")):
                 _log(text if i else f"bngrade autograde: {text}")
             return 2
+        finally:
+            if not args.scheduler:
+                backends.stop_fork_server()
     print(report.render(summary))
     for kind, path in summary["files"].items():
         print(f"{kind}: {path}")
