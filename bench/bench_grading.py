@@ -17,8 +17,12 @@ wrong and blank submissions in turn), in one run:
   bubblewrap (mean of ``--sandboxes`` starts).
 
 The engine runs each notebook once (the scoring sandbox captures the outputs; no
-in-kernel run). Target: the engine with 2 workers on 2 cores at least 5x faster than
-stock per submission. The machine's load (``/proc/loadavg``) is printed before and after
+in-kernel run). Each command pays its own start once per class (the engine: about 2 s
+of imports, the sandbox check and the fork server, then about 1 s of reports: copy
+detection and the review page; nbgrader: its start), so the ratio depends on the
+class's size: report ``--n 24`` and a larger class (``--n 96``) side by side.
+Target: the engine with 2 workers on 2 cores at least 5x faster than stock per
+submission. The machine's load (``/proc/loadavg``) is printed before and after
 each arm: the figures are only as good as the machine was quiet.
 The projection to a whole cohort on a cluster is ``bench/bench_scale.py``.
 """
